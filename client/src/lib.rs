@@ -1,0 +1,1 @@
+//! mimi-client: see the crate's issue; not built yet.

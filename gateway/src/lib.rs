@@ -1,0 +1,1 @@
+//! mimi-gateway: see the crate's issue; not built yet.

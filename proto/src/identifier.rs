@@ -1,0 +1,306 @@
+//! MIMI identifiers and the DNS names they are looked up at (DESIGN §2).
+//!
+//! Three kinds are accepted: a MIMI handle (`alice.example.com`), an email
+//! address (`alice@example.com`) and an E.164 number (`+1 555 123 4567`).
+//! Parsing normalises first (lower case and IDNA A-labels for names; digits
+//! only for numbers) so that every later step sees one spelling.
+
+use std::fmt;
+
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::query::SearchIdentifierType;
+
+/// The longest DNS name, in octets, without the root dot.
+pub const MAX_NAME_LEN: usize = 253;
+/// The longest DNS label, in octets.
+pub const MAX_LABEL_LEN: usize = 63;
+/// The longest email local part, in octets (RFC 5321 §4.5.3.1.1).
+pub const MAX_LOCAL_PART_LEN: usize = 64;
+/// The label under which MIMI records live.
+pub const MIMI_LABEL: &str = "_mimi";
+
+/// A normalised MIMI identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identifier {
+    /// A hostname-like MIMI handle, in lower-case A-labels.
+    Handle(String),
+    /// An email address: the local part as given, the domain in lower-case A-labels.
+    Email {
+        /// The part before `@`, unchanged (RFC 7929 hashes it as given).
+        local: String,
+        /// The domain, normalised.
+        domain: String,
+    },
+    /// An E.164 number: `+` and 8 to 15 digits.
+    Phone(String),
+}
+
+impl Identifier {
+    /// Parses and normalises an identifier as a user typed it.
+    ///
+    /// A leading `+` makes it a phone number, an `@` an email address, and
+    /// anything else a handle.
+    pub fn parse(input: &str) -> Result<Self> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Err(Error::EmptyIdentifier);
+        }
+        if input.starts_with('+') {
+            return parse_phone(input);
+        }
+        if let Some((local, domain)) = input.rsplit_once('@') {
+            return parse_email(local, domain);
+        }
+        if input.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && input
+                .chars()
+                .all(|c| c.is_ascii_digit() || " -.()".contains(c))
+            && input.chars().filter(char::is_ascii_digit).count() >= 7
+        {
+            // Looks like a phone number without its country code.
+            return Err(Error::PhoneMissingPlus);
+        }
+        let name = normalise_domain(input)?;
+        if !name.contains('.') {
+            return Err(Error::SingleLabelHandle);
+        }
+        Ok(Self::Handle(name))
+    }
+
+    /// The MIMI search type used in the identifierQuery (DESIGN §5).
+    pub fn search_type(&self) -> SearchIdentifierType {
+        match self {
+            Self::Handle(_) => SearchIdentifierType::Handle,
+            Self::Email { .. } => SearchIdentifierType::Email,
+            Self::Phone(_) => SearchIdentifierType::Phone,
+        }
+    }
+
+    /// The TXT name to query in step 1, fully qualified (ends in `.`).
+    pub fn dns_name(&self) -> String {
+        match self {
+            Self::Handle(name) => format!("{MIMI_LABEL}.{name}."),
+            Self::Email { local, domain } => {
+                let digest = Sha256::digest(local.as_bytes());
+                format!("{}.{MIMI_LABEL}.{domain}.", hex::encode(&digest[..28]))
+            }
+            Self::Phone(number) => {
+                let mut name = String::with_capacity(MIMI_LABEL.len() + 2 * number.len() + 10);
+                name.push_str(MIMI_LABEL);
+                for digit in number[1..].chars().rev() {
+                    name.push('.');
+                    name.push(digit);
+                }
+                name.push_str(".e164.arpa.");
+                name
+            }
+        }
+    }
+
+    /// The kind as a word, for display.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Handle(_) => "handle",
+            Self::Email { .. } => "email",
+            Self::Phone(_) => "phone",
+        }
+    }
+}
+
+/// The normalised identifier: the value sent as `searchValue` (DESIGN §2, §5).
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Handle(name) => f.write_str(name),
+            Self::Email { local, domain } => write!(f, "{local}@{domain}"),
+            Self::Phone(number) => f.write_str(number),
+        }
+    }
+}
+
+impl std::str::FromStr for Identifier {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+fn parse_phone(input: &str) -> Result<Identifier> {
+    let rest = input.strip_prefix('+').ok_or(Error::PhoneMissingPlus)?;
+    let mut number = String::with_capacity(16);
+    number.push('+');
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => return Err(Error::PhoneInvalidCharacter),
+        }
+    }
+    let digits = number.len() - 1;
+    if !(8..=15).contains(&digits) {
+        return Err(Error::PhoneDigitCount(digits));
+    }
+    Ok(Identifier::Phone(number))
+}
+
+fn parse_email(local: &str, domain: &str) -> Result<Identifier> {
+    if local.is_empty() {
+        return Err(Error::EmptyLocalPart);
+    }
+    if local.len() > MAX_LOCAL_PART_LEN {
+        return Err(Error::LocalPartTooLong);
+    }
+    if local.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Error::InvalidLocalPart);
+    }
+    let domain = normalise_domain(domain)?;
+    Ok(Identifier::Email {
+        local: local.to_owned(),
+        domain,
+    })
+}
+
+/// Lower-cases and converts a domain to A-labels (UTS 46, STD3 rules), then
+/// checks the DNS length rules with a typed error for each.
+pub fn normalise_domain(input: &str) -> Result<String> {
+    if input.is_empty() {
+        return Err(Error::EmptyLabel);
+    }
+    // Length rules are checked below so each gets its own error.
+    let ascii = Uts46::new()
+        .to_ascii(
+            input.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Ignore,
+        )
+        .map_err(|_| Error::InvalidIdna)?;
+    check_dns_lengths(&ascii)?;
+    Ok(ascii.into_owned())
+}
+
+/// Checks a dotted name (no root dot) against the DNS length rules.
+pub fn check_dns_lengths(name: &str) -> Result<()> {
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(Error::EmptyLabel);
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(Error::LabelTooLong);
+        }
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::NameTooLong);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Identifier> {
+        Identifier::parse(s)
+    }
+
+    #[test]
+    fn handle_is_lowercased_and_queried_under_mimi() {
+        let id = parse("Alice.Example.COM").unwrap();
+        assert_eq!(id, Identifier::Handle("alice.example.com".into()));
+        assert_eq!(id.dns_name(), "_mimi.alice.example.com.");
+        assert_eq!(id.search_type(), SearchIdentifierType::Handle);
+        assert_eq!(id.to_string(), "alice.example.com");
+    }
+
+    #[test]
+    fn handle_is_converted_to_a_labels() {
+        let id = parse("bücher.example").unwrap();
+        assert_eq!(id.to_string(), "xn--bcher-kva.example");
+        let id = parse("BÜCHER.example").unwrap();
+        assert_eq!(id.to_string(), "xn--bcher-kva.example");
+    }
+
+    #[test]
+    fn handle_rejects() {
+        assert_eq!(parse(""), Err(Error::EmptyIdentifier));
+        assert_eq!(parse("   "), Err(Error::EmptyIdentifier));
+        assert_eq!(parse("alice"), Err(Error::SingleLabelHandle));
+        assert_eq!(parse("alice..example.com"), Err(Error::EmptyLabel));
+        assert_eq!(parse(".alice.example.com"), Err(Error::EmptyLabel));
+        assert_eq!(parse("alice.example.com."), Err(Error::EmptyLabel));
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        assert_eq!(parse(&long_label), Err(Error::LabelTooLong));
+        let ok_label = format!("{}.example.com", "a".repeat(63));
+        assert!(parse(&ok_label).is_ok());
+        let long_name = ["a".repeat(63).as_str(); 4].join(".") + ".com";
+        assert!(long_name.len() > 253);
+        assert_eq!(parse(&long_name), Err(Error::NameTooLong));
+        assert_eq!(parse("ali ce.example.com"), Err(Error::InvalidIdna));
+        assert_eq!(parse("alice_x.example.com"), Err(Error::InvalidIdna));
+        assert_eq!(parse("-alice.example.com"), Err(Error::InvalidIdna));
+        assert_eq!(parse("xn--a.example"), Err(Error::InvalidIdna));
+    }
+
+    #[test]
+    fn email_hashes_the_local_part() {
+        let id = parse("alice@Example.com").unwrap();
+        assert_eq!(
+            id,
+            Identifier::Email {
+                local: "alice".into(),
+                domain: "example.com".into()
+            }
+        );
+        assert_eq!(id.to_string(), "alice@example.com");
+        assert_eq!(id.search_type(), SearchIdentifierType::Email);
+        // SHA-256("alice"), first 28 bytes, as RFC 7929 does.
+        let full = "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90";
+        assert_eq!(id.dns_name(), format!("{}._mimi.example.com.", &full[..56]));
+    }
+
+    #[test]
+    fn email_local_part_is_not_lowercased() {
+        let a = parse("Alice@example.com").unwrap();
+        let b = parse("alice@example.com").unwrap();
+        assert_ne!(a.dns_name(), b.dns_name());
+    }
+
+    #[test]
+    fn email_rejects() {
+        assert_eq!(parse("@example.com"), Err(Error::EmptyLocalPart));
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert_eq!(parse(&long), Err(Error::LocalPartTooLong));
+        assert_eq!(
+            parse("al\u{7}ice@example.com"),
+            Err(Error::InvalidLocalPart)
+        );
+        assert_eq!(parse("al ice@example.com"), Err(Error::InvalidLocalPart));
+        assert_eq!(parse("alice@"), Err(Error::EmptyLabel));
+        assert_eq!(parse("alice@exa..mple"), Err(Error::EmptyLabel));
+    }
+
+    #[test]
+    fn phone_keeps_digits_in_enum_order() {
+        let id = parse("+1 555 123 4567").unwrap();
+        assert_eq!(id, Identifier::Phone("+15551234567".into()));
+        assert_eq!(id.dns_name(), "_mimi.7.6.5.4.3.2.1.5.5.5.1.e164.arpa.");
+        assert_eq!(id.search_type(), SearchIdentifierType::Phone);
+        assert_eq!(
+            parse("+1 (555) 123-45.67").unwrap().to_string(),
+            "+15551234567"
+        );
+    }
+
+    #[test]
+    fn phone_rejects() {
+        assert_eq!(parse("+1234567"), Err(Error::PhoneDigitCount(7)));
+        assert!(parse("+12345678").is_ok());
+        assert!(parse("+123456789012345").is_ok());
+        assert_eq!(parse("+1234567890123456"), Err(Error::PhoneDigitCount(16)));
+        assert_eq!(parse("+1 555 CALL NOW"), Err(Error::PhoneInvalidCharacter));
+        assert_eq!(parse("555 123 4567"), Err(Error::PhoneMissingPlus));
+    }
+}

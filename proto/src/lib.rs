@@ -1,0 +1,36 @@
+//! Wire formats of oblivious MIMI discovery, as pure functions over bytes.
+//!
+//! This crate is the contract of `DESIGN.md` in code: the relay, the gateway
+//! and the client all build on it, and it does no I/O and reads no clock
+//! (time comes in as an argument).
+//!
+//! # Layout
+//!
+//! - [`identifier`]: the three kinds of MIMI identifier, normalised, and the
+//!   DNS name each is looked up at (DESIGN §2).
+//! - [`record`]: the `v=MIMI1` TXT record (§3).
+//! - [`codec`]: MLS variable-length vectors; [`query`]: the identifierQuery
+//!   messages and MIMI URIs; [`directory`]: the directory document (§5).
+//! - [`oblivious`]: OHTTP media types and paths, key configuration lists,
+//!   padded Binary HTTP, problem details and the `Date` check (§4).
+//! - [`error`]: the crate's one error type.
+#![warn(missing_docs)]
+
+pub mod codec;
+pub mod directory;
+pub mod error;
+pub mod identifier;
+pub mod oblivious;
+pub mod query;
+pub mod record;
+
+pub use error::{Error, RecordProblem, Result};
+pub use identifier::Identifier;
+pub use query::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiUri, SearchIdentifierType,
+};
+pub use record::MimiRecord;
+
+// Re-exported so that users build requests with the same versions we do.
+pub use bhttp;
+pub use ohttp;

@@ -1,0 +1,300 @@
+//! What the gateway, the relay and the client share about OHTTP (DESIGN §4):
+//! media types and paths, key configuration lists (RFC 9458 §3.2), padded
+//! known-length Binary HTTP (RFC 9292), problem details (RFC 9457) and the
+//! `Date` check of RFC 9458 §6.5. The cryptography itself is the `ohttp`
+//! crate's; nothing here does I/O or reads the clock.
+
+use std::io::Cursor;
+use std::time::SystemTime;
+
+use ohttp::hpke::{Aead, Kdf, Kem};
+use ohttp::{KeyConfig, SymmetricSuite};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `message/ohttp-req`.
+pub const MEDIA_OHTTP_REQ: &str = "message/ohttp-req";
+/// `message/ohttp-res`.
+pub const MEDIA_OHTTP_RES: &str = "message/ohttp-res";
+/// `application/ohttp-keys`.
+pub const MEDIA_OHTTP_KEYS: &str = "application/ohttp-keys";
+/// `application/problem+json`.
+pub const MEDIA_PROBLEM_JSON: &str = "application/problem+json";
+/// `application/dns-message` (RFC 8484).
+pub const MEDIA_DNS_MESSAGE: &str = "application/dns-message";
+/// `application/octet-stream`: what identifierQuery bodies are sent as.
+pub const MEDIA_OCTET_STREAM: &str = "application/octet-stream";
+/// `application/json`.
+pub const MEDIA_JSON: &str = "application/json";
+
+/// The gateway resource (RFC 9540 §5).
+pub const GATEWAY_PATH: &str = "/.well-known/ohttp-gateway";
+/// The MIMI directory document.
+pub const DIRECTORY_PATH: &str = "/.well-known/mimi-protocol-directory";
+/// The identifierQuery path prefix; the provider's host follows.
+pub const IDENTIFIER_QUERY_PREFIX: &str = "/v1/identifierQuery/";
+/// The DNS-over-HTTPS target behind a gateway (DESIGN §7).
+pub const DNS_QUERY_PATH: &str = "/dns-query";
+/// The relay's path prefix; the gateway host follows.
+pub const RELAY_PREFIX: &str = "/gateway/";
+
+/// The one KEM this project uses.
+pub const KEM: Kem = Kem::X25519Sha256;
+/// The symmetric suites offered, preferred first.
+pub const SUITES: [SymmetricSuite; 2] = [
+    SymmetricSuite::new(Kdf::HkdfSha256, Aead::Aes128Gcm),
+    SymmetricSuite::new(Kdf::HkdfSha256, Aead::ChaCha20Poly1305),
+];
+/// Input keying material length for deriving a key pair.
+pub const IKM_LEN: usize = 32;
+
+/// The smallest padding bucket, in bytes of Binary HTTP.
+///
+/// With requests padded to at least 1024 bytes, every legal identifier
+/// (at most 318 octets for an email address) lands in the same bucket for a
+/// provider host of up to 128 octets, so the relay cannot tell lengths apart.
+pub const MIN_PADDED_LEN: usize = 1024;
+
+/// The length a Binary HTTP message of `len` bytes is padded to: the next
+/// power of two, and at least [`MIN_PADDED_LEN`].
+pub fn padded_len(len: usize) -> usize {
+    len.next_power_of_two().max(MIN_PADDED_LEN)
+}
+
+/// Derives a server key configuration with our KEM and suites from 32 bytes
+/// of secret input keying material (how keys are stored on disk).
+pub fn derive_key_config(key_id: u8, ikm: &[u8; IKM_LEN]) -> Result<KeyConfig> {
+    KeyConfig::derive(key_id, KEM, SUITES.to_vec(), ikm).map_err(|_| Error::InvalidKeyConfigList)
+}
+
+/// Encodes key configurations as an `application/ohttp-keys` body: each one
+/// prefixed with its 2-byte length (RFC 9458 §3.2).
+pub fn encode_key_config_list(configs: &[KeyConfig]) -> Result<Vec<u8>> {
+    let refs: Vec<&KeyConfig> = configs.iter().collect();
+    KeyConfig::encode_list(&refs).map_err(|_| Error::InvalidKeyConfigList)
+}
+
+/// One entry of a key configuration list that a client can use.
+#[derive(Debug, Clone)]
+pub struct KeyConfigEntry {
+    /// The key identifier (the first byte of the configuration).
+    pub key_id: u8,
+    /// The configuration's bytes without the length prefix.
+    pub encoded: Vec<u8>,
+}
+
+impl KeyConfigEntry {
+    /// The parsed configuration, ready for `ohttp::ClientRequest::from_config`.
+    pub fn config(&self) -> Result<KeyConfig> {
+        KeyConfig::decode(&self.encoded).map_err(|_| Error::InvalidKeyConfigList)
+    }
+}
+
+/// Decodes an `application/ohttp-keys` body strictly and keeps, in order, the
+/// entries that use X25519 with at least one of our suites. Malformed framing
+/// is an error; an entry we cannot use is skipped; none usable is an error.
+pub fn decode_key_config_list(bytes: &[u8]) -> Result<Vec<KeyConfigEntry>> {
+    let mut rest = bytes;
+    let mut usable = Vec::new();
+    while !rest.is_empty() {
+        let [hi, lo, tail @ ..] = rest else {
+            return Err(Error::InvalidKeyConfigList);
+        };
+        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+        if len > tail.len() {
+            return Err(Error::InvalidKeyConfigList);
+        }
+        let (entry, tail) = tail.split_at(len);
+        rest = tail;
+        if let Some(e) = usable_entry(entry)? {
+            usable.push(e);
+        }
+    }
+    if usable.is_empty() {
+        return Err(Error::NoSupportedKeyConfig);
+    }
+    Ok(usable)
+}
+
+/// `key_id(1) kem_id(2) public_key(Npk) suites_len(2) (kdf_id(2) aead_id(2))*`.
+fn usable_entry(entry: &[u8]) -> Result<Option<KeyConfigEntry>> {
+    let [key_id, k0, k1, after_kem @ ..] = entry else {
+        return Err(Error::InvalidKeyConfigList);
+    };
+    if u16::from_be_bytes([*k0, *k1]) != u16::from(KEM) {
+        return Ok(None); // another KEM: its key length is not ours to know
+    }
+    let npk = KEM.n_pk();
+    if after_kem.len() < npk + 2 {
+        return Err(Error::InvalidKeyConfigList);
+    }
+    let suites = &after_kem[npk + 2..];
+    let declared = usize::from(u16::from_be_bytes([after_kem[npk], after_kem[npk + 1]]));
+    if declared != suites.len() || declared == 0 || declared % 4 != 0 {
+        return Err(Error::InvalidKeyConfigList);
+    }
+    let ours = suites.chunks_exact(4).any(|s| {
+        let kdf = u16::from_be_bytes([s[0], s[1]]);
+        let aead = u16::from_be_bytes([s[2], s[3]]);
+        SUITES
+            .iter()
+            .any(|o| u16::from(o.kdf()) == kdf && u16::from(o.aead()) == aead)
+    });
+    if !ours {
+        return Ok(None);
+    }
+    let e = KeyConfigEntry {
+        key_id: *key_id,
+        encoded: entry.to_vec(),
+    };
+    e.config()?; // the public key must be a valid point
+    Ok(Some(e))
+}
+
+/// Builds a known-length Binary HTTP request, zero-padded to [`padded_len`].
+pub fn encode_request(
+    method: &str,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<u8>> {
+    let mut msg = bhttp::Message::request(
+        method.as_bytes().to_vec(),
+        b"https".to_vec(),
+        authority.as_bytes().to_vec(),
+        path.as_bytes().to_vec(),
+    );
+    for (name, value) in headers {
+        msg.put_header(name.as_bytes(), value.as_bytes());
+    }
+    msg.write_content(body);
+    write_padded(&msg)
+}
+
+/// Builds a known-length Binary HTTP response, zero-padded to [`padded_len`].
+pub fn encode_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<u8>> {
+    let status = bhttp::StatusCode::try_from(status).map_err(|_| Error::InvalidBinaryHttp)?;
+    let mut msg = bhttp::Message::response(status);
+    for (name, value) in headers {
+        msg.put_header(name.as_bytes(), value.as_bytes());
+    }
+    msg.write_content(body);
+    write_padded(&msg)
+}
+
+fn write_padded(msg: &bhttp::Message) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(MIN_PADDED_LEN);
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut out)
+        .map_err(|_| Error::InvalidBinaryHttp)?;
+    out.resize(padded_len(out.len()), 0);
+    Ok(out)
+}
+
+/// Reads a Binary HTTP message (request or response); anything after it must
+/// be zero padding (RFC 9292 §3.8).
+pub fn decode_message(bytes: &[u8]) -> Result<bhttp::Message> {
+    let mut cursor = Cursor::new(bytes);
+    let msg = bhttp::Message::read_bhttp(&mut cursor).map_err(|_| Error::InvalidBinaryHttp)?;
+    let used = usize::try_from(cursor.position()).map_err(|_| Error::InvalidBinaryHttp)?;
+    if bytes[used.min(bytes.len())..].iter().any(|&b| b != 0) {
+        return Err(Error::InvalidPadding);
+    }
+    Ok(msg)
+}
+
+/// The problem types this protocol uses (RFC 9457, RFC 9458 §5.3, §6.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    /// The key identifier is unknown or decryption failed: re-fetch the keys.
+    OhttpKey,
+    /// The inner `Date` is outside the gateway's window.
+    Date,
+}
+
+impl ProblemType {
+    /// The type URI.
+    pub fn uri(self) -> &'static str {
+        match self {
+            Self::OhttpKey => "https://iana.org/assignments/http-problem-types#ohttp-key",
+            Self::Date => "https://iana.org/assignments/http-problem-types#date",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::OhttpKey => "key identifier unknown or decryption failed",
+            Self::Date => "date outside the accepted window",
+        }
+    }
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The problem type URI; `about:blank` when only the status matters.
+    #[serde(rename = "type", default = "about_blank")]
+    pub type_uri: String,
+    /// A short human-readable summary.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+}
+
+fn about_blank() -> String {
+    "about:blank".into()
+}
+
+impl Problem {
+    /// The body for one of our problem types.
+    pub fn of(kind: ProblemType) -> Self {
+        Self {
+            type_uri: kind.uri().into(),
+            title: kind.title().into(),
+        }
+    }
+
+    /// An `about:blank` problem with a title.
+    pub fn blank(title: &str) -> Self {
+        Self {
+            type_uri: about_blank(),
+            title: title.into(),
+        }
+    }
+
+    /// Which of our problem types this is, if any.
+    pub fn kind(&self) -> Option<ProblemType> {
+        [ProblemType::OhttpKey, ProblemType::Date]
+            .into_iter()
+            .find(|k| k.uri() == self.type_uri)
+    }
+
+    /// Serialises as JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses a JSON problem body.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|_| Error::InvalidProblem)
+    }
+}
+
+/// Formats `now` as an HTTP `Date` (IMF-fixdate).
+pub fn format_date(now: SystemTime) -> String {
+    httpdate::fmt_http_date(now)
+}
+
+/// How far `date` (an HTTP `Date` value) is from `now`, in seconds; positive
+/// when `date` is in the future.
+pub fn date_skew(date: &str, now: SystemTime) -> Result<i64> {
+    let then = httpdate::parse_http_date(date).map_err(|_| Error::InvalidDate)?;
+    let secs = |t: SystemTime| match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    };
+    Ok(secs(then) - secs(now))
+}
+
+#[cfg(test)]
+mod tests;

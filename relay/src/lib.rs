@@ -1,0 +1,1 @@
+//! mimi-relay: see the crate's issue; not built yet.

@@ -1,0 +1,1 @@
+//! The testbed: assembles the real parts (see its issue).
