@@ -1,1 +1,9 @@
-//! mimi-gateway: see the crate's issue; not built yet.
+//! mimi-gateway
+pub mod directory;
+pub mod error;
+pub mod inner;
+pub mod keys;
+pub mod metrics;
+pub mod replay;
+pub mod service;
+pub mod tls;

@@ -1,0 +1,178 @@
+//! The gateway's one error type, and its mapping to HTTP status.
+
+use http::StatusCode;
+use mimi_proto::oblivious::{Problem, ProblemType};
+
+/// Everything the gateway can refuse or fail at.
+///
+/// The first group is answered in the clear, before decryption (DESIGN §4);
+/// the second travels encrypted inside an outer 200; the third are operator
+/// errors (configuration, key file, database) that never reach a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- before decryption: plain answers ----
+    /// The path is not one this gateway serves.
+    #[error("not found")]
+    NotFound,
+    /// The method is not allowed on this resource.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `POST` without `Content-Type: message/ohttp-req`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body is larger than the configured limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The client took too long to send its body.
+    #[error("request body timed out")]
+    BodyTimeout,
+    /// The encapsulated request is malformed (too short, bad header).
+    #[error("malformed encapsulated request")]
+    MalformedEncapsulation,
+    /// Unknown key id, unsupported suite or failed decryption (RFC 9458 §5.3).
+    #[error("key identifier unknown or decryption failed")]
+    KeyRejected,
+
+    // ---- after decryption: encrypted answers ----
+    /// The inner Binary HTTP message is malformed.
+    #[error("malformed Binary HTTP request")]
+    InnerMalformed,
+    /// The inner `Date` is missing or outside the window (RFC 9458 §6.5).
+    #[error("date outside the accepted window")]
+    StaleDate,
+    /// This encapsulated request was seen before inside the window.
+    #[error("replayed request")]
+    Replay,
+    /// The inner request targets an origin this gateway does not serve.
+    #[error("target origin not served here")]
+    ForeignOrigin,
+    /// The inner request's path is not served.
+    #[error("inner resource not found")]
+    InnerNotFound,
+    /// The inner request's method is not allowed on its path.
+    #[error("inner method not allowed")]
+    InnerMethodNotAllowed,
+    /// The `IdentifierRequest` (or DNS query) did not decode.
+    #[error("malformed query")]
+    MalformedQuery,
+    /// The upstream discovery API or DNS resolver failed.
+    #[error("upstream unavailable")]
+    UpstreamUnavailable,
+    /// The upstream discovery API or DNS resolver did not answer in time.
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    /// The gateway could not serve the request for a reason of its own.
+    #[error("internal error")]
+    Internal,
+
+    // ---- operator errors ----
+    /// Reading or writing the key file failed.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The key file is not in the documented format.
+    #[error("key file {path} is malformed: {reason}")]
+    KeyFileFormat {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// All 256 key ids are in use by unexpired keys.
+    #[error("no free key id: expire old keys first")]
+    NoFreeKeyId,
+    /// The directory database failed.
+    #[error("directory database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A directory entry given to the admin CLI is invalid.
+    #[error("invalid directory entry: {0}")]
+    InvalidEntry(String),
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A socket operation failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The HTTP status for this error: the one place that decides it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound | Self::InnerNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed | Self::InnerMethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::MalformedEncapsulation
+            | Self::InnerMalformed
+            | Self::StaleDate
+            | Self::Replay
+            | Self::MalformedQuery => StatusCode::BAD_REQUEST,
+            Self::KeyRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem details body, where the error has one (RFC 9457). Texts
+    /// are fixed: no internal detail reaches the network.
+    pub fn problem(&self) -> Option<Problem> {
+        match self {
+            Self::KeyRejected => Some(Problem::of(ProblemType::OhttpKey)),
+            Self::StaleDate => Some(Problem::of(ProblemType::Date)),
+            Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::UnsupportedMediaType
+            | Self::BodyTooLarge
+            | Self::BodyTimeout
+            | Self::MalformedEncapsulation
+            | Self::InnerMalformed
+            | Self::Replay
+            | Self::ForeignOrigin
+            | Self::InnerNotFound
+            | Self::InnerMethodNotAllowed
+            | Self::MalformedQuery
+            | Self::UpstreamUnavailable
+            | Self::UpstreamTimeout
+            | Self::Internal => Some(Problem::blank(&self.to_string())),
+            _ => None,
+        }
+    }
+
+    /// A short stable name for metrics labels.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BodyTooLarge => "body_too_large",
+            Self::BodyTimeout => "body_timeout",
+            Self::MalformedEncapsulation => "malformed_encapsulation",
+            Self::KeyRejected => "key_rejected",
+            Self::InnerMalformed => "inner_malformed",
+            Self::StaleDate => "stale_date",
+            Self::Replay => "replay",
+            Self::ForeignOrigin => "foreign_origin",
+            Self::InnerNotFound => "inner_not_found",
+            Self::InnerMethodNotAllowed => "inner_method_not_allowed",
+            Self::MalformedQuery => "malformed_query",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
+            _ => "internal",
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,331 @@
+//! What the gateway does with a decrypted request: the target resources behind
+//! it (DESIGN §5, §7). The embedded directory answers identifierQuery itself;
+//! in upstream mode the two MIMI resources are forwarded to the provider's own
+//! API; `/dns-query` goes to a DNS resolver when one is configured.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use mimi_proto::codec::Codec;
+use mimi_proto::directory::Directory as DirectoryDocument;
+use mimi_proto::oblivious::{
+    DIRECTORY_PATH, DNS_QUERY_PATH, IDENTIFIER_QUERY_PREFIX, MEDIA_DNS_MESSAGE, MEDIA_JSON,
+    MEDIA_OCTET_STREAM,
+};
+use mimi_proto::query::{IdentifierUri, UserProfile};
+use mimi_proto::{
+    Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
+};
+
+use crate::directory::Directory;
+use crate::error::{Error, Result};
+
+/// The largest answer taken from an upstream API or resolver.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024;
+
+/// A decrypted request, reduced to what the targets need.
+#[derive(Debug)]
+pub struct InnerRequest<'a> {
+    /// The method.
+    pub method: &'a [u8],
+    /// The path.
+    pub path: &'a str,
+    /// The `content-type` header, if any.
+    pub content_type: Option<&'a [u8]>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// A target's answer, to be encoded as Binary HTTP and encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerResponse {
+    /// The status code.
+    pub status: u16,
+    /// The `content-type`.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Where identifierQuery and the directory document are answered.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The embedded SQLite directory.
+    Embedded(Arc<Directory>),
+    /// The provider's own discovery API.
+    Upstream(Upstream),
+}
+
+/// The provider's discovery API at a base URL (HTTP/1.1 or HTTPS, pooled).
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// A client for `base` (`http://` or `https://`, no trailing slash needed),
+    /// trusting the webpki roots plus `extra_roots`.
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        extra_roots: &[rustls_pki_types::CertificateDer<'static>],
+    ) -> Result<Self> {
+        let uri: http::Uri = base
+            .parse()
+            .map_err(|_| Error::Config(format!("upstream URL {base:?} is not a URL")))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+            return Err(Error::Config(format!(
+                "upstream URL {base:?} must be http:// or https:// with a host"
+            )));
+        }
+        let tls = crate::tls::client_config(extra_roots)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            timeout,
+        })
+    }
+
+    async fn forward(&self, req: &InnerRequest<'_>) -> Result<InnerResponse> {
+        let method = http::Method::from_bytes(req.method).map_err(|_| Error::InnerMalformed)?;
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, req.path));
+        if let Some(ct) = req.content_type {
+            builder = builder.header(http::header::CONTENT_TYPE, ct);
+        }
+        let request = builder
+            .body(Full::new(Bytes::copy_from_slice(req.body)))
+            .map_err(|_| Error::InnerMalformed)?;
+        let exchange = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|_| Error::UpstreamUnavailable)?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(MEDIA_OCTET_STREAM)
+                .to_owned();
+            let body = Limited::new(resp.into_body(), MAX_UPSTREAM_BODY)
+                .collect()
+                .await
+                .map_err(|_| Error::UpstreamUnavailable)?
+                .to_bytes()
+                .to_vec();
+            Ok(InnerResponse {
+                status,
+                content_type,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| Error::UpstreamTimeout)?
+    }
+}
+
+/// A DNS resolver that `/dns-query` forwards to: UDP, then TCP when the
+/// answer is truncated.
+#[derive(Debug, Clone)]
+pub struct DnsForwarder {
+    /// The resolver's address.
+    pub addr: SocketAddr,
+    /// How long to wait for its answer.
+    pub timeout: Duration,
+}
+
+impl DnsForwarder {
+    async fn resolve(&self, query: &[u8]) -> Result<InnerResponse> {
+        let parsed =
+            hickory_proto::op::Message::from_vec(query).map_err(|_| Error::MalformedQuery)?;
+        if parsed.message_type() != hickory_proto::op::MessageType::Query
+            || parsed.queries().is_empty()
+        {
+            return Err(Error::MalformedQuery);
+        }
+        let answer = tokio::time::timeout(self.timeout, self.exchange(query, parsed.id()))
+            .await
+            .map_err(|_| Error::UpstreamTimeout)??;
+        Ok(InnerResponse {
+            status: 200,
+            content_type: MEDIA_DNS_MESSAGE.into(),
+            body: answer,
+        })
+    }
+
+    async fn exchange(&self, query: &[u8], id: u16) -> Result<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let bind: SocketAddr = if self.addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let unavailable = |_| Error::UpstreamUnavailable;
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(unavailable)?;
+        socket.connect(self.addr).await.map_err(unavailable)?;
+        socket.send(query).await.map_err(unavailable)?;
+        let mut buf = vec![0u8; 4096];
+        let answer = loop {
+            let n = socket.recv(&mut buf).await.map_err(unavailable)?;
+            // Ignore stray datagrams that are not the answer to this query.
+            match hickory_proto::op::Message::from_vec(&buf[..n]) {
+                Ok(m)
+                    if m.id() == id
+                        && m.message_type() == hickory_proto::op::MessageType::Response =>
+                {
+                    if !m.truncated() {
+                        return Ok(buf[..n].to_vec());
+                    }
+                    break m;
+                }
+                _ => continue,
+            }
+        };
+        drop(answer);
+        // Truncated: ask again over TCP.
+        let mut tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(unavailable)?;
+        let len = u16::try_from(query.len()).map_err(|_| Error::MalformedQuery)?;
+        tcp.write_all(&len.to_be_bytes())
+            .await
+            .map_err(unavailable)?;
+        tcp.write_all(query).await.map_err(unavailable)?;
+        let n = usize::from(tcp.read_u16().await.map_err(unavailable)?);
+        let mut answer = vec![0u8; n];
+        tcp.read_exact(&mut answer).await.map_err(unavailable)?;
+        Ok(answer)
+    }
+}
+
+/// Routes a decrypted request to its target.
+pub async fn answer(
+    req: &InnerRequest<'_>,
+    backend: &Backend,
+    dns: Option<&DnsForwarder>,
+    public_host: &str,
+) -> Result<InnerResponse> {
+    let is = |m: &[u8]| req.method == m;
+    if req.path == DIRECTORY_PATH {
+        if !is(b"GET") {
+            return Err(Error::InnerMethodNotAllowed);
+        }
+        return match backend {
+            Backend::Embedded(_) => Ok(InnerResponse {
+                status: 200,
+                content_type: MEDIA_JSON.into(),
+                body: DirectoryDocument::for_host(public_host).to_json(),
+            }),
+            Backend::Upstream(up) => up.forward(req).await,
+        };
+    }
+    if let Some(domain) = req.path.strip_prefix(IDENTIFIER_QUERY_PREFIX) {
+        if domain.is_empty() || domain.contains('/') {
+            return Err(Error::InnerNotFound);
+        }
+        if !is(b"POST") {
+            return Err(Error::InnerMethodNotAllowed);
+        }
+        return match backend {
+            Backend::Embedded(dir) => identifier_query(dir, req.body),
+            Backend::Upstream(up) => up.forward(req).await,
+        };
+    }
+    if req.path == DNS_QUERY_PATH {
+        let Some(dns) = dns else {
+            return Err(Error::InnerNotFound);
+        };
+        if !is(b"POST") {
+            return Err(Error::InnerMethodNotAllowed);
+        }
+        return dns.resolve(req.body).await;
+    }
+    Err(Error::InnerNotFound)
+}
+
+/// The embedded identifierQuery: one query element of type handle, email or
+/// phone; anything else is `unsupportedField`. Absent and not searchable give
+/// the same `notFound`.
+pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<InnerResponse> {
+    let request = IdentifierRequest::from_bytes(body).map_err(|_| Error::MalformedQuery)?;
+    let response = match request.query_elements.as_slice() {
+        [] => return Err(Error::MalformedQuery),
+        [element] => {
+            let supported = matches!(
+                element.search_type,
+                SearchIdentifierType::Handle
+                    | SearchIdentifierType::Email
+                    | SearchIdentifierType::Phone
+            );
+            if supported {
+                let value = std::str::from_utf8(&element.search_value)
+                    .map_err(|_| Error::MalformedQuery)?;
+                let id = Identifier::parse(value).map_err(|_| Error::MalformedQuery)?;
+                if id.search_type() != element.search_type {
+                    return Err(Error::MalformedQuery);
+                }
+                found(dir.lookup(id.search_type(), &id.to_string())?)
+            } else {
+                IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField)
+            }
+        }
+        _ => IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField),
+    };
+    Ok(InnerResponse {
+        status: 200,
+        content_type: MEDIA_OCTET_STREAM.into(),
+        body: response.to_bytes().map_err(|_| Error::Internal)?,
+    })
+}
+
+fn found(accounts: Vec<String>) -> IdentifierResponse {
+    if accounts.is_empty() {
+        return IdentifierResponse::with_code(IdentifierQueryCode::NotFound);
+    }
+    let uris: Vec<IdentifierUri> = accounts
+        .into_iter()
+        .map(|uri| IdentifierUri { uri })
+        .collect();
+    IdentifierResponse {
+        response_code: IdentifierQueryCode::Success,
+        found_profiles: uris
+            .iter()
+            .map(|u| UserProfile {
+                stable_uri: u.clone(),
+                fields: Vec::new(),
+            })
+            .collect(),
+        uri: uris,
+        id_response_extensions: Default::default(),
+    }
+}

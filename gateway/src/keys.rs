@@ -1,0 +1,509 @@
+//! Gateway keys: the key file, the rotation schedule, and the lock-free key
+//! ring that decapsulation reads.
+//!
+//! # The key file
+//!
+//! JSON, written atomically (temporary file, then rename) with mode 0600:
+//!
+//! ```json
+//! { "version": 1,
+//!   "keys": [ { "id": 3, "ikm": "<64 hex digits>", "not_before": 1700000000,
+//!               "expires": null } ] }
+//! ```
+//!
+//! `ikm` is the secret: 32 random bytes from which the X25519 key pair is
+//! derived (HPKE `DeriveKeyPair`). `not_before` is when clients should start
+//! using the key (it is published before that), `expires` when the gateway
+//! stops accepting it (`null`: not scheduled). Times are Unix seconds.
+//!
+//! # Rotation
+//!
+//! `rotate` adds a key that becomes current `publish_ahead` from now and gives
+//! every key without an expiry one at `not_before + grace` of the new key, so
+//! that clients and relays holding a cached key list keep working. Expired
+//! keys are dropped from the file.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use mimi_proto::oblivious::{self, IKM_LEN};
+use mimi_proto::ohttp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One key as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredKey {
+    /// The key identifier clients put in the request header.
+    pub id: u8,
+    /// The secret input keying material, hex.
+    pub ikm: String,
+    /// When clients should start using this key (Unix seconds).
+    pub not_before: u64,
+    /// When the gateway stops accepting it (Unix seconds).
+    pub expires: Option<u64>,
+}
+
+/// The key file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    /// Format version: 1.
+    pub version: u32,
+    /// The keys, in no particular order.
+    pub keys: Vec<StoredKey>,
+}
+
+/// How keys are rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// How long before it becomes current a new key is published.
+    pub publish_ahead: Duration,
+    /// How long a replaced key is still accepted after its successor is current.
+    pub grace: Duration,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn fresh_ikm() -> String {
+    hex::encode(rand::random::<[u8; IKM_LEN]>())
+}
+
+impl KeyFile {
+    /// A file with one key, current from `now`.
+    pub fn new(now: SystemTime) -> Self {
+        Self {
+            version: 1,
+            keys: vec![StoredKey {
+                id: 0,
+                ikm: fresh_ikm(),
+                not_before: unix(now),
+                expires: None,
+            }],
+        }
+    }
+
+    /// Adds a new key per `policy` and schedules the expiry of the keys it
+    /// replaces; drops keys that have expired. Returns the new key's id.
+    pub fn rotate(&mut self, now: SystemTime, policy: RotationPolicy) -> Result<u8> {
+        let now_s = unix(now);
+        self.keys.retain(|k| k.expires.is_none_or(|e| e > now_s));
+        let used: BTreeSet<u8> = self.keys.iter().map(|k| k.id).collect();
+        // Prefer the id after the newest key's, so ids are not reused soon.
+        let newest = self
+            .keys
+            .iter()
+            .max_by_key(|k| k.not_before)
+            .map_or(0, |k| k.id);
+        let id = (1..=256u16)
+            .map(|step| newest.wrapping_add(step as u8))
+            .find(|id| !used.contains(id))
+            .ok_or(Error::NoFreeKeyId)?;
+        let not_before = now_s + policy.publish_ahead.as_secs();
+        let expires = not_before + policy.grace.as_secs();
+        for k in &mut self.keys {
+            if k.expires.is_none() {
+                k.expires = Some(expires);
+            }
+        }
+        self.keys.push(StoredKey {
+            id,
+            ikm: fresh_ikm(),
+            not_before,
+            expires: None,
+        });
+        Ok(id)
+    }
+
+    /// The newest key's `not_before`: when the current schedule began.
+    pub fn newest_not_before(&self) -> Option<u64> {
+        self.keys.iter().map(|k| k.not_before).max()
+    }
+
+    /// Reads and validates a key file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let bad = |reason: String| Error::KeyFileFormat {
+            path: path.display().to_string(),
+            reason,
+        };
+        let file: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if file.version != 1 {
+            return Err(bad(format!("unknown version {}", file.version)));
+        }
+        let mut ids = BTreeSet::new();
+        for k in &file.keys {
+            if !ids.insert(k.id) {
+                return Err(bad(format!("key id {} appears twice", k.id)));
+            }
+            decode_ikm(&k.ikm)
+                .ok_or_else(|| bad(format!("key {}: ikm is not 64 hex digits", k.id)))?;
+        }
+        Ok(file)
+    }
+
+    /// Writes the file atomically with mode 0600.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let io = |source| Error::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(io)?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
+        f.write_all(&json).and_then(|()| f.sync_all()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Loads the file, or creates it with one fresh key if it does not exist.
+    pub fn load_or_create(path: &Path, now: SystemTime) -> Result<Self> {
+        match std::fs::metadata(path) {
+            Ok(_) => Self::load(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let file = Self::new(now);
+                file.save(path)?;
+                Ok(file)
+            }
+            Err(source) => Err(Error::KeyFile {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+fn decode_ikm(s: &str) -> Option<[u8; IKM_LEN]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+/// The keys in force at one moment: what decapsulation reads. Immutable;
+/// replaced whole when the schedule moves on.
+pub struct KeyRing {
+    /// Indexed by key id; 256 entries.
+    servers: Vec<Option<ohttp::Server>>,
+    /// The `application/ohttp-keys` body: the current key first, then keys
+    /// published ahead of use, then keys in their grace period.
+    encoded_list: Vec<u8>,
+    ids: Vec<u8>,
+    /// Seconds until the set or order of keys next changes.
+    next_change: Option<u64>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Builds the ring for time `now` from a key file.
+    pub fn build(file: &KeyFile, now: SystemTime) -> Result<Self> {
+        let now_s = unix(now);
+        let mut live: Vec<&StoredKey> = file
+            .keys
+            .iter()
+            .filter(|k| k.expires.is_none_or(|e| e > now_s))
+            .collect();
+        // Current keys (newest first), then pending ones (soonest first).
+        live.sort_by_key(|k| {
+            if k.not_before <= now_s {
+                (0, u64::MAX - k.not_before)
+            } else {
+                (1, k.not_before)
+            }
+        });
+        let mut servers: Vec<Option<ohttp::Server>> = vec![None; 256];
+        let mut configs = Vec::with_capacity(live.len());
+        for k in &live {
+            let ikm = decode_ikm(&k.ikm).ok_or_else(|| Error::KeyFileFormat {
+                path: String::new(),
+                reason: format!("key {}: bad ikm", k.id),
+            })?;
+            let config = oblivious::derive_key_config(k.id, &ikm).map_err(|_| Error::Internal)?;
+            configs.push(config.clone());
+            servers[usize::from(k.id)] =
+                Some(ohttp::Server::new(config).map_err(|_| Error::Internal)?);
+        }
+        let encoded_list =
+            oblivious::encode_key_config_list(&configs).map_err(|_| Error::Internal)?;
+        let next_change = file
+            .keys
+            .iter()
+            .flat_map(|k| [Some(k.not_before), k.expires])
+            .flatten()
+            .filter(|t| *t > now_s)
+            .min()
+            .map(|t| t - now_s);
+        Ok(Self {
+            servers,
+            encoded_list,
+            ids: live.iter().map(|k| k.id).collect(),
+            next_change,
+        })
+    }
+
+    /// The server for a key id, if that key is accepted now.
+    pub fn server(&self, id: u8) -> Option<&ohttp::Server> {
+        self.servers[usize::from(id)].as_ref()
+    }
+
+    /// The `application/ohttp-keys` body.
+    pub fn encoded_list(&self) -> &[u8] {
+        &self.encoded_list
+    }
+
+    /// The ids of the keys accepted now, in list order.
+    pub fn ids(&self) -> &[u8] {
+        &self.ids
+    }
+
+    /// The `max-age` to serve: the configured one, but never past the next
+    /// scheduled change, so caches pick up a new key before it is needed.
+    pub fn max_age(&self, configured: Duration) -> u64 {
+        let configured = configured.as_secs();
+        self.next_change.map_or(configured, |n| n.min(configured))
+    }
+}
+
+/// The live keys: a lock-free snapshot for the hot path, and the file they
+/// come from, re-read when it changes on disk (e.g. `mimi-gateway keys rotate`).
+#[derive(Debug)]
+pub struct KeyManager {
+    path: PathBuf,
+    ring: ArcSwap<KeyRing>,
+    file: std::sync::Mutex<(KeyFile, Option<SystemTime>)>,
+}
+
+impl KeyManager {
+    /// Opens (or creates) the key file and builds the ring for `now`.
+    pub fn open(path: &Path, now: SystemTime) -> Result<Self> {
+        let file = KeyFile::load_or_create(path, now)?;
+        let ring = KeyRing::build(&file, now)?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(Self {
+            path: path.to_owned(),
+            ring: ArcSwap::from_pointee(ring),
+            file: std::sync::Mutex::new((file, mtime)),
+        })
+    }
+
+    /// The ring in force. Lock-free: a reader never waits for a rotation.
+    pub fn ring(&self) -> arc_swap::Guard<Arc<KeyRing>> {
+        self.ring.load()
+    }
+
+    /// Re-reads the file if it changed, rotates if `rotate_after` has passed
+    /// since the newest key became current, and rebuilds the ring for `now`.
+    /// Called periodically off the hot path.
+    pub fn refresh(
+        &self,
+        now: SystemTime,
+        rotate_after: Option<Duration>,
+        policy: RotationPolicy,
+    ) -> Result<()> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        if mtime != guard.1 {
+            guard.0 = KeyFile::load(&self.path)?;
+            guard.1 = mtime;
+            tracing::info!("key file changed on disk; reloaded");
+        }
+        if let (Some(after), Some(newest)) = (rotate_after, guard.0.newest_not_before()) {
+            if unix(now) >= newest + after.as_secs() {
+                let id = guard.0.rotate(now, policy)?;
+                guard.0.save(&self.path)?;
+                guard.1 = std::fs::metadata(&self.path)
+                    .and_then(|m| m.modified())
+                    .ok();
+                tracing::info!(key_id = id, "rotated keys automatically");
+            }
+        }
+        self.ring.store(Arc::new(KeyRing::build(&guard.0, now)?));
+        Ok(())
+    }
+
+    /// Rotates now (used by tests and the admin path of a running server).
+    pub fn rotate(&self, now: SystemTime, policy: RotationPolicy) -> Result<u8> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let id = guard.0.rotate(now, policy)?;
+        guard.0.save(&self.path)?;
+        guard.1 = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        self.ring.store(Arc::new(KeyRing::build(&guard.0, now)?));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: u64 = 1_800_000_000;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    const POLICY: RotationPolicy = RotationPolicy {
+        publish_ahead: Duration::from_secs(100),
+        grace: Duration::from_secs(1000),
+    };
+
+    #[test]
+    fn rotation_publishes_ahead_and_keeps_old_keys_for_the_grace() {
+        let mut file = KeyFile::new(at(T0));
+        let old = file.keys[0].id;
+        let new = file.rotate(at(T0 + 10), POLICY).unwrap();
+        assert_ne!(old, new);
+
+        // Published, but the old key is still current.
+        let ring = KeyRing::build(&file, at(T0 + 20)).unwrap();
+        assert_eq!(ring.ids(), [old, new]);
+        assert!(ring.server(new).is_some());
+        assert_eq!(ring.max_age(Duration::from_secs(3600)), 90);
+
+        // The new key is current: it comes first; the old one is in grace.
+        let ring = KeyRing::build(&file, at(T0 + 110)).unwrap();
+        assert_eq!(ring.ids(), [new, old]);
+
+        // Past the grace the old key is refused.
+        let ring = KeyRing::build(&file, at(T0 + 10 + 100 + 1000)).unwrap();
+        assert_eq!(ring.ids(), [new]);
+        assert!(ring.server(old).is_none());
+    }
+
+    #[test]
+    fn rotation_drops_expired_keys_and_finds_free_ids() {
+        let mut file = KeyFile::new(at(T0));
+        for i in 0..300 {
+            file.rotate(at(T0 + i * 2000), POLICY).unwrap();
+            assert!(file.keys.len() <= 2);
+        }
+    }
+
+    #[test]
+    fn no_free_id_is_an_error() {
+        let mut file = KeyFile::new(at(T0));
+        let forever = RotationPolicy {
+            publish_ahead: Duration::ZERO,
+            grace: Duration::from_secs(u32::MAX.into()),
+        };
+        for _ in 0..255 {
+            file.rotate(at(T0), forever).unwrap();
+        }
+        assert!(matches!(
+            file.rotate(at(T0), forever),
+            Err(Error::NoFreeKeyId)
+        ));
+    }
+
+    #[test]
+    fn file_round_trips_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/keys.json");
+        let file = KeyFile::load_or_create(&path, at(T0)).unwrap();
+        assert_eq!(KeyFile::load(&path).unwrap(), file);
+        assert_eq!(KeyFile::load_or_create(&path, at(T0 + 5)).unwrap(), file);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn malformed_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        for text in [
+            "not json",
+            r#"{"version":2,"keys":[]}"#,
+            r#"{"version":1,"keys":[{"id":1,"ikm":"00","not_before":0,"expires":null}]}"#,
+            r#"{"version":1,"keys":[],"extra":1}"#,
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert!(
+                matches!(KeyFile::load(&path), Err(Error::KeyFileFormat { .. })),
+                "{text}"
+            );
+        }
+        let ikm = "11".repeat(32);
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"version":1,"keys":[{{"id":1,"ikm":"{ikm}","not_before":0,"expires":null}},{{"id":1,"ikm":"{ikm}","not_before":0,"expires":null}}]}}"#
+            ),
+        )
+        .unwrap();
+        assert!(matches!(
+            KeyFile::load(&path),
+            Err(Error::KeyFileFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn manager_sees_rotation_made_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let mgr = KeyManager::open(&path, at(T0)).unwrap();
+        let before = mgr.ring().ids().to_vec();
+        // Another process (the CLI) rotates the file.
+        std::thread::sleep(Duration::from_millis(20));
+        let mut file = KeyFile::load(&path).unwrap();
+        let new = file
+            .rotate(
+                at(T0 + 1),
+                RotationPolicy {
+                    publish_ahead: Duration::ZERO,
+                    ..POLICY
+                },
+            )
+            .unwrap();
+        file.save(&path).unwrap();
+        mgr.refresh(at(T0 + 2), None, POLICY).unwrap();
+        let after = mgr.ring().ids().to_vec();
+        assert_eq!(after, [new, before[0]]);
+    }
+
+    #[test]
+    fn automatic_rotation_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let mgr = KeyManager::open(&path, at(T0)).unwrap();
+        mgr.refresh(at(T0 + 50), Some(Duration::from_secs(60)), POLICY)
+            .unwrap();
+        assert_eq!(mgr.ring().ids().len(), 1);
+        mgr.refresh(at(T0 + 60), Some(Duration::from_secs(60)), POLICY)
+            .unwrap();
+        assert_eq!(mgr.ring().ids().len(), 2);
+        assert_eq!(KeyFile::load(&path).unwrap().keys.len(), 2);
+    }
+}

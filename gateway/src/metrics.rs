@@ -1,0 +1,154 @@
+//! Prometheus text metrics, kept in atomics so that counting never takes a
+//! lock on the request path. Labels are outcomes and key ids only: never an
+//! identifier, an account or an address.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Every outcome a request to the gateway resource can have.
+pub const OUTCOMES: [&str; 19] = [
+    "ok",
+    "keys",
+    "not_found",
+    "method_not_allowed",
+    "unsupported_media_type",
+    "body_too_large",
+    "body_timeout",
+    "malformed_encapsulation",
+    "key_rejected",
+    "inner_malformed",
+    "stale_date",
+    "replay",
+    "foreign_origin",
+    "inner_not_found",
+    "inner_method_not_allowed",
+    "malformed_query",
+    "upstream_unavailable",
+    "upstream_timeout",
+    "internal",
+];
+
+/// Upper bounds of the decapsulation latency histogram, in microseconds.
+const BUCKETS_US: [u64; 10] = [
+    50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 50_000, 100_000,
+];
+
+/// The gateway's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    outcomes: [AtomicU64; OUTCOMES.len()],
+    buckets: [AtomicU64; BUCKETS_US.len()],
+    decap_count: AtomicU64,
+    decap_sum_us: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            decap_count: AtomicU64::new(0),
+            decap_sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one request with this outcome (one of [`OUTCOMES`]).
+    pub fn count(&self, outcome: &str) {
+        let i = OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(OUTCOMES.len() - 1);
+        self.outcomes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records how long one decapsulation took.
+    pub fn decapsulated(&self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        if let Some(i) = BUCKETS_US.iter().position(|b| us <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.decap_count.fetch_add(1, Ordering::Relaxed);
+        self.decap_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// How many requests had this outcome.
+    pub fn get(&self, outcome: &str) -> u64 {
+        OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .map_or(0, |i| self.outcomes[i].load(Ordering::Relaxed))
+    }
+
+    /// The Prometheus text exposition, with the live key ids.
+    pub fn render(&self, key_ids: &[u8]) -> String {
+        let mut out = String::with_capacity(2048);
+        out.push_str(
+            "# HELP mimi_gateway_requests_total Requests to the gateway resource by outcome.\n",
+        );
+        out.push_str("# TYPE mimi_gateway_requests_total counter\n");
+        for (name, c) in OUTCOMES.iter().zip(&self.outcomes) {
+            let _ = writeln!(
+                out,
+                "mimi_gateway_requests_total{{outcome=\"{name}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP mimi_gateway_decapsulation_seconds Time to decapsulate a request.\n");
+        out.push_str("# TYPE mimi_gateway_decapsulation_seconds histogram\n");
+        let mut cumulative = 0;
+        for (bound, c) in BUCKETS_US.iter().zip(&self.buckets) {
+            cumulative += c.load(Ordering::Relaxed);
+            let le = *bound as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "mimi_gateway_decapsulation_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let count = self.decap_count.load(Ordering::Relaxed);
+        let sum = self.decap_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "mimi_gateway_decapsulation_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_sum {sum}");
+        let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_count {count}");
+        out.push_str(
+            "# HELP mimi_gateway_live_key Key ids accepted now (1 = first in the served list).\n",
+        );
+        out.push_str("# TYPE mimi_gateway_live_key gauge\n");
+        for (pos, id) in key_ids.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "mimi_gateway_live_key{{key_id=\"{id}\",position=\"{}\"}} 1",
+                pos + 1
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_histogram_and_keys() {
+        let m = Metrics::default();
+        m.count("ok");
+        m.count("ok");
+        m.count("replay");
+        m.decapsulated(Duration::from_micros(80));
+        m.decapsulated(Duration::from_millis(3));
+        let text = m.render(&[4, 3]);
+        assert!(text.contains("mimi_gateway_requests_total{outcome=\"ok\"} 2\n"));
+        assert!(text.contains("mimi_gateway_requests_total{outcome=\"replay\"} 1\n"));
+        assert!(text.contains("mimi_gateway_decapsulation_seconds_bucket{le=\"0.0001\"} 1\n"));
+        assert!(text.contains("mimi_gateway_decapsulation_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("mimi_gateway_decapsulation_seconds_count 2\n"));
+        assert!(text.contains("mimi_gateway_live_key{key_id=\"4\",position=\"1\"} 1\n"));
+        assert_eq!(m.get("ok"), 2);
+    }
+}

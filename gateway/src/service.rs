@@ -1,0 +1,186 @@
+//! The gateway resource's logic (DESIGN §4): decapsulate, check the inner
+//! request (origin, `Date`, replay), hand it to its target, encapsulate the
+//! answer. Independent of hyper so that it can be tested and benchmarked
+//! without sockets; time comes in as `now`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mimi_proto::oblivious::{self, MEDIA_PROBLEM_JSON};
+use mimi_proto::ohttp;
+
+use crate::error::{Error, Result};
+use crate::inner::{self, Backend, DnsForwarder, InnerRequest, InnerResponse};
+use crate::keys::KeyManager;
+use crate::metrics::Metrics;
+use crate::replay::{ReplayCache, Verdict};
+
+/// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
+const HEADER_LEN: usize = 7;
+const ENC_LEN: usize = 32;
+
+/// What the gateway needs to answer requests.
+#[derive(Debug)]
+pub struct Settings {
+    /// The host (with optional `:port`) clients find in DNS (`e=`): the origin
+    /// served, and what the directory document names.
+    pub public_host: String,
+    /// Further authorities accepted as this gateway's own origin.
+    pub extra_origins: Vec<String>,
+    /// How far the inner `Date` may be from the gateway's clock.
+    pub date_window: Duration,
+    /// How many encapsulated keys the replay cache remembers.
+    pub replay_capacity: usize,
+}
+
+/// The gateway: keys, replay cache, targets and counters.
+#[derive(Debug)]
+pub struct Gateway {
+    keys: Arc<KeyManager>,
+    replay: ReplayCache,
+    origins: Vec<String>,
+    public_host: String,
+    date_window: Duration,
+    backend: Backend,
+    dns: Option<DnsForwarder>,
+    metrics: Metrics,
+}
+
+impl Gateway {
+    /// Assembles a gateway.
+    pub fn new(
+        settings: Settings,
+        keys: Arc<KeyManager>,
+        backend: Backend,
+        dns: Option<DnsForwarder>,
+    ) -> Self {
+        let mut origins: Vec<String> = std::iter::once(&settings.public_host)
+            .chain(&settings.extra_origins)
+            .map(|o| o.to_ascii_lowercase())
+            .collect();
+        origins.dedup();
+        Self {
+            keys,
+            replay: ReplayCache::new(settings.replay_capacity, settings.date_window.as_secs()),
+            origins,
+            public_host: settings.public_host,
+            date_window: settings.date_window,
+            backend,
+            dns,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.keys
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers one `message/ohttp-req` body: `Ok` is a `message/ohttp-res`
+    /// body (whatever the inner status), `Err` an error to answer in the clear.
+    pub async fn handle(&self, enc_request: &[u8], now: SystemTime) -> Result<Vec<u8>> {
+        if enc_request.len() < HEADER_LEN + ENC_LEN {
+            return Err(Error::MalformedEncapsulation);
+        }
+        let ring = self.keys.ring();
+        let server = ring.server(enc_request[0]).ok_or(Error::KeyRejected)?;
+        let started = Instant::now();
+        let (plain, response) = server.decapsulate(enc_request).map_err(|e| match e {
+            ohttp::Error::Truncated | ohttp::Error::Io(_) | ohttp::Error::Format => {
+                Error::MalformedEncapsulation
+            }
+            _ => Error::KeyRejected,
+        })?;
+        self.metrics.decapsulated(started.elapsed());
+        drop(ring);
+
+        let enc = &enc_request[HEADER_LEN..HEADER_LEN + ENC_LEN];
+        let (outcome, answer) = match self.answer_inner(&plain, enc, now).await {
+            Ok(answer) => ("ok", answer),
+            Err(e) => (e.outcome(), error_response(&e)),
+        };
+        let mut headers: Vec<(&str, &str)> = vec![("content-type", answer.content_type.as_str())];
+        let date;
+        if outcome == "stale_date" {
+            // The gateway's clock, so the client can retry once with it.
+            date = oblivious::format_date(now);
+            headers.push(("date", &date));
+        }
+        let bhttp = oblivious::encode_response(answer.status, &headers, &answer.body)
+            .map_err(|_| Error::Internal)?;
+        let sealed = response.encapsulate(&bhttp).map_err(|_| Error::Internal)?;
+        self.metrics.count(outcome);
+        Ok(sealed)
+    }
+
+    async fn answer_inner(
+        &self,
+        plain: &[u8],
+        enc: &[u8],
+        now: SystemTime,
+    ) -> Result<InnerResponse> {
+        let msg = oblivious::decode_message(plain).map_err(|_| Error::InnerMalformed)?;
+        let control = msg.control();
+        let (Some(method), Some(authority), Some(path)) =
+            (control.method(), control.authority(), control.path())
+        else {
+            return Err(Error::InnerMalformed);
+        };
+
+        // Date first (RFC 9458 §6.5): a request outside the window is refused
+        // before anything else is looked at.
+        let date = msg
+            .header()
+            .get(b"date")
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .ok_or(Error::StaleDate)?;
+        let skew = oblivious::date_skew(date, now).map_err(|_| Error::StaleDate)?;
+        let window = i64::try_from(self.date_window.as_secs()).unwrap_or(i64::MAX);
+        if skew.abs() > window {
+            return Err(Error::StaleDate);
+        }
+        let now_s = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        match self.replay.check_and_insert(enc, now_s + skew, now_s) {
+            Verdict::Fresh => {}
+            Verdict::Replay => return Err(Error::Replay),
+            Verdict::TooOld => return Err(Error::StaleDate),
+        }
+
+        let authority = std::str::from_utf8(authority).map_err(|_| Error::InnerMalformed)?;
+        let scheme_ok = control.scheme() == Some(&b"https"[..]);
+        if !scheme_ok
+            || !self
+                .origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(authority))
+        {
+            return Err(Error::ForeignOrigin);
+        }
+        let path = std::str::from_utf8(path).map_err(|_| Error::InnerMalformed)?;
+        let req = InnerRequest {
+            method,
+            path,
+            content_type: msg.header().get(b"content-type"),
+            body: msg.content(),
+        };
+        inner::answer(&req, &self.backend, self.dns.as_ref(), &self.public_host).await
+    }
+}
+
+fn error_response(e: &Error) -> InnerResponse {
+    InnerResponse {
+        status: e.status().as_u16(),
+        content_type: MEDIA_PROBLEM_JSON.into(),
+        body: e.problem().map(|p| p.to_json()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
