@@ -59,7 +59,7 @@ pub enum Backend {
     /// The embedded SQLite directory.
     Embedded(Arc<Directory>),
     /// The provider's own discovery API.
-    Upstream(Upstream),
+    Upstream(Box<Upstream>),
 }
 
 /// The provider's discovery API at a base URL (HTTP/1.1 or HTTPS, pooled).

@@ -223,19 +223,23 @@ impl KeyRing {
     /// Builds the ring for time `now` from a key file.
     pub fn build(file: &KeyFile, now: SystemTime) -> Result<Self> {
         let now_s = unix(now);
-        let mut live: Vec<&StoredKey> = file
+        let mut live: Vec<(usize, &StoredKey)> = file
             .keys
             .iter()
-            .filter(|k| k.expires.is_none_or(|e| e > now_s))
+            .enumerate()
+            .filter(|(_, k)| k.expires.is_none_or(|e| e > now_s))
             .collect();
         // Current keys (newest first), then pending ones (soonest first).
-        live.sort_by_key(|k| {
+        // Keys are appended as they are made, so a later position is newer
+        // when two share a `not_before` second.
+        live.sort_by_key(|&(pos, k)| {
             if k.not_before <= now_s {
-                (0, u64::MAX - k.not_before)
+                (0, u64::MAX - k.not_before, usize::MAX - pos)
             } else {
-                (1, k.not_before)
+                (1, k.not_before, pos)
             }
         });
+        let live: Vec<&StoredKey> = live.into_iter().map(|(_, k)| k).collect();
         let mut servers: Vec<Option<ohttp::Server>> = vec![None; 256];
         let mut configs = Vec::with_capacity(live.len());
         for k in &live {

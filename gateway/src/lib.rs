@@ -1,9 +1,75 @@
-//! mimi-gateway
+//! mimi-gateway: the provider's Oblivious HTTP gateway (RFC 9458) in front of
+//! its MIMI discovery API (DESIGN §4, §5, §7).
+//!
+//! The gateway decrypts requests that arrive through a relay, checks them
+//! (origin, `Date`, replay), answers identifierQuery from its embedded SQLite
+//! directory or forwards it to the provider's own API, and encrypts the answer.
+//! It never sees the client's address: only the relay's.
+//!
+//! # Layout
+//!
+//! - [`service`]: the gateway logic over bytes, without sockets ([`Gateway`]).
+//! - [`inner`]: the targets behind it: embedded directory, upstream API, DNS.
+//! - [`keys`]: the key file, rotation and the lock-free key ring.
+//! - [`replay`]: the bounded replay cache.
+//! - [`directory`]: the SQLite directory and its import formats.
+//! - [`http`] and [`server`]: the HTTP surface and the accept loop.
+//! - [`config`], [`tls`], [`metrics`], [`error`].
+
+pub mod config;
 pub mod directory;
 pub mod error;
+pub mod http;
 pub mod inner;
 pub mod keys;
 pub mod metrics;
 pub mod replay;
+pub mod server;
 pub mod service;
 pub mod tls;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use service::{Gateway, Settings};
+
+/// Builds the gateway a validated configuration describes, and its TLS
+/// configuration (none for plain HTTP). Opens or creates the key file and
+/// the directory; binds nothing.
+pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::ServerConfig>>)> {
+    config.validate()?;
+    let keys = Arc::new(keys::KeyManager::open(&config.key_file, SystemTime::now())?);
+    let backend = match &config.upstream {
+        Some(up) => {
+            let roots = match &up.ca_file {
+                Some(path) => tls::load_roots(path)?,
+                None => Vec::new(),
+            };
+            inner::Backend::Upstream(inner::Upstream::new(
+                &up.url,
+                Duration::from_millis(up.timeout_ms),
+                &roots,
+            )?)
+        }
+        None => inner::Backend::Embedded(Arc::new(directory::Directory::open(
+            &config.directory.database,
+        )?)),
+    };
+    let dns = config.dns.as_ref().map(|d| inner::DnsForwarder {
+        addr: d.resolver,
+        timeout: Duration::from_millis(d.timeout_ms),
+    });
+    let settings = Settings {
+        public_host: config.public_host.clone(),
+        extra_origins: config.extra_origins.clone(),
+        date_window: Duration::from_secs(config.replay.window_secs),
+        replay_capacity: config.replay.capacity,
+    };
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
+    Ok((Arc::new(Gateway::new(settings, keys, backend, dns)), tls))
+}

@@ -1,1 +1,355 @@
-fn main() {}
+//! The `mimi-gateway` command: serve, and the operator's key and directory tools.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mimi_gateway::directory::{self, Directory, Entry};
+use mimi_gateway::keys::{KeyFile, KeyRing};
+use mimi_gateway::{Config, http};
+use tokio::net::TcpListener;
+
+/// The provider's OHTTP gateway for private MIMI discovery.
+#[derive(Debug, Parser)]
+#[command(name = "mimi-gateway", version)]
+struct Cli {
+    /// Configuration file (TOML); flags override it.
+    #[arg(long, short, global = true, env = "MIMI_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Key file (overrides `key_file`).
+    #[arg(long, global = true)]
+    key_file: Option<PathBuf>,
+    /// Directory database (overrides `directory.database`).
+    #[arg(long, global = true)]
+    database: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gateway (the default).
+    Serve(ServeFlags),
+    /// Show or rotate the gateway's keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage the embedded directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+}
+
+#[derive(Debug, Default, Args)]
+struct ServeFlags {
+    /// Listen address.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Admin listen address (/metrics, /healthz).
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// The host published in DNS as e=.
+    #[arg(long)]
+    public_host: Option<String>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (only behind a TLS-terminating proxy).
+    #[arg(long)]
+    plain_http: bool,
+    /// Forward identifierQuery to this discovery API instead of the embedded directory.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// DNS resolver for oblivious DNS.
+    #[arg(long)]
+    dns_resolver: Option<SocketAddr>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print the served key-config list (hex and base64) and each key's schedule.
+    Show,
+    /// Add a new key; replaced keys stay accepted for the grace period.
+    /// A running gateway picks the change up within a second.
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum DirectoryCommand {
+    /// Add (or update) an entry.
+    Add {
+        /// The identifier: handle, email address or +number.
+        identifier: String,
+        /// The account: mimi://<domain>/u/<account>.
+        account: String,
+        /// Store it, but do not let searches find it.
+        #[arg(long)]
+        hidden: bool,
+    },
+    /// Remove an identifier's entries (or only one account's).
+    Remove {
+        /// The identifier.
+        identifier: String,
+        /// Only this account.
+        account: Option<String>,
+    },
+    /// List every entry.
+    List {
+        /// As JSON (the import format).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import entries from a file, all or nothing.
+    Import {
+        /// CSV (identifier,account[,searchable]) or JSON array.
+        file: PathBuf,
+        /// The file's format (default: from its extension).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(k) = &cli.key_file {
+        config.key_file = k.clone();
+    }
+    if let Some(d) = &cli.database {
+        config.directory.database = d.clone();
+    }
+    match cli.command {
+        None => serve(config, ServeFlags::default()),
+        Some(Command::Serve(flags)) => serve(config, flags),
+        Some(Command::Keys(cmd)) => keys(&config, cmd),
+        Some(Command::Directory(cmd)) => directory(&config, cmd),
+    }
+}
+
+fn serve(mut config: Config, flags: ServeFlags) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if flags.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    if let Some(v) = flags.listen {
+        config.listen = v;
+    }
+    if let Some(v) = flags.admin_listen {
+        config.admin_listen = Some(v);
+    }
+    if let Some(v) = flags.public_host {
+        config.public_host = v;
+    }
+    if let (Some(cert), Some(key)) = (flags.tls_cert, flags.tls_key) {
+        config.tls = Some(mimi_gateway::config::TlsFiles { cert, key });
+        config.plain_http = false;
+    }
+    if flags.plain_http {
+        config.plain_http = true;
+        config.tls = None;
+    }
+    if let Some(url) = flags.upstream {
+        config.upstream = Some(mimi_gateway::config::UpstreamSection {
+            url,
+            timeout_ms: 5_000,
+            ca_file: None,
+        });
+    }
+    if let Some(resolver) = flags.dns_resolver {
+        config.dns = Some(mimi_gateway::config::DnsSection {
+            resolver,
+            timeout_ms: 2_000,
+        });
+    }
+    let (gateway, tls) = mimi_gateway::assemble(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let addr = listener.local_addr()?;
+        let admin = match config.admin_listen {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("binding {a}"))?,
+            ),
+            None => None,
+        };
+        // One line per listener on stdout, so scripts and tests can read the
+        // bound addresses (port 0 picks a free one).
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "mimi-gateway listening on {scheme}://{addr}")?;
+        if let Some(admin) = &admin {
+            writeln!(
+                out,
+                "mimi-gateway admin listening on http://{}",
+                admin.local_addr()?
+            )?;
+        }
+        drop(out);
+        tracing::info!(%addr, scheme, "gateway started");
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let admin_task = admin.map(|admin| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(http::run_admin(admin, gateway.clone(), async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        });
+        let mut rx = stop_rx;
+        let main = tokio::spawn(http::run(
+            listener,
+            tls,
+            gateway,
+            config.http_options(),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+        let _ = main.await;
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let now = SystemTime::now();
+    let mut file = KeyFile::load_or_create(&config.key_file, now)?;
+    if let KeysCommand::Rotate = cmd {
+        let id = file.rotate(now, config.rotation())?;
+        file.save(&config.key_file)?;
+        println!(
+            "added key {id}; replaced keys are accepted for {} s more",
+            config.keys.grace_secs
+        );
+    }
+    let ring = KeyRing::build(&file, now)?;
+    let list = ring.encoded_list();
+    println!("key ids served (first is current): {:?}", ring.ids());
+    for k in &file.keys {
+        println!(
+            "  key {:3}: not_before {} expires {}",
+            k.id,
+            k.not_before,
+            k.expires.map_or("never".to_string(), |e| e.to_string())
+        );
+    }
+    println!("application/ohttp-keys (hex):    {}", hex::encode(list));
+    println!(
+        "application/ohttp-keys (base64): {}",
+        base64::engine::general_purpose::STANDARD.encode(list)
+    );
+    Ok(())
+}
+
+fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
+    let dir = Directory::open(&config.directory.database)?;
+    match cmd {
+        DirectoryCommand::Add {
+            identifier,
+            account,
+            hidden,
+        } => {
+            dir.add(&Entry {
+                identifier,
+                account,
+                searchable: !hidden,
+            })?;
+            println!("added");
+        }
+        DirectoryCommand::Remove {
+            identifier,
+            account,
+        } => {
+            let n = dir.remove(&identifier, account.as_deref())?;
+            if n == 0 {
+                bail!("no such entry");
+            }
+            println!("removed {n}");
+        }
+        DirectoryCommand::List { json } => {
+            let entries = dir.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for e in entries {
+                    let flag = if e.searchable { "" } else { "  (hidden)" };
+                    println!("{}\t{}{flag}", e.identifier, e.account);
+                }
+            }
+        }
+        DirectoryCommand::Import { file, format } => {
+            let format = match format {
+                Some(f) => f,
+                None if file.extension().is_some_and(|e| e == "json") => Format::Json,
+                None if file.extension().is_some_and(|e| e == "csv") => Format::Csv,
+                None => bail!(
+                    "cannot tell the format of {}: pass --format csv|json",
+                    file.display()
+                ),
+            };
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let entries = match format {
+                Format::Csv => directory::parse_csv(reader)?,
+                Format::Json => directory::parse_json(reader)?,
+            };
+            let n = dir.import(&entries)?;
+            println!("imported {n} entries");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! Configuration: a TOML file (every field optional, with the defaults named
+//! here) that command-line flags override, validated before anything binds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mimi_proto::record::Endpoint;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::http::HttpOptions;
+use crate::keys::RotationPolicy;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the gateway listens.
+    pub listen: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served; none if absent.
+    pub admin_listen: Option<SocketAddr>,
+    /// The host (and optional `:port`) published in DNS as `e=`.
+    pub public_host: String,
+    /// Further authorities accepted as this gateway's origin.
+    pub extra_origins: Vec<String>,
+    /// The key file (created on first start).
+    pub key_file: PathBuf,
+    /// Serve plain HTTP instead of TLS: only behind a TLS-terminating proxy.
+    pub plain_http: bool,
+    /// The TLS certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Key lifetimes.
+    pub keys: KeysSection,
+    /// Replay protection.
+    pub replay: ReplaySection,
+    /// Request limits.
+    pub limits: LimitsSection,
+    /// The embedded directory.
+    pub directory: DirectorySection,
+    /// The provider's own discovery API, instead of the embedded directory.
+    pub upstream: Option<UpstreamSection>,
+    /// A DNS resolver for oblivious DNS (`/dns-query`).
+    pub dns: Option<DnsSection>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSection {
+    /// Longest `max-age` on the key list.
+    pub max_age_secs: u64,
+    /// How long a new key is published before it is used.
+    pub publish_ahead_secs: u64,
+    /// How long a replaced key is still accepted.
+    pub grace_secs: u64,
+    /// Rotate automatically when the newest key is this old; 0: never.
+    pub rotate_after_secs: u64,
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        Self {
+            max_age_secs: 3600,
+            publish_ahead_secs: 3600,
+            grace_secs: 24 * 3600,
+            rotate_after_secs: 0,
+        }
+    }
+}
+
+/// `[replay]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplaySection {
+    /// How far the inner `Date` may be from the gateway's clock.
+    pub window_secs: u64,
+    /// How many requests are remembered.
+    pub capacity: usize,
+}
+
+impl Default for ReplaySection {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            capacity: 1_000_000,
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Largest encapsulated request.
+    pub max_body_bytes: usize,
+    /// Time allowed for request headers (and the TLS handshake).
+    pub header_timeout_ms: u64,
+    /// Time allowed for the body.
+    pub body_timeout_ms: u64,
+    /// Time allowed for a whole request.
+    pub request_timeout_ms: u64,
+    /// Time in-flight requests get at shutdown.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            request_timeout_ms: 15_000,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[directory]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// The SQLite file.
+    pub database: PathBuf,
+}
+
+impl Default for DirectorySection {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("mimi-gateway-directory.sqlite"),
+        }
+    }
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSection {
+    /// Base URL of the provider's discovery API.
+    pub url: String,
+    /// Time allowed for its answer.
+    #[serde(default = "default_upstream_timeout")]
+    pub timeout_ms: u64,
+    /// Extra trust anchors for it (PEM).
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_upstream_timeout() -> u64 {
+    5_000
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSection {
+    /// The resolver's address.
+    pub resolver: SocketAddr,
+    /// Time allowed for its answer.
+    #[serde(default = "default_dns_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_dns_timeout() -> u64 {
+    2_000
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8443).into(),
+            admin_listen: None,
+            public_host: String::new(),
+            extra_origins: Vec::new(),
+            key_file: PathBuf::from("mimi-gateway-keys.json"),
+            plain_http: false,
+            tls: None,
+            keys: KeysSection::default(),
+            replay: ReplaySection::default(),
+            limits: LimitsSection::default(),
+            directory: DirectorySection::default(),
+            upstream: None,
+            dns: None,
+        }
+    }
+}
+
+impl Config {
+    /// Parses a configuration file's text.
+    pub fn parse(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks everything that can be checked before binding a socket.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.public_host.is_empty() {
+            return bad("public_host is required: the host published in DNS as e=");
+        }
+        if Endpoint::parse(&self.public_host).is_none_or(|e| e.to_string() != self.public_host) {
+            return bad("public_host must be a lower-case host name with an optional :port");
+        }
+        match (&self.tls, self.plain_http) {
+            (None, false) => {
+                return bad(
+                    "TLS needs [tls] cert and key (or plain_http = true behind a TLS proxy)",
+                );
+            }
+            (Some(_), true) => return bad("choose either [tls] or plain_http, not both"),
+            _ => {}
+        }
+        if self.replay.window_secs == 0 || self.replay.capacity == 0 {
+            return bad("replay window_secs and capacity must be positive");
+        }
+        if self.limits.max_body_bytes < 64 {
+            return bad("limits.max_body_bytes must be at least 64");
+        }
+        if self.keys.grace_secs < self.keys.max_age_secs {
+            return bad(
+                "keys.grace_secs must be at least keys.max_age_secs, or cached key lists would break",
+            );
+        }
+        if let Some(up) = &self.upstream {
+            if !(up.url.starts_with("https://") || up.url.starts_with("http://")) {
+                return bad("upstream.url must start with https:// or http://");
+            }
+        }
+        Ok(())
+    }
+
+    /// The HTTP options this configuration gives.
+    pub fn http_options(&self) -> HttpOptions {
+        let ms = Duration::from_millis;
+        HttpOptions {
+            max_body: self.limits.max_body_bytes,
+            header_timeout: ms(self.limits.header_timeout_ms),
+            body_timeout: ms(self.limits.body_timeout_ms),
+            request_timeout: ms(self.limits.request_timeout_ms),
+            drain_timeout: ms(self.limits.shutdown_grace_ms),
+            key_max_age: Duration::from_secs(self.keys.max_age_secs),
+            rotate_after: (self.keys.rotate_after_secs > 0)
+                .then(|| Duration::from_secs(self.keys.rotate_after_secs)),
+            rotation: self.rotation(),
+        }
+    }
+
+    /// The key rotation policy.
+    pub fn rotation(&self) -> RotationPolicy {
+        RotationPolicy {
+            publish_ahead: Duration::from_secs(self.keys.publish_ahead_secs),
+            grace: Duration::from_secs(self.keys.grace_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_validates() {
+        let text = include_str!("../gateway.example.toml");
+        let config = Config::parse(text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.public_host, "mimi.provider.example");
+        assert!(config.tls.is_some());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(matches!(
+            Config::parse("listne = \"1.2.3.4:5\""),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            Config::parse("[keys]\nmax_age = 1"),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn validation_explains_what_is_wrong() {
+        let mut c = Config::parse("public_host = \"m.example\"\nplain_http = true").unwrap();
+        c.validate().unwrap();
+        c.plain_http = false;
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("TLS")));
+        c.plain_http = true;
+        c.public_host = "https://m.example".into();
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("public_host")));
+        c.public_host = "M.example".into();
+        assert!(c.validate().is_err());
+        c.public_host = "m.example:8443".into();
+        c.validate().unwrap();
+        c.keys.grace_secs = 1;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The gateway's HTTP surface: the gateway resource, `/healthz`, and the admin
+//! listener's `/metrics`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use mimi_proto::oblivious::{
+    GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON,
+};
+use tokio::net::TcpListener;
+
+use crate::error::Error;
+use crate::keys::RotationPolicy;
+use crate::server::{self, ConnectionLimits};
+use crate::service::Gateway;
+
+/// How the gateway's listener behaves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// The largest encapsulated request accepted.
+    pub max_body: usize,
+    /// How long a client may take to send its headers.
+    pub header_timeout: Duration,
+    /// How long a client may take to send its body.
+    pub body_timeout: Duration,
+    /// How long a whole request may take, target included.
+    pub request_timeout: Duration,
+    /// How long in-flight requests get to finish at shutdown.
+    pub drain_timeout: Duration,
+    /// The longest `max-age` served with the key list.
+    pub key_max_age: Duration,
+    /// Rotate keys automatically when the newest is this old.
+    pub rotate_after: Option<Duration>,
+    /// How keys are rotated.
+    pub rotation: RotationPolicy,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            max_body: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+            drain_timeout: Duration::from_secs(10),
+            key_max_age: Duration::from_secs(3600),
+            rotate_after: None,
+            rotation: RotationPolicy {
+                publish_ahead: Duration::from_secs(3600),
+                grace: Duration::from_secs(24 * 3600),
+            },
+        }
+    }
+}
+
+/// Serves the gateway on `listener` (TLS when `tls` is given) until
+/// `shutdown` completes; keeps the key ring current meanwhile.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    gateway: Arc<Gateway>,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let maintenance = tokio::spawn(maintain_keys(gateway.clone(), options.clone()));
+    let limits = ConnectionLimits {
+        header_timeout: options.header_timeout,
+        drain_timeout: options.drain_timeout,
+    };
+    let options = Arc::new(options);
+    let handler = move |req: Request<Incoming>| {
+        let gateway = gateway.clone();
+        let options = options.clone();
+        async move {
+            let timeout = options.request_timeout;
+            match tokio::time::timeout(timeout, route(&gateway, &options, req)).await {
+                Ok(resp) => resp,
+                Err(_) => counted(&gateway, Error::UpstreamTimeout),
+            }
+        }
+    };
+    server::serve(listener, tls, limits, handler, shutdown).await;
+    maintenance.abort();
+}
+
+/// Serves `/metrics` and `/healthz` on the admin listener until `shutdown`.
+pub async fn run_admin(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(2),
+    };
+    let handler = move |req: Request<Incoming>| {
+        let gateway = gateway.clone();
+        async move {
+            match req.uri().path() {
+                "/metrics" => {
+                    let text = gateway.metrics().render(gateway.keys().ring().ids());
+                    respond(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        text.into_bytes(),
+                    )
+                }
+                "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+                _ => plain_error(&Error::NotFound),
+            }
+        }
+    };
+    server::serve(listener, None, limits, handler, shutdown).await;
+}
+
+async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) =
+            gateway
+                .keys()
+                .refresh(SystemTime::now(), options.rotate_after, options.rotation)
+        {
+            // Keep serving the keys we have; the operator sees why.
+            tracing::error!(error = %e, "could not refresh keys");
+        }
+    }
+}
+
+async fn route(
+    gateway: &Gateway,
+    options: &HttpOptions,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    match req.uri().path() {
+        GATEWAY_PATH => {}
+        "/healthz" => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        _ => return counted(gateway, Error::NotFound),
+    }
+    match *req.method() {
+        Method::GET | Method::HEAD => {
+            let ring = gateway.keys().ring();
+            let max_age = ring.max_age(options.key_max_age);
+            let mut resp = respond(
+                StatusCode::OK,
+                MEDIA_OHTTP_KEYS,
+                ring.encoded_list().to_vec(),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                resp.headers_mut().insert(CACHE_CONTROL, v);
+            }
+            gateway.metrics().count("keys");
+            resp
+        }
+        Method::POST => match post(gateway, options, req).await {
+            Ok(body) => respond(StatusCode::OK, MEDIA_OHTTP_RES, body),
+            Err(e) => counted(gateway, e),
+        },
+        _ => counted(gateway, Error::MethodNotAllowed),
+    }
+}
+
+async fn post(
+    gateway: &Gateway,
+    options: &HttpOptions,
+    req: Request<Incoming>,
+) -> Result<Vec<u8>, Error> {
+    if !has_media_type(&req, MEDIA_OHTTP_REQ) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > options.max_body as u64) {
+        return Err(Error::BodyTooLarge);
+    }
+    let body = Limited::new(req.into_body(), options.max_body);
+    let body = match tokio::time::timeout(options.body_timeout, body.collect()).await {
+        Err(_) => return Err(Error::BodyTimeout),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(Error::BodyTooLarge);
+        }
+        Ok(Err(_)) => return Err(Error::MalformedEncapsulation),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    gateway.handle(&body, SystemTime::now()).await
+}
+
+/// Whether the request's `Content-Type` is `media` (parameters ignored).
+pub fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
+}
+
+fn counted(gateway: &Gateway, e: Error) -> Response<Full<Bytes>> {
+    gateway.metrics().count(e.outcome());
+    plain_error(&e)
+}
+
+fn plain_error(e: &Error) -> Response<Full<Bytes>> {
+    let body = e.problem().map(|p| p.to_json()).unwrap_or_default();
+    let mut resp = respond(e.status(), MEDIA_PROBLEM_JSON, body);
+    if matches!(e, Error::MethodNotAllowed) {
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+    }
+    resp
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
