@@ -47,11 +47,8 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
                 Some(path) => tls::load_roots(path)?,
                 None => Vec::new(),
             };
-            inner::Backend::Upstream(inner::Upstream::new(
-                &up.url,
-                Duration::from_millis(up.timeout_ms),
-                &roots,
-            )?)
+            let timeout = Duration::from_millis(up.timeout_ms);
+            inner::Backend::Upstream(Box::new(inner::Upstream::new(&up.url, timeout, &roots)?))
         }
         None => inner::Backend::Embedded(Arc::new(directory::Directory::open(
             &config.directory.database,
