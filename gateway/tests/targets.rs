@@ -88,7 +88,7 @@ async fn upstream_mode_forwards_and_returns_the_answer() {
     let resp = IdentifierResponse::from_bytes(msg.content()).unwrap();
     assert_eq!(resp.uri[0].uri, "mimi://p.example/u/upstream-alice");
 
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     let (method, path, headers) = &seen[0];
     assert_eq!(
@@ -103,7 +103,6 @@ async fn upstream_mode_forwards_and_returns_the_answer() {
         headers.iter().find(|(n, _)| n == "host").unwrap().1,
         api.to_string()
     );
-    drop(seen);
     gw.stop().await;
 }
 
