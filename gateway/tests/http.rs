@@ -208,3 +208,52 @@ async fn queries_during_key_rotation_never_fail() {
     assert_eq!(gw.gateway.keys().ring().ids()[0], *ids.last().unwrap());
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn admin_listener_serves_metrics_without_identifiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = spawn(&config(dir.path())).await;
+    let admin = tokio::net::TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(mimi_gateway::http::run_admin(
+        admin,
+        gw.gateway.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let c = client();
+    let keys = fetch_keys(&c, gw.addr).await;
+    query(&c, gw.addr, &keys, "secret-handle.example.com").await;
+    let (s, _, body) = send(
+        &c,
+        "GET",
+        format!("http://{admin_addr}/metrics"),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("mimi_gateway_requests_total{outcome=\"ok\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("mimi_gateway_requests_total{outcome=\"keys\"} 1\n"));
+    assert!(text.contains("mimi_gateway_decapsulation_seconds_count 1\n"));
+    assert!(text.contains("mimi_gateway_live_key{key_id=\"0\",position=\"1\"} 1\n"));
+    assert!(!text.contains("secret-handle"));
+    let (s, _, _) = send(
+        &c,
+        "GET",
+        format!("http://{admin_addr}/healthz"),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(s, 200);
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    gw.stop().await;
+}
