@@ -1,1 +1,68 @@
-//! mimi-relay: see the crate's issue; not built yet.
+//! mimi-relay: the Oblivious HTTP relay (RFC 9458) that operators run for
+//! private MIMI discovery (DESIGN §6, §8).
+//!
+//! The relay sees who asks (the client's address) and where (the gateway
+//! host), but never what: it forwards opaque encapsulated requests to an
+//! allowlist of gateways, copying nothing of the client's request but the
+//! body and its media type, and serves gateways' key lists from a shared
+//! cache so every client gets the same bytes.
+//!
+//! # Layout
+//!
+//! - [`http`]: the routes and the [`Relay`] itself; [`server`]: the accept loop.
+//! - [`targets`]: the allowlist and the `/gateway/<host>` mapping.
+//! - [`upstream`]: the pooled client towards gateways.
+//! - [`keycache`]: the shared, coalescing key cache.
+//! - [`ratelimit`]: per-client token buckets in bounded memory.
+//! - [`config`], [`tls`], [`metrics`], [`error`].
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod keycache;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod targets;
+pub mod tls;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use http::Relay;
+
+/// Builds the relay a configuration describes, and its TLS configuration
+/// (none for plain HTTP). Binds nothing.
+pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::ServerConfig>>)> {
+    config.validate()?;
+    let entries: Vec<(String, Option<String>)> = config
+        .gateway
+        .iter()
+        .map(|g| (g.host.clone(), g.url.clone()))
+        .collect();
+    let allowlist = targets::Allowlist::new(&entries)?;
+    let roots = match &config.gateway_ca_file {
+        Some(path) => tls::load_roots(path)?,
+        None => Vec::new(),
+    };
+    let upstream = upstream::Upstream::new(
+        &roots,
+        Duration::from_millis(config.limits.upstream_timeout_ms),
+    )?;
+    let keys = keycache::KeyCache::new(
+        allowlist.len(),
+        Duration::from_secs(config.key_cache.min_age_secs),
+        Duration::from_secs(config.key_cache.max_age_secs),
+    );
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+        None => None,
+    };
+    Ok((
+        Arc::new(Relay::new(allowlist, keys, upstream, config.options())),
+        tls,
+    ))
+}

@@ -1,0 +1,240 @@
+//! Configuration: a TOML file that command-line flags override, validated
+//! before anything binds.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::http::Options;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the relay listens.
+    pub listen: SocketAddr,
+    /// Where `/metrics` and `/healthz` are served; none if absent.
+    pub admin_listen: Option<SocketAddr>,
+    /// Serve plain HTTP instead of TLS: only behind a TLS-terminating proxy.
+    pub plain_http: bool,
+    /// The listener's TLS certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Extra trust anchors for gateways (PEM), beside the webpki roots.
+    pub gateway_ca_file: Option<PathBuf>,
+    /// The gateways served.
+    pub gateway: Vec<GatewayEntry>,
+    /// Limits.
+    pub limits: LimitsSection,
+    /// Per-client rate limiting.
+    pub rate: RateSection,
+    /// The shared key cache.
+    pub key_cache: KeyCacheSection,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// One `[[gateway]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEntry {
+    /// The host clients name (the `e=` of DNS records), with optional `:port`.
+    pub host: String,
+    /// The gateway resource's URL, when not `https://<host>/.well-known/ohttp-gateway`.
+    pub url: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Largest request body forwarded.
+    pub max_body_bytes: usize,
+    /// Time allowed for request headers (and the TLS handshake).
+    pub header_timeout_ms: u64,
+    /// Time allowed for the body.
+    pub body_timeout_ms: u64,
+    /// Time allowed for the gateway's answer.
+    pub upstream_timeout_ms: u64,
+    /// Requests in flight at once.
+    pub max_concurrent: usize,
+    /// Time in-flight requests get at shutdown.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            upstream_timeout_ms: 10_000,
+            max_concurrent: 1024,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// `[rate]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateSection {
+    /// Requests per second per client.
+    pub per_second: f64,
+    /// Burst per client.
+    pub burst: u32,
+    /// Clients remembered (memory bound).
+    pub max_clients: usize,
+}
+
+impl Default for RateSection {
+    fn default() -> Self {
+        Self {
+            per_second: 10.0,
+            burst: 50,
+            max_clients: 100_000,
+        }
+    }
+}
+
+/// `[key_cache]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyCacheSection {
+    /// Shortest time key lists are kept, whatever the gateway says.
+    pub min_age_secs: u64,
+    /// Longest time key lists are kept, whatever the gateway says.
+    pub max_age_secs: u64,
+}
+
+impl Default for KeyCacheSection {
+    fn default() -> Self {
+        Self {
+            min_age_secs: 60,
+            max_age_secs: 3600,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: ([127, 0, 0, 1], 8444).into(),
+            admin_listen: None,
+            plain_http: false,
+            tls: None,
+            gateway_ca_file: None,
+            gateway: Vec::new(),
+            limits: LimitsSection::default(),
+            rate: RateSection::default(),
+            key_cache: KeyCacheSection::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a configuration file's text.
+    pub fn parse(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks what can be checked before binding.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        match (&self.tls, self.plain_http) {
+            (None, false) => {
+                return bad(
+                    "TLS needs [tls] cert and key (or plain_http = true behind a TLS proxy)",
+                );
+            }
+            (Some(_), true) => return bad("choose either [tls] or plain_http, not both"),
+            _ => {}
+        }
+        if self.gateway.is_empty() {
+            return bad("no [[gateway]] configured: the relay would refuse everything");
+        }
+        if !(self.rate.per_second > 0.0) || self.rate.burst == 0 || self.rate.max_clients == 0 {
+            return bad("rate.per_second, rate.burst and rate.max_clients must be positive");
+        }
+        if self.limits.max_concurrent == 0 || self.limits.max_body_bytes == 0 {
+            return bad("limits.max_concurrent and limits.max_body_bytes must be positive");
+        }
+        if self.key_cache.min_age_secs > self.key_cache.max_age_secs {
+            return bad("key_cache.min_age_secs is larger than key_cache.max_age_secs");
+        }
+        Ok(())
+    }
+
+    /// The relay's runtime options.
+    pub fn options(&self) -> Options {
+        let ms = Duration::from_millis;
+        Options {
+            max_body: self.limits.max_body_bytes,
+            header_timeout: ms(self.limits.header_timeout_ms),
+            body_timeout: ms(self.limits.body_timeout_ms),
+            drain_timeout: ms(self.limits.shutdown_grace_ms),
+            max_concurrent: self.limits.max_concurrent,
+            rate: self.rate.per_second,
+            burst: self.rate.burst,
+            max_clients: self.rate.max_clients,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_validates() {
+        let config = Config::parse(include_str!("../relay.example.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.gateway.len(), 2);
+        assert_eq!(
+            config.gateway[1].url.as_deref(),
+            Some("https://gw.internal.other.example:8443/.well-known/ohttp-gateway")
+        );
+        crate::assemble(&Config {
+            tls: None,
+            plain_http: true,
+            ..config
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_a_reason() {
+        assert!(matches!(
+            Config::parse("[[gateway]]\nhost = \"a.example\"\nport = 1"),
+            Err(Error::Config(_))
+        ));
+        let mut c = Config::parse("plain_http = true\n[[gateway]]\nhost = \"a.example\"").unwrap();
+        c.validate().unwrap();
+        c.gateway.clear();
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("gateway")));
+        let c = Config::parse("[[gateway]]\nhost = \"a.example\"").unwrap();
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("TLS")));
+        let c = Config::parse(
+            "plain_http = true\n[rate]\nper_second = 0.0\n[[gateway]]\nhost = \"a.example\"",
+        )
+        .unwrap();
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,84 @@
+//! The relay's one error type, and its mapping to HTTP status.
+
+use http::StatusCode;
+
+/// Everything the relay can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- refused requests ----
+    /// The path is not `/gateway/<host>`, or `<host>` is not allowed.
+    #[error("unknown gateway")]
+    UnknownGateway,
+    /// The method is not GET or POST.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// `POST` without `Content-Type: message/ohttp-req`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// `POST` without a body.
+    #[error("missing body")]
+    EmptyBody,
+    /// The body is larger than the limit.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The client took too long to send its body.
+    #[error("request body timed out")]
+    BodyTimeout,
+    /// The client is over its rate; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
+    /// The relay is at its concurrency limit.
+    #[error("relay busy")]
+    Busy,
+
+    // ---- the gateway's side ----
+    /// The gateway could not be reached or answered badly.
+    #[error("gateway unreachable")]
+    GatewayUnreachable,
+    /// The gateway did not answer in time.
+    #[error("gateway timed out")]
+    GatewayTimeout,
+
+    // ---- operator errors ----
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The TLS certificate, key or CA file could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A socket operation failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The HTTP status for this error: the one place that decides it.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownGateway => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::EmptyBody => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::GatewayUnreachable => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Config(_) | Self::Tls(_) | Self::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `Retry-After` seconds to send, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited(secs) => Some(*secs),
+            Self::Busy => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,262 @@
+//! The relay's HTTP surface (DESIGN §6): `POST` and `GET /gateway/<host>`,
+//! `/healthz`, and the admin listener's `/metrics`.
+//!
+//! Privacy rules kept here: the client's request is never copied forward
+//! (a fresh request carries only its body and media type); the answer carries
+//! back only `Content-Type`, `Content-Length` and, for keys, `Cache-Control`;
+//! nothing is logged about a request, so a client address never stands
+//! beside a gateway host.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::keycache::KeyCache;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::server::{self, ConnectionLimits};
+use crate::targets::Allowlist;
+use crate::upstream::Upstream;
+
+/// How the relay behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The largest encapsulated request forwarded.
+    pub max_body: usize,
+    /// How long a client may take to send its headers (and TLS handshake).
+    pub header_timeout: Duration,
+    /// How long a client may take to send its body.
+    pub body_timeout: Duration,
+    /// How long in-flight requests get at shutdown.
+    pub drain_timeout: Duration,
+    /// Requests being forwarded at once, at most.
+    pub max_concurrent: usize,
+    /// Per-client requests per second.
+    pub rate: f64,
+    /// Per-client burst.
+    pub burst: u32,
+    /// Clients remembered by the rate limiter.
+    pub max_clients: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_body: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+            max_concurrent: 1024,
+            rate: 10.0,
+            burst: 50,
+            max_clients: 100_000,
+        }
+    }
+}
+
+/// The relay: its allowlist, key cache, limits and counters.
+#[derive(Debug)]
+pub struct Relay {
+    allowlist: Allowlist,
+    keys: KeyCache,
+    upstream: Upstream,
+    limiter: RateLimiter,
+    in_flight: Semaphore,
+    metrics: Metrics,
+    options: Options,
+}
+
+impl Relay {
+    /// Assembles a relay.
+    pub fn new(allowlist: Allowlist, keys: KeyCache, upstream: Upstream, options: Options) -> Self {
+        Self {
+            limiter: RateLimiter::new(options.rate, options.burst, options.max_clients),
+            in_flight: Semaphore::new(options.max_concurrent.max(1)),
+            metrics: Metrics::new(allowlist.hosts()),
+            allowlist,
+            keys,
+            upstream,
+            options,
+        }
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers one request from `peer`.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let resp = match req.uri().path() {
+            "/healthz" => respond(
+                StatusCode::OK,
+                Some(HeaderValue::from_static("text/plain")),
+                Bytes::from_static(b"ok\n"),
+            ),
+            _ => self.relay(req, peer).await.unwrap_or_else(|e| refuse(&e)),
+        };
+        self.metrics.status(resp.status().as_u16());
+        resp
+    }
+
+    async fn relay(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Full<Bytes>>, Error> {
+        // Unknown gateways are refused before anything else, and nothing is fetched.
+        let target = self.allowlist.resolve(req.uri().path())?;
+        if req.uri().query().is_some() {
+            return Err(Error::UnknownGateway);
+        }
+        let method = req.method().clone();
+        if !matches!(method, Method::GET | Method::HEAD | Method::POST) {
+            return Err(Error::MethodNotAllowed);
+        }
+        if method == Method::POST && !has_media_type(&req, MEDIA_OHTTP_REQ) {
+            return Err(Error::UnsupportedMediaType);
+        }
+        self.limiter
+            .check(peer.ip(), Instant::now())
+            .map_err(Error::RateLimited)?;
+        let _permit = self.in_flight.try_acquire().map_err(|_| Error::Busy)?;
+
+        if method == Method::POST {
+            let body = self.read_body(req).await?;
+            self.metrics.forwarded(target.index);
+            let answer = self.upstream.post(&target.url, body).await?;
+            Ok(respond(answer.status, answer.content_type, answer.body))
+        } else {
+            let keys = self.keys.get(target, &self.upstream).await?;
+            self.metrics.keys_served(target.index);
+            let mut resp = respond(
+                StatusCode::OK,
+                Some(HeaderValue::from_static(MEDIA_OHTTP_KEYS)),
+                keys.body,
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", keys.max_age)) {
+                resp.headers_mut().insert(CACHE_CONTROL, v);
+            }
+            Ok(resp)
+        }
+    }
+
+    async fn read_body(&self, req: Request<Incoming>) -> Result<Bytes, Error> {
+        let declared = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.options.max_body as u64) {
+            return Err(Error::BodyTooLarge);
+        }
+        let limited = Limited::new(req.into_body(), self.options.max_body);
+        let body = match tokio::time::timeout(self.options.body_timeout, limited.collect()).await {
+            Err(_) => return Err(Error::BodyTimeout),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                return Err(Error::BodyTooLarge);
+            }
+            Ok(Err(_)) => return Err(Error::EmptyBody),
+            Ok(Ok(c)) => c.to_bytes(),
+        };
+        if body.is_empty() {
+            return Err(Error::EmptyBody);
+        }
+        Ok(body)
+    }
+}
+
+/// Serves the relay on `listener` (TLS when `tls` is given) until `shutdown`.
+pub async fn run(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    relay: Arc<Relay>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = ConnectionLimits {
+        header_timeout: relay.options.header_timeout,
+        drain_timeout: relay.options.drain_timeout,
+    };
+    let handler = move |req: Request<Incoming>, peer: SocketAddr| {
+        let relay = relay.clone();
+        async move { relay.handle(req, peer).await }
+    };
+    server::serve(listener, tls, limits, handler, shutdown).await;
+}
+
+/// Serves `/metrics` and `/healthz` on the admin listener until `shutdown`.
+pub async fn run_admin(
+    listener: TcpListener,
+    relay: Arc<Relay>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(2),
+    };
+    let handler = move |req: Request<Incoming>, _peer: SocketAddr| {
+        let relay = relay.clone();
+        async move {
+            let text = HeaderValue::from_static("text/plain; version=0.0.4");
+            match req.uri().path() {
+                "/metrics" => respond(
+                    StatusCode::OK,
+                    Some(text),
+                    Bytes::from(relay.metrics().render()),
+                ),
+                "/healthz" => respond(StatusCode::OK, Some(text), Bytes::from_static(b"ok\n")),
+                _ => refuse(&Error::UnknownGateway),
+            }
+        }
+    };
+    server::serve(listener, None, limits, handler, shutdown).await;
+}
+
+fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
+}
+
+fn refuse(e: &Error) -> Response<Full<Bytes>> {
+    let mut resp = respond(
+        e.status(),
+        Some(HeaderValue::from_static("text/plain")),
+        Bytes::from(format!("{e}\n")),
+    );
+    if let Some(secs) = e.retry_after() {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if matches!(e, Error::MethodNotAllowed) {
+        resp.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+    }
+    resp
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    if let Some(ct) = content_type {
+        resp.headers_mut().insert(CONTENT_TYPE, ct);
+    }
+    resp
+}

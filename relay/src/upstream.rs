@@ -1,0 +1,119 @@
+//! The relay's side towards gateways: one pooled HTTP client (HTTPS with
+//! rustls, HTTP/2 when the gateway offers it; plain HTTP only to a URL
+//! configured so), requests built from scratch so that nothing of the
+//! client's request but its body and media type can leave.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
+use rustls_pki_types::CertificateDer;
+
+use crate::error::{Error, Result};
+
+/// The largest body taken from a gateway.
+const MAX_RESPONSE: usize = 256 * 1024;
+
+/// What came back from a gateway, reduced to what may be passed on.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// `Content-Type`, if the gateway sent one.
+    pub content_type: Option<HeaderValue>,
+    /// `Cache-Control`, if the gateway sent one.
+    pub cache_control: Option<HeaderValue>,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// A pooled client for talking to gateways.
+#[derive(Clone)]
+pub struct Upstream {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// A client trusting the webpki roots plus `extra_roots`; each exchange
+    /// must finish within `timeout`.
+    pub fn new(extra_roots: &[CertificateDer<'static>], timeout: Duration) -> Result<Self> {
+        let tls = crate::tls::client_config(extra_roots)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(Self { client, timeout })
+    }
+
+    /// Forwards an encapsulated request: the body and its media type, nothing else.
+    pub async fn post(&self, url: &http::Uri, body: Bytes) -> Result<Answer> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(url.clone())
+            .header(CONTENT_TYPE, MEDIA_OHTTP_REQ)
+            .body(Full::new(body))
+            .map_err(|_| Error::GatewayUnreachable)?;
+        self.exchange(request).await
+    }
+
+    /// Fetches the gateway's key configurations.
+    pub async fn get_keys(&self, url: &http::Uri) -> Result<Answer> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url.clone())
+            .header(ACCEPT, MEDIA_OHTTP_KEYS)
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| Error::GatewayUnreachable)?;
+        self.exchange(request).await
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Answer> {
+        let work = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|_| Error::GatewayUnreachable)?;
+            let status = resp.status();
+            let content_type = resp.headers().get(CONTENT_TYPE).cloned();
+            let cache_control = resp.headers().get(CACHE_CONTROL).cloned();
+            let body = Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|_| Error::GatewayUnreachable)?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                content_type,
+                cache_control,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| Error::GatewayTimeout)?
+    }
+}
