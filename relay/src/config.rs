@@ -170,7 +170,11 @@ impl Config {
         if self.gateway.is_empty() {
             return bad("no [[gateway]] configured: the relay would refuse everything");
         }
-        if !(self.rate.per_second > 0.0) || self.rate.burst == 0 || self.rate.max_clients == 0 {
+        if self.rate.per_second.is_nan()
+            || self.rate.per_second <= 0.0
+            || self.rate.burst == 0
+            || self.rate.max_clients == 0
+        {
             return bad("rate.per_second, rate.burst and rate.max_clients must be positive");
         }
         if self.limits.max_concurrent == 0 || self.limits.max_body_bytes == 0 {

@@ -7,7 +7,7 @@
 //! recently seen client is forgotten. Nothing here is ever logged.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -46,9 +46,7 @@ impl RateLimiter {
     /// Takes one token for `client`; `Err(seconds)` to wait when there is none.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
         let key = bucket_key(client);
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let shard = &self.shards[(h.finish() as usize) % SHARDS];
+        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(&key) && map.len() >= self.per_shard {
             self.make_room(&mut map, now);
