@@ -1,1 +1,66 @@
-//! mimi-client: see the crate's issue; not built yet.
+//! mimi-client: private MIMI contact discovery (DESIGN §1 to §5, §7).
+//!
+//! Step 1 asks DNS which providers an identifier is on; step 2 asks each
+//! provider, through an Oblivious HTTP relay, which account the identifier
+//! maps to. The relay learns who asks but not what; the provider learns what
+//! is asked but not who.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mimi_client::Error> {
+//! use mimi_client::{Discoverer, Options, RelayTransport};
+//! let relay = RelayTransport::new("https://relay.example", &[], std::time::Duration::from_secs(10))?;
+//! let discoverer = Discoverer::new(relay, Options::default())?;
+//! let found = discoverer.discover("alice.example.com").await?;
+//! for account in found.accounts() {
+//!     println!("{account}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - [`discover`]: the [`Discoverer`] and its results.
+//! - [`dns`]: step 1 in its modes (system, server, DoH, oblivious, fixed).
+//! - [`session`]: one oblivious exchange, with key caching and the allowed retries.
+//! - [`transport`]: the [`Transport`] trait and the relay client.
+//! - [`error`]: the crate's one error type.
+#![warn(missing_docs)]
+
+pub mod discover;
+pub mod dns;
+pub mod error;
+pub mod session;
+pub mod transport;
+
+pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
+pub use dns::DnsMode;
+pub use error::{Error, Result};
+pub use transport::{RelayAnswer, RelayTransport, Transport};
+
+/// A stable snake_case code for an error, for JSON output and programs.
+pub fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::InvalidIdentifier(_) => "invalid_identifier",
+        Error::InvalidRelayUrl(_) => "invalid_relay_url",
+        Error::Config(_) => "config",
+        Error::NoMimiRecord => "no_mimi_record",
+        Error::OnlyInvalidRecords(_) => "only_invalid_records",
+        Error::NameNotFound => "name_not_found",
+        Error::DnsTimeout => "dns_timeout",
+        Error::DnsFailed(_) => "dns_failed",
+        Error::RelayUnreachable => "relay_unreachable",
+        Error::RateLimited(_) => "rate_limited",
+        Error::UnknownGateway => "unknown_gateway",
+        Error::RelayRefused(_) => "relay_refused",
+        Error::GatewayUnreachable(_) => "gateway_unreachable",
+        Error::Timeout => "timeout",
+        Error::NoUsableKey => "no_usable_key",
+        Error::KeyMismatch => "key_mismatch",
+        Error::DateRejected => "date_rejected",
+        Error::ProviderRefused(_) => "provider_refused",
+        Error::Unsupported => "unsupported",
+        Error::Forbidden => "forbidden",
+        Error::Ambiguous => "ambiguous",
+        Error::MalformedAnswer => "malformed_answer",
+    }
+}

@@ -1,0 +1,309 @@
+//! The whole discovery: step 1 (DNS gives the providers), then step 2 for
+//! every provider at once (each asked through the relay which account the
+//! identifier maps to).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, Stream, StreamExt};
+use mimi_proto::codec::Codec;
+use mimi_proto::directory::Directory;
+use mimi_proto::oblivious::{DIRECTORY_PATH, MEDIA_OCTET_STREAM};
+use mimi_proto::record::{MimiRecord, sort_by_preference};
+use mimi_proto::{Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiUri};
+use serde::Serialize;
+
+use crate::dns::{DnsMode, Step1};
+use crate::error::{Error, Result};
+use crate::session::{InnerRequest, Session};
+use crate::transport::Transport;
+
+/// How long a provider's directory document is reused.
+const DIRECTORY_TTL: Duration = Duration::from_secs(3600);
+
+/// What a discoverer needs besides its transport.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Step 1.
+    pub dns: DnsMode,
+    /// How long DNS may take.
+    pub dns_timeout: Duration,
+    /// How long one provider's step 2 may take, retries included.
+    pub provider_timeout: Duration,
+    /// How many identifiers [`Discoverer::discover_many`] works on at once.
+    pub concurrency: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dns: DnsMode::System,
+            dns_timeout: Duration::from_secs(5),
+            provider_timeout: Duration::from_secs(10),
+            concurrency: 8,
+        }
+    }
+}
+
+/// One provider's part of a discovery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderResult {
+    /// The provider's label (`s=`), or its host when it has none.
+    pub service: String,
+    /// The provider's discovery host (`e=`).
+    pub host: String,
+    /// Its preference (`p=`).
+    pub preference: u16,
+    /// An account the user published openly in DNS (`a=`), not confirmed by the provider.
+    pub dns_account: Option<String>,
+    /// What the provider said.
+    pub outcome: Outcome,
+    /// How long step 2 took for this provider, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// What one provider said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Accounts found (MIMI URIs).
+    Found {
+        /// The accounts.
+        accounts: Vec<String>,
+    },
+    /// The provider has no searchable account for this identifier.
+    NotFound,
+    /// The provider could not be asked, or refused.
+    Error {
+        /// A sentence for the user.
+        message: String,
+        /// A stable code for programs.
+        code: String,
+    },
+}
+
+impl Outcome {
+    fn failed(e: &Error) -> Self {
+        Self::Error {
+            message: e.to_string(),
+            code: crate::error_code(e).to_owned(),
+        }
+    }
+}
+
+/// The result of discovering one identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    /// The normalised identifier.
+    pub identifier: String,
+    /// `handle`, `email` or `phone`.
+    pub kind: String,
+    /// The DNS name asked in step 1.
+    pub dns_name: String,
+    /// Each provider, in preference order.
+    pub providers: Vec<ProviderResult>,
+    /// Records that were skipped, and why.
+    pub warnings: Vec<String>,
+}
+
+impl Discovery {
+    /// Every account found, across providers.
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.providers
+            .iter()
+            .flat_map(|p| match &p.outcome {
+                Outcome::Found { accounts } => accounts.as_slice(),
+                _ => &[],
+            })
+            .map(String::as_str)
+    }
+}
+
+/// Discovers MIMI contacts privately.
+pub struct Discoverer<T> {
+    session: Session<T>,
+    step1: Step1,
+    options: Options,
+    directories: Mutex<HashMap<String, (Instant, (String, String))>>,
+}
+
+impl<T> std::fmt::Debug for Discoverer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discoverer")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> Discoverer<T> {
+    /// A discoverer sending step 2 through `transport`.
+    pub fn new(transport: T, options: Options) -> Result<Self> {
+        Ok(Self {
+            step1: Step1::new(&options.dns, options.dns_timeout)?,
+            session: Session::new(transport),
+            options,
+            directories: Mutex::default(),
+        })
+    }
+
+    /// The session (keys and clock offsets by gateway).
+    pub fn session(&self) -> &Session<T> {
+        &self.session
+    }
+
+    /// Discovers one identifier as a user typed it.
+    pub async fn discover(&self, input: &str) -> Result<Discovery> {
+        let id = Identifier::parse(input).map_err(Error::InvalidIdentifier)?;
+        let name = id.dns_name();
+        let records = tokio::time::timeout(
+            self.options.dns_timeout,
+            self.step1.txt(&name, &self.session),
+        )
+        .await
+        .map_err(|_| Error::DnsTimeout)??;
+        let mut warnings = Vec::new();
+        let mut found = Vec::new();
+        for record in &records {
+            match MimiRecord::parse(record) {
+                Ok(Some(r)) => found.push(r),
+                Ok(None) => {}
+                Err(e) => warnings.push(e.to_string()),
+            }
+        }
+        if found.is_empty() {
+            // Say why, when every MIMI record was broken.
+            return if warnings.is_empty() {
+                Err(Error::NoMimiRecord)
+            } else {
+                Err(Error::OnlyInvalidRecords(warnings.join("; ")))
+            };
+        }
+        sort_by_preference(&mut found);
+        let providers =
+            futures::future::join_all(found.iter().map(|r| self.ask_provider(&id, r))).await;
+        Ok(Discovery {
+            identifier: id.to_string(),
+            kind: id.kind().to_owned(),
+            dns_name: name,
+            providers,
+            warnings,
+        })
+    }
+
+    /// Discovers many identifiers, at most `options.concurrency` at a time;
+    /// results arrive as they complete, each with its index in `inputs`.
+    pub fn discover_many<'a>(
+        &'a self,
+        inputs: &'a [String],
+    ) -> impl Stream<Item = (usize, Result<Discovery>)> + 'a {
+        stream::iter(inputs.iter().enumerate())
+            .map(move |(i, input)| async move { (i, self.discover(input).await) })
+            .buffer_unordered(self.options.concurrency.max(1))
+    }
+
+    async fn ask_provider(&self, id: &Identifier, record: &MimiRecord) -> ProviderResult {
+        let started = Instant::now();
+        let host = record.endpoint.to_string();
+        let outcome = match tokio::time::timeout(
+            self.options.provider_timeout,
+            self.query(id, &host),
+        )
+        .await
+        {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => Outcome::failed(&e),
+            Err(_) => Outcome::failed(&Error::Timeout),
+        };
+        ProviderResult {
+            service: record
+                .service
+                .clone()
+                .unwrap_or_else(|| record.endpoint.host.clone()),
+            host,
+            preference: record.preference,
+            dns_account: record.account.as_ref().map(ToString::to_string),
+            outcome,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    async fn query(&self, id: &Identifier, host: &str) -> Result<Outcome> {
+        let (authority, path) = self.identifier_query_target(host).await?;
+        let body = IdentifierRequest::single(id.search_type(), &id.to_string())
+            .to_bytes()
+            .map_err(|_| Error::InvalidIdentifier(mimi_proto::Error::NameTooLong))?;
+        let answer = self
+            .session
+            .request(
+                host,
+                InnerRequest {
+                    method: "POST",
+                    authority: &authority,
+                    path: &path,
+                    content_type: Some(MEDIA_OCTET_STREAM),
+                    body: &body,
+                },
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(Error::ProviderRefused(answer.status));
+        }
+        let response =
+            IdentifierResponse::from_bytes(&answer.body).map_err(|_| Error::MalformedAnswer)?;
+        match response.response_code {
+            IdentifierQueryCode::Success => {
+                let mut accounts = Vec::with_capacity(response.uri.len());
+                for u in &response.uri {
+                    // Only well-formed MIMI URIs reach the user.
+                    let uri = MimiUri::parse(&u.uri).map_err(|_| Error::MalformedAnswer)?;
+                    accounts.push(uri.to_string());
+                }
+                if accounts.is_empty() {
+                    return Err(Error::MalformedAnswer);
+                }
+                Ok(Outcome::Found { accounts })
+            }
+            IdentifierQueryCode::NotFound => Ok(Outcome::NotFound),
+            IdentifierQueryCode::Ambiguous => Err(Error::Ambiguous),
+            IdentifierQueryCode::Forbidden => Err(Error::Forbidden),
+            IdentifierQueryCode::UnsupportedField => Err(Error::Unsupported),
+        }
+    }
+
+    /// The identifierQuery authority and path for `host`, from its directory
+    /// document (fetched obliviously, then cached).
+    async fn identifier_query_target(&self, host: &str) -> Result<(String, String)> {
+        let cached = self.directories.lock().ok().and_then(|m| {
+            m.get(host)
+                .filter(|(at, _)| at.elapsed() < DIRECTORY_TTL)
+                .map(|(_, t)| t.clone())
+        });
+        if let Some(t) = cached {
+            return Ok(t);
+        }
+        let answer = self
+            .session
+            .request(
+                host,
+                InnerRequest {
+                    method: "GET",
+                    authority: host,
+                    path: DIRECTORY_PATH,
+                    content_type: None,
+                    body: b"",
+                },
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(Error::ProviderRefused(answer.status));
+        }
+        let target = Directory::from_json(&answer.body)
+            .and_then(|d| d.identifier_query_target(host))
+            .map_err(|_| Error::MalformedAnswer)?;
+        if let Ok(mut m) = self.directories.lock() {
+            m.insert(host.to_owned(), (Instant::now(), target.clone()));
+        }
+        Ok(target)
+    }
+}

@@ -1,0 +1,84 @@
+//! The client's one error type. Each variant's message is a sentence a user
+//! understands; none contains the identifier, so messages can be logged.
+
+/// Why a discovery, or one provider's part of it, failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- the caller's input ----
+    /// The identifier is not a handle, email address or phone number.
+    #[error("not a valid identifier: {0}")]
+    InvalidIdentifier(mimi_proto::Error),
+    /// The relay URL is not an `https://` (or explicit `http://`) URL.
+    #[error("the relay URL is not a valid http(s) URL: {0}")]
+    InvalidRelayUrl(String),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    // ---- step 1: DNS ----
+    /// The name exists but holds no `v=MIMI1` record.
+    #[error("no MIMI record for this identifier: the person has not listed any provider")]
+    NoMimiRecord,
+    /// Every MIMI record at the name is malformed (the reasons follow).
+    #[error("every MIMI record for this identifier is malformed: {0}")]
+    OnlyInvalidRecords(String),
+    /// The name does not exist in DNS.
+    #[error("the name does not exist in DNS (NXDOMAIN): this identifier is not discoverable")]
+    NameNotFound,
+    /// DNS did not answer in time.
+    #[error("DNS did not answer in time")]
+    DnsTimeout,
+    /// DNS answered with an error.
+    #[error("the DNS lookup failed ({0})")]
+    DnsFailed(String),
+
+    // ---- step 2: the relay ----
+    /// The relay could not be reached.
+    #[error("could not reach the relay")]
+    RelayUnreachable,
+    /// The relay rate-limited us.
+    #[error("the relay refused us: rate limited (retry in {0} s)")]
+    RateLimited(u64),
+    /// The relay does not serve this provider's gateway.
+    #[error("the relay refused us: it does not serve this provider's gateway")]
+    UnknownGateway,
+    /// The relay refused the request for another reason.
+    #[error("the relay refused the request (HTTP {0})")]
+    RelayRefused(u16),
+    /// The relay could not reach the provider's gateway, or it was too slow.
+    #[error("the relay could not reach the provider's gateway (HTTP {0})")]
+    GatewayUnreachable(u16),
+    /// The whole exchange took longer than the configured timeout.
+    #[error("the provider did not answer in time")]
+    Timeout,
+
+    // ---- step 2: the gateway ----
+    /// The gateway published no key configuration we can use.
+    #[error("the provider's gateway offers no key we can use")]
+    NoUsableKey,
+    /// The gateway kept refusing our key, even after a refresh.
+    #[error("the gateway's keys did not match even after a refresh")]
+    KeyMismatch,
+    /// The gateway refused our clock, even after adjusting to its own.
+    #[error("the gateway rejected the request's date even after adjusting to its clock")]
+    DateRejected,
+    /// The provider refused the query; the inner HTTP status says how.
+    #[error("the provider refused the query (HTTP {0})")]
+    ProviderRefused(u16),
+    /// The provider does not support this kind of identifier.
+    #[error("the provider does not support searching for this kind of identifier")]
+    Unsupported,
+    /// The provider will not answer this requester.
+    #[error("the provider refused to answer (forbidden)")]
+    Forbidden,
+    /// The provider found more than one account and will not choose.
+    #[error("the provider found more than one matching account (ambiguous)")]
+    Ambiguous,
+    /// Something in the answer did not decode.
+    #[error("the provider's answer was malformed")]
+    MalformedAnswer,
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

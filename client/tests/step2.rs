@@ -1,0 +1,564 @@
+//! Step 2 driven through stub transports, without sockets: each stub hands
+//! the encapsulated request straight to a real in-process gateway (or
+//! misbehaves on purpose).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use mimi_client::{Discoverer, DnsMode, Error, Options, Outcome, RelayAnswer, Transport};
+use mimi_gateway::directory::{Directory, Entry};
+use mimi_gateway::inner::Backend;
+use mimi_gateway::keys::{KeyManager, RotationPolicy};
+use mimi_gateway::{Gateway, Settings};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Behaviour {
+    /// Hand the request to the gateway.
+    Honest,
+    /// The relay cannot reach the gateway.
+    Down,
+    /// 200 with bytes that are not an encapsulated response.
+    Garbage,
+    /// Rate limited by the relay.
+    RateLimited,
+}
+
+struct Provider {
+    gateway: Arc<Gateway>,
+    behaviour: Behaviour,
+    /// How far the gateway's clock is ahead of ours.
+    skew: Duration,
+}
+
+#[derive(Default)]
+struct Stub {
+    providers: HashMap<String, Provider>,
+    calls: Mutex<Vec<(String, &'static str, u16)>>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Stub {
+    fn add(
+        &mut self,
+        host: &str,
+        entries: &[(&str, &str, bool)],
+        behaviour: Behaviour,
+        skew: Duration,
+    ) -> Arc<Gateway> {
+        let dir = tempfile::tempdir().unwrap();
+        let keys =
+            Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
+        let directory = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
+        for (id, account, searchable) in entries {
+            directory
+                .add(&Entry {
+                    identifier: id.to_string(),
+                    account: account.to_string(),
+                    searchable: *searchable,
+                })
+                .unwrap();
+        }
+        let settings = Settings {
+            public_host: host.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(60),
+            replay_capacity: 1000,
+        };
+        let gateway = Arc::new(Gateway::new(
+            settings,
+            keys,
+            Backend::Embedded(Arc::new(directory)),
+            None,
+        ));
+        self.providers.insert(
+            host.into(),
+            Provider {
+                gateway: gateway.clone(),
+                behaviour,
+                skew,
+            },
+        );
+        self._dirs.push(dir);
+        gateway
+    }
+
+    fn count(&self, host: &str, what: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(h, w, _)| h == host && *w == what)
+            .count()
+    }
+}
+
+fn answer(status: u16, content_type: &str, body: Vec<u8>) -> RelayAnswer {
+    RelayAnswer {
+        status,
+        content_type: Some(content_type.into()),
+        cache_control: None,
+        retry_after: None,
+        body: Bytes::from(body),
+    }
+}
+
+/// The stub as a transport (a local type, for the orphan rule).
+#[derive(Clone)]
+struct Relay(Arc<Stub>);
+
+impl std::ops::Deref for Relay {
+    type Target = Stub;
+    fn deref(&self) -> &Stub {
+        &self.0
+    }
+}
+
+impl Transport for Relay {
+    async fn get_keys(&self, gateway: &str) -> mimi_client::Result<RelayAnswer> {
+        let Some(p) = self.providers.get(gateway) else {
+            return Ok(answer(404, "text/plain", vec![]));
+        };
+        let a = match p.behaviour {
+            Behaviour::Down => answer(502, "text/plain", vec![]),
+            Behaviour::RateLimited => RelayAnswer {
+                retry_after: Some(7),
+                ..answer(429, "text/plain", vec![])
+            },
+            _ => {
+                let mut a = answer(
+                    200,
+                    "application/ohttp-keys",
+                    p.gateway.keys().ring().encoded_list().to_vec(),
+                );
+                a.cache_control = Some("public, max-age=3600".into());
+                a
+            }
+        };
+        self.calls
+            .lock()
+            .unwrap()
+            .push((gateway.into(), "keys", a.status));
+        Ok(a)
+    }
+
+    async fn post(&self, gateway: &str, body: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
+        let Some(p) = self.providers.get(gateway) else {
+            return Ok(answer(404, "text/plain", vec![]));
+        };
+        let a = match p.behaviour {
+            Behaviour::Down => answer(502, "text/plain", vec![]),
+            Behaviour::RateLimited => answer(429, "text/plain", vec![]),
+            Behaviour::Garbage => answer(200, "message/ohttp-res", vec![0x42; 80]),
+            Behaviour::Honest => match p.gateway.handle(&body, SystemTime::now() + p.skew).await {
+                Ok(sealed) => answer(200, "message/ohttp-res", sealed),
+                Err(e) => answer(
+                    e.status().as_u16(),
+                    "application/problem+json",
+                    e.problem().map(|p| p.to_json()).unwrap_or_default(),
+                ),
+            },
+        };
+        self.calls
+            .lock()
+            .unwrap()
+            .push((gateway.into(), "post", a.status));
+        Ok(a)
+    }
+}
+
+fn zone(records: &[(&str, &[&str])]) -> DnsMode {
+    let mut z = BTreeMap::new();
+    for (name, txts) in records {
+        z.insert(
+            name.to_string(),
+            txts.iter().map(|t| vec![t.as_bytes().to_vec()]).collect(),
+        );
+    }
+    DnsMode::Static(z)
+}
+
+fn discoverer(stub: &Arc<Stub>, dns: DnsMode) -> Discoverer<Relay> {
+    Discoverer::new(
+        Relay(stub.clone()),
+        Options {
+            dns,
+            provider_timeout: Duration::from_secs(5),
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+const ALICE: &str = "_mimi.alice.example.com.";
+
+#[tokio::test]
+async fn found_on_two_providers_in_preference_order() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    stub.add(
+        "mimi.b.example",
+        &[("alice.example.com", "mimi://b.example/u/al", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(
+        &stub,
+        zone(&[(
+            ALICE,
+            &[
+                "v=MIMI1; p=20; e=mimi.b.example; s=bee",
+                "v=MIMI1; p=10; e=mimi.a.example; s=ay",
+                "google-site-verification=xyz",
+            ],
+        )]),
+    );
+    let found = d.discover("Alice.Example.com").await.unwrap();
+    assert_eq!(found.identifier, "alice.example.com");
+    assert_eq!(found.kind, "handle");
+    assert_eq!(found.dns_name, ALICE);
+    let services: Vec<_> = found.providers.iter().map(|p| p.service.as_str()).collect();
+    assert_eq!(services, ["ay", "bee"]);
+    assert_eq!(
+        found.providers[0].outcome,
+        Outcome::Found {
+            accounts: vec!["mimi://a.example/u/alice".into()]
+        }
+    );
+    assert_eq!(
+        found.providers[1].outcome,
+        Outcome::Found {
+            accounts: vec!["mimi://b.example/u/al".into()]
+        }
+    );
+    assert_eq!(found.accounts().count(), 2);
+    assert!(found.warnings.is_empty());
+
+    // A second discovery reuses keys and directory: one key fetch per provider.
+    d.discover("alice.example.com").await.unwrap();
+    assert_eq!(stub.count("mimi.a.example", "keys"), 1);
+    // Directory document + query the first time, only the query the second.
+    assert_eq!(stub.count("mimi.a.example", "post"), 3);
+}
+
+#[tokio::test]
+async fn one_provider_down_does_not_hide_the_other() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    stub.add("mimi.dead.example", &[], Behaviour::Down, Duration::ZERO);
+    let stub = Arc::new(stub);
+    let d = discoverer(
+        &stub,
+        zone(&[(
+            ALICE,
+            &[
+                "v=MIMI1; p=1; e=mimi.dead.example",
+                "v=MIMI1; p=2; e=mimi.a.example",
+            ],
+        )]),
+    );
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(
+        found.providers[0].service, "mimi.dead.example",
+        "no s=: the host is the label"
+    );
+    match &found.providers[0].outcome {
+        Outcome::Error { message, code } => {
+            assert_eq!(code, "gateway_unreachable");
+            assert_eq!(
+                message,
+                "the relay could not reach the provider's gateway (HTTP 502)"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(found.providers[1].outcome, Outcome::Found { .. }));
+}
+
+#[tokio::test]
+async fn a_stale_cached_key_recovers_after_one_refresh() {
+    let mut stub = Stub::default();
+    let gw = stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
+    d.discover("alice.example.com").await.unwrap();
+    assert_eq!(stub.count("mimi.a.example", "keys"), 1);
+
+    // The gateway rotates with no grace: the client's cached key is now refused.
+    gw.keys()
+        .rotate(
+            SystemTime::now(),
+            RotationPolicy {
+                publish_ahead: Duration::ZERO,
+                grace: Duration::ZERO,
+            },
+        )
+        .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert!(
+        matches!(found.providers[0].outcome, Outcome::Found { .. }),
+        "{:?}",
+        found.providers[0].outcome
+    );
+    assert_eq!(
+        stub.count("mimi.a.example", "keys"),
+        2,
+        "exactly one refresh"
+    );
+    let statuses: Vec<u16> = stub
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.1 == "post")
+        .map(|c| c.2)
+        .collect();
+    assert_eq!(statuses, [200, 200, 422, 200]);
+}
+
+#[tokio::test]
+async fn keys_that_keep_failing_give_up_after_one_retry() {
+    // A relay answering 422 to every POST.
+    struct AlwaysKeyError(Relay);
+    impl Transport for AlwaysKeyError {
+        async fn get_keys(&self, g: &str) -> mimi_client::Result<RelayAnswer> {
+            self.0.get_keys(g).await
+        }
+        async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
+            self.0.calls.lock().unwrap().push((g.into(), "post", 422));
+            let p =
+                mimi_proto::oblivious::Problem::of(mimi_proto::oblivious::ProblemType::OhttpKey);
+            Ok(answer(422, "application/problem+json", p.to_json()))
+        }
+    }
+    let mut stub = Stub::default();
+    stub.add("mimi.a.example", &[], Behaviour::Honest, Duration::ZERO);
+    let stub = Arc::new(stub);
+    let d = Discoverer::new(
+        AlwaysKeyError(Relay(stub.clone())),
+        Options {
+            dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert!(
+        matches!(&found.providers[0].outcome, Outcome::Error { code, .. } if code == "key_mismatch")
+    );
+    assert_eq!(stub.count("mimi.a.example", "keys"), 2);
+    assert_eq!(
+        stub.count("mimi.a.example", "post"),
+        2,
+        "one retry, no more"
+    );
+}
+
+#[tokio::test]
+async fn a_date_problem_is_retried_once_with_the_gateway_clock() {
+    let mut stub = Stub::default();
+    // The gateway's clock is ten minutes ahead: our first Date is stale to it.
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::from_secs(600),
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert!(
+        matches!(found.providers[0].outcome, Outcome::Found { .. }),
+        "{:?}",
+        found.providers[0].outcome
+    );
+    // Directory: stale then retried; query: right first time with the learnt offset.
+    assert_eq!(stub.count("mimi.a.example", "post"), 3);
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_reported() {
+    let mut stub = Stub::default();
+    stub.add("mimi.a.example", &[], Behaviour::Garbage, Duration::ZERO);
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(
+        found.providers[0].outcome,
+        Outcome::Error {
+            message: "the provider's answer was malformed".into(),
+            code: "malformed_answer".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn not_found_absent_or_hidden_and_rate_limits() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", false)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    stub.add(
+        "mimi.busy.example",
+        &[],
+        Behaviour::RateLimited,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(
+        &stub,
+        zone(&[(
+            ALICE,
+            &["v=MIMI1; e=mimi.a.example", "v=MIMI1; e=mimi.busy.example"],
+        )]),
+    );
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(found.providers[0].outcome, Outcome::NotFound);
+    assert_eq!(
+        found.providers[1].outcome,
+        Outcome::Error {
+            message: "the relay refused us: rate limited (retry in 7 s)".into(),
+            code: "rate_limited".into(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn step_one_outcomes_and_warnings() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(
+        &stub,
+        zone(&[
+            (
+                ALICE,
+                &[
+                    "v=MIMI1; e=mimi.a.example; a=mimi://a.example/u/alice",
+                    "v=MIMI1; s=broken",
+                ],
+            ),
+            ("_mimi.bob.example.com.", &["v=spf1 -all"]),
+            ("_mimi.carol.example.com.", &["v=MIMI1; p=x; e=a.example"]),
+        ]),
+    );
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(found.providers.len(), 1);
+    assert_eq!(
+        found.providers[0].dns_account.as_deref(),
+        Some("mimi://a.example/u/alice")
+    );
+    assert_eq!(
+        found.warnings,
+        ["skipped MIMI record \"v=MIMI1; s=broken\": no 'e' (provider host) tag"]
+    );
+
+    let err = d.discover("bob.example.com").await.unwrap_err();
+    assert_eq!(err, Error::NoMimiRecord);
+    assert_eq!(
+        err.to_string(),
+        "no MIMI record for this identifier: the person has not listed any provider"
+    );
+    let err = d.discover("dave.example.com").await.unwrap_err();
+    assert_eq!(err, Error::NameNotFound);
+    assert!(err.to_string().contains("does not exist"));
+    let err = d.discover("carol.example.com").await.unwrap_err();
+    assert!(
+        matches!(err, Error::OnlyInvalidRecords(ref w) if w.contains("'p'")),
+        "{err}"
+    );
+    let err = d.discover("not an identifier").await.unwrap_err();
+    assert!(matches!(err, Error::InvalidIdentifier(_)));
+    assert!(
+        stub.calls.lock().unwrap().len() <= 3,
+        "no network for bad input"
+    );
+}
+
+#[tokio::test]
+async fn email_and_phone_identifiers() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[
+            ("alice@example.com", "mimi://a.example/u/alice", true),
+            ("+15551234567", "mimi://a.example/u/alice", true),
+        ],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let email_name = mimi_proto::Identifier::parse("alice@example.com")
+        .unwrap()
+        .dns_name();
+    let d = discoverer(
+        &stub,
+        zone(&[
+            (email_name.as_str(), &["v=MIMI1; e=mimi.a.example"]),
+            (
+                "_mimi.7.6.5.4.3.2.1.5.5.5.1.e164.arpa.",
+                &["v=MIMI1; e=mimi.a.example"],
+            ),
+        ]),
+    );
+    for input in ["alice@Example.COM", "+1 (555) 123-4567"] {
+        let found = d.discover(input).await.unwrap();
+        assert_eq!(
+            found.accounts().collect::<Vec<_>>(),
+            ["mimi://a.example/u/alice"],
+            "{input}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn many_identifiers_stream_as_they_complete() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
+    use futures::StreamExt;
+    let inputs: Vec<String> = vec![
+        "alice.example.com".into(),
+        "x".into(),
+        "nobody.example.com".into(),
+        "alice.example.com".into(),
+    ];
+    let mut results: Vec<_> = d.discover_many(&inputs).collect().await;
+    results.sort_by_key(|(i, _)| *i);
+    assert_eq!(results.len(), 4);
+    assert!(results[0].1.is_ok());
+    assert!(matches!(results[1].1, Err(Error::InvalidIdentifier(_))));
+    assert!(matches!(results[2].1, Err(Error::NameNotFound)));
+    assert!(results[3].1.is_ok());
+}
