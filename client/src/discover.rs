@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::session::{InnerRequest, Session};
 use crate::transport::Transport;
 
+/// An identifierQuery endpoint: authority and path.
+type QueryTarget = (String, String);
+
 /// How long a provider's directory document is reused.
 const DIRECTORY_TTL: Duration = Duration::from_secs(3600);
 
@@ -125,7 +128,8 @@ pub struct Discoverer<T> {
     session: Session<T>,
     step1: Step1,
     options: Options,
-    directories: Mutex<HashMap<String, (Instant, (String, String))>>,
+    /// By provider host: when fetched, and the identifierQuery authority and path.
+    directories: Mutex<HashMap<String, (Instant, QueryTarget)>>,
 }
 
 impl<T> std::fmt::Debug for Discoverer<T> {

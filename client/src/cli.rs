@@ -1,0 +1,419 @@
+//! The command line: arguments, configuration, output.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use mimi_client::{Discoverer, Discovery, DnsMode, Error, Options, Outcome, RelayTransport};
+use mimi_proto::Identifier;
+use serde::Deserialize;
+
+const FOUND: u8 = 0;
+const NOTHING_FOUND: u8 = 1;
+const BAD_INPUT: u8 = 2;
+const NETWORK: u8 = 3;
+
+/// Find a person's accounts on MIMI messaging providers without telling any
+/// one party both who you are and whom you look for.
+///
+/// Exit status: 0 an account was found; 1 nothing was found; 2 bad input
+/// (nothing was sent); 3 a network or provider failure, nothing found.
+#[derive(Debug, Parser)]
+#[command(name = "mimi-discover", version)]
+struct Args {
+    /// Identifiers: handles (alice.example.com), email addresses, +E.164 numbers.
+    identifiers: Vec<String>,
+    /// Read identifiers from a file, one per line (`-` for standard input;
+    /// blank lines and lines starting with # are skipped).
+    #[arg(long, short)]
+    file: Option<PathBuf>,
+    /// Print JSON Lines: one object per identifier (schema in the README).
+    #[arg(long)]
+    json: bool,
+    /// The Oblivious HTTP relay, e.g. https://relay.example.
+    #[arg(long, env = "MIMI_RELAY")]
+    relay: Option<String>,
+    /// Where DNS questions go: `system`, `udp:ADDR:PORT`, `tcp:ADDR:PORT`,
+    /// `doh:https://HOST[:PORT]/PATH`, or `oblivious:GATEWAY-HOST` (through the relay).
+    #[arg(long, env = "MIMI_DNS")]
+    dns: Option<String>,
+    /// Extra CA certificates (PEM) to trust for the relay.
+    #[arg(long, env = "MIMI_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Configuration file (TOML: relay, dns, ca_file, timeout_secs, concurrency).
+    #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seconds each provider may take.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Identifiers looked up at once (batches).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Show each step and its timing on standard error.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// The optional configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    relay: Option<String>,
+    dns: Option<String>,
+    ca_file: Option<PathBuf>,
+    timeout_secs: Option<u64>,
+    concurrency: Option<usize>,
+}
+
+struct Settings {
+    relay: String,
+    dns: DnsMode,
+    ca_file: Option<PathBuf>,
+    timeout: Duration,
+    concurrency: usize,
+}
+
+pub(crate) fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mimi-discover: cannot start: {e}");
+            return ExitCode::from(NETWORK);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(args)))
+}
+
+async fn run(args: Args) -> u8 {
+    // Everything is checked before the first packet leaves.
+    let (settings, inputs) = match prepare(&args).await {
+        Ok(v) => v,
+        Err(reason) => {
+            eprintln!("mimi-discover: {reason}");
+            return BAD_INPUT;
+        }
+    };
+    let roots = match &settings.ca_file {
+        Some(path) => match load_pem(path) {
+            Ok(r) => r,
+            Err(reason) => {
+                eprintln!("mimi-discover: {reason}");
+                return BAD_INPUT;
+            }
+        },
+        None => Vec::new(),
+    };
+    let discoverer = RelayTransport::new(&settings.relay, &roots, settings.timeout).and_then(|t| {
+        Discoverer::new(
+            t,
+            Options {
+                dns: settings.dns.clone(),
+                provider_timeout: settings.timeout,
+                concurrency: settings.concurrency,
+                ..Options::default()
+            },
+        )
+    });
+    let discoverer = match discoverer {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mimi-discover: {e}");
+            return BAD_INPUT;
+        }
+    };
+
+    let progress = (args.file.is_some() && inputs.len() > 1 && std::io::stderr().is_terminal())
+        .then(|| {
+            let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    let mut any_found = false;
+    let mut any_failure = false;
+    let started = Instant::now();
+    let mut stream = discoverer.discover_many(&inputs);
+    let mut out = std::io::stdout().lock();
+    while let Some((i, result)) = stream.next().await {
+        let input = &inputs[i];
+        match &result {
+            Ok(d) => {
+                any_found |= d.accounts().next().is_some();
+                any_failure |= d
+                    .providers
+                    .iter()
+                    .any(|p| matches!(p.outcome, Outcome::Error { .. }));
+            }
+            Err(e) => any_failure |= is_failure(e),
+        }
+        if args.verbose {
+            verbose(input, &result, started);
+        }
+        let written = if args.json {
+            writeln!(out, "{}", json_line(input, &result))
+        } else {
+            write_table(&mut out, input, &result)
+        };
+        if written.is_err() {
+            // The reader went away (a closed pipe): nothing more to say.
+            return if any_found { FOUND } else { NETWORK };
+        }
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    match (any_found, any_failure) {
+        (true, _) => FOUND,
+        (false, true) => NETWORK,
+        (false, false) => NOTHING_FOUND,
+    }
+}
+
+/// Whether an error is a failure to get an answer, rather than an answer.
+fn is_failure(e: &Error) -> bool {
+    !matches!(
+        e,
+        Error::NoMimiRecord | Error::NameNotFound | Error::OnlyInvalidRecords(_)
+    )
+}
+
+async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
+    let file: FileConfig = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let relay = args
+        .relay
+        .clone()
+        .or(file.relay)
+        .ok_or("no relay: pass --relay https://relay.example (or set MIMI_RELAY)")?;
+    let uri: http::Uri = relay
+        .parse()
+        .map_err(|_| format!("the relay URL {relay:?} is malformed"))?;
+    if !matches!(uri.scheme_str(), Some("https" | "http")) || uri.host().is_none() {
+        return Err(format!(
+            "the relay URL {relay:?} must be https://HOST[:PORT]"
+        ));
+    }
+    let dns = parse_dns(
+        args.dns
+            .as_deref()
+            .or(file.dns.as_deref())
+            .unwrap_or("system"),
+    )
+    .await?;
+    let settings = Settings {
+        relay,
+        dns,
+        ca_file: args.ca_file.clone().or(file.ca_file),
+        timeout: Duration::from_secs(args.timeout.or(file.timeout_secs).unwrap_or(10).max(1)),
+        concurrency: args.concurrency.or(file.concurrency).unwrap_or(8).max(1),
+    };
+
+    let mut inputs: Vec<(String, String)> = args
+        .identifiers
+        .iter()
+        .map(|s| (s.clone(), format!("argument {s:?}")))
+        .collect();
+    if let Some(path) = &args.file {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            let f = std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Box::new(std::io::BufReader::new(f))
+        };
+        for (n, line) in reader.lines().enumerate() {
+            let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            inputs.push((
+                line.to_owned(),
+                format!("{} line {}", path.display(), n + 1),
+            ));
+        }
+    }
+    if inputs.is_empty() {
+        return Err("nothing to look up: give identifiers or --file".into());
+    }
+    let bad: Vec<String> = inputs
+        .iter()
+        .filter_map(|(s, at)| {
+            Identifier::parse(s)
+                .err()
+                .map(|e| format!("{at}: not a valid identifier: {e}"))
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(format!("nothing was sent:\n  {}", bad.join("\n  ")));
+    }
+    Ok((settings, inputs.into_iter().map(|(s, _)| s).collect()))
+}
+
+async fn parse_dns(spec: &str) -> Result<DnsMode, String> {
+    let bad = || {
+        format!(
+            "--dns {spec:?}: expected system, udp:ADDR:PORT, tcp:ADDR:PORT, doh:URL or oblivious:HOST"
+        )
+    };
+    if spec == "system" {
+        return Ok(DnsMode::System);
+    }
+    let (kind, rest) = spec.split_once(':').ok_or_else(bad)?;
+    match kind {
+        "udp" | "tcp" => Ok(DnsMode::Server {
+            addr: rest.parse().map_err(|_| bad())?,
+            tcp: kind == "tcp",
+        }),
+        "oblivious" => {
+            mimi_proto::record::Endpoint::parse(rest).ok_or_else(bad)?;
+            Ok(DnsMode::Oblivious {
+                gateway: rest.to_owned(),
+            })
+        }
+        "doh" => {
+            let uri: http::Uri = rest.parse().map_err(|_| bad())?;
+            if uri.scheme_str() != Some("https") {
+                return Err(bad());
+            }
+            let host = uri
+                .host()
+                .ok_or_else(bad)?
+                .trim_matches(['[', ']'])
+                .to_owned();
+            let port = uri.port_u16().unwrap_or(443);
+            let addr = tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| format!("--dns {spec:?}: cannot resolve {host}: {e}"))?
+                .next()
+                .ok_or_else(bad)?;
+            Ok(DnsMode::Doh {
+                addr,
+                tls_name: host,
+                path: uri.path().to_owned(),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn load_pem(
+    path: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("CA file {}: no certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
+fn verbose(input: &str, result: &Result<Discovery, Error>, started: Instant) {
+    let at = started.elapsed().as_millis();
+    match result {
+        Ok(d) => {
+            eprintln!(
+                "[{at:>6} ms] {input}: step 1 asked {} ({} provider(s))",
+                d.dns_name,
+                d.providers.len()
+            );
+            for p in &d.providers {
+                let what = match &p.outcome {
+                    Outcome::Found { accounts } => format!("{} account(s)", accounts.len()),
+                    Outcome::NotFound => "not found".into(),
+                    Outcome::Error { code, .. } => format!("error {code}"),
+                };
+                eprintln!(
+                    "[{at:>6} ms] {input}: step 2 via relay to {}: {what} in {} ms",
+                    p.host, p.elapsed_ms
+                );
+            }
+        }
+        Err(e) => eprintln!("[{at:>6} ms] {input}: {e}"),
+    }
+}
+
+fn json_line(input: &str, result: &Result<Discovery, Error>) -> serde_json::Value {
+    match result {
+        Ok(d) => serde_json::json!({ "input": input, "ok": true, "result": d }),
+        Err(e) => serde_json::json!({
+            "input": input,
+            "ok": false,
+            "error": { "code": mimi_client::error_code(e), "message": e.to_string() },
+        }),
+    }
+}
+
+fn write_table(
+    out: &mut impl Write,
+    input: &str,
+    result: &Result<Discovery, Error>,
+) -> std::io::Result<()> {
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => return writeln!(out, "{input}: {e}\n"),
+    };
+    writeln!(out, "{} ({})", d.identifier, d.kind)?;
+    let width = d
+        .providers
+        .iter()
+        .map(|p| p.service.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let host_width = d
+        .providers
+        .iter()
+        .map(|p| p.host.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    writeln!(
+        out,
+        "  {:width$}  {:host_width$}  result",
+        "provider", "host"
+    )?;
+    for p in &d.providers {
+        let result = match &p.outcome {
+            Outcome::Found { accounts } => accounts.join(", "),
+            Outcome::NotFound => "not found".into(),
+            Outcome::Error { message, .. } => format!("error: {message}"),
+        };
+        writeln!(
+            out,
+            "  {:width$}  {:host_width$}  {result}",
+            p.service, p.host
+        )?;
+        if let Some(a) = &p.dns_account {
+            writeln!(
+                out,
+                "  {:width$}  {:host_width$}  published in DNS (unconfirmed): {a}",
+                "", ""
+            )?;
+        }
+    }
+    for w in &d.warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    writeln!(out)
+}

@@ -1,0 +1,276 @@
+//! The client against the real gateway and relay, in process on loopback:
+//! the gateway on 127.0.0.4, the relay on 127.0.0.3; and the `mimi-discover`
+//! command against them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType};
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{RData, Record};
+use mimi_client::{Discoverer, DnsMode, Options, Outcome, RelayTransport};
+use tokio::net::{TcpListener, UdpSocket};
+
+const HOST: &str = "mimi.a.example";
+
+async fn gateway(dir: &std::path::Path) -> SocketAddr {
+    let mut cfg =
+        mimi_gateway::Config::parse(&format!("public_host = \"{HOST}\"\nplain_http = true"))
+            .unwrap();
+    cfg.key_file = dir.join("keys.json");
+    cfg.directory.database = dir.join("dir.sqlite");
+    let (gw, _) = mimi_gateway::assemble(&cfg).unwrap();
+    mimi_gateway::directory::Directory::open(&cfg.directory.database)
+        .unwrap()
+        .add(&mimi_gateway::directory::Entry {
+            identifier: "alice.example.com".into(),
+            account: "mimi://a.example/u/alice".into(),
+            searchable: true,
+        })
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(mimi_gateway::http::run(
+        listener,
+        None,
+        gw,
+        cfg.http_options(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn relay(gateway: SocketAddr) -> SocketAddr {
+    let mut cfg = mimi_relay::Config::parse("plain_http = true").unwrap();
+    cfg.gateway.push(mimi_relay::config::GatewayEntry {
+        host: HOST.into(),
+        url: Some(format!("http://{gateway}/.well-known/ohttp-gateway")),
+    });
+    let (relay, _) = mimi_relay::assemble(&cfg).unwrap();
+    let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(mimi_relay::http::run(
+        listener,
+        None,
+        relay,
+        std::future::pending(),
+    ));
+    addr
+}
+
+#[tokio::test]
+async fn finds_an_account_through_the_real_relay_and_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_addr = relay(gateway(dir.path()).await).await;
+    let transport =
+        RelayTransport::new(&format!("http://{relay_addr}"), &[], Duration::from_secs(5)).unwrap();
+    let mut zone = BTreeMap::new();
+    zone.insert(
+        "_mimi.alice.example.com.".to_string(),
+        vec![vec![format!("v=MIMI1; e={HOST}; s=ay").into_bytes()]],
+    );
+    zone.insert(
+        "_mimi.bob.example.com.".to_string(),
+        vec![vec![format!("v=MIMI1; e={HOST}").into_bytes()]],
+    );
+    let d = Discoverer::new(
+        transport,
+        Options {
+            dns: DnsMode::Static(zone),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(
+        found.providers[0].outcome,
+        Outcome::Found {
+            accounts: vec!["mimi://a.example/u/alice".into()]
+        }
+    );
+    let absent = d.discover("bob.example.com").await.unwrap();
+    assert_eq!(absent.providers[0].outcome, Outcome::NotFound);
+}
+
+#[tokio::test]
+async fn relay_down_is_a_clear_error() {
+    let dead = TcpListener::bind("127.0.0.3:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let transport =
+        RelayTransport::new(&format!("http://{dead}"), &[], Duration::from_secs(5)).unwrap();
+    let mut zone = BTreeMap::new();
+    zone.insert(
+        "_mimi.alice.example.com.".to_string(),
+        vec![vec![format!("v=MIMI1; e={HOST}").into_bytes()]],
+    );
+    let d = Discoverer::new(
+        transport,
+        Options {
+            dns: DnsMode::Static(zone),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert_eq!(
+        found.providers[0].outcome,
+        Outcome::Error {
+            message: "could not reach the relay".into(),
+            code: "relay_unreachable".into()
+        }
+    );
+}
+
+/// A DNS server stub on 127.0.0.5 answering every TXT query with `txt`.
+async fn dns_stub(txt: String) -> SocketAddr {
+    let udp = UdpSocket::bind("127.0.0.5:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut m = Message::new();
+            m.set_id(q.id())
+                .set_message_type(MessageType::Response)
+                .add_queries(q.queries().to_vec());
+            let name = q.queries()[0].name().clone();
+            m.add_answer(Record::from_rdata(
+                name,
+                60,
+                RData::TXT(TXT::new(vec![txt.clone()])),
+            ));
+            let _ = udp.send_to(&m.to_vec().unwrap(), peer).await;
+        }
+    });
+    addr
+}
+
+fn run_cli(args: &[String]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mimi-discover"))
+        .args(args)
+        .env_remove("MIMI_RELAY")
+        .env_remove("MIMI_DNS")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_finds_the_account_and_says_so_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_addr = relay(gateway(dir.path()).await).await;
+    let dns = dns_stub(format!("v=MIMI1; e={HOST}; s=ay")).await;
+    let args: Vec<String> = vec![
+        "--relay".into(),
+        format!("http://{relay_addr}"),
+        "--dns".into(),
+        format!("udp:{dns}"),
+        "--json".into(),
+        "alice.example.com".into(),
+    ];
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || run_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(line["ok"], true);
+    assert_eq!(line["result"]["providers"][0]["outcome"]["status"], "found");
+    assert_eq!(
+        line["result"]["providers"][0]["outcome"]["accounts"][0],
+        "mimi://a.example/u/alice"
+    );
+
+    // Table output, nothing found: exit 1.
+    let args: Vec<String> = vec![
+        "--relay".into(),
+        format!("http://{relay_addr}"),
+        "--dns".into(),
+        format!("udp:{dns}"),
+        "carol.example.com".into(),
+    ];
+    let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(stdout.contains("carol.example.com (handle)"), "{stdout}");
+    assert!(stdout.contains("not found"), "{stdout}");
+}
+
+#[test]
+fn bad_input_is_refused_before_any_traffic() {
+    // A relay address nothing listens on: if anything were sent, it would
+    // fail with exit 3, not 2.
+    let relay = "http://127.0.0.3:9".to_string();
+    for (args, needle) in [
+        (
+            vec![
+                "--relay".to_string(),
+                relay.clone(),
+                "not an identifier".into(),
+            ],
+            "not a valid identifier",
+        ),
+        (
+            vec![
+                "--relay".into(),
+                "ftp://relay.example".into(),
+                "alice.example.com".into(),
+            ],
+            "relay URL",
+        ),
+        (
+            vec![
+                "--relay".into(),
+                relay.clone(),
+                "--file".into(),
+                "/nonexistent/contacts.txt".into(),
+            ],
+            "cannot read",
+        ),
+        (
+            vec![
+                "--relay".into(),
+                relay.clone(),
+                "--dns".into(),
+                "carrier-pigeon".into(),
+                "a.example.com".into(),
+            ],
+            "--dns",
+        ),
+        (vec!["alice.example.com".into()], "no relay"),
+        (vec!["--relay".into(), relay.clone()], "nothing to look up"),
+    ] {
+        let (code, stdout, stderr) = run_cli(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_batch_with_one_bad_line_names_it_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("contacts.txt");
+    std::fs::write(&file, "# friends\nalice.example.com\n\n+1 555 CALL\n").unwrap();
+    let (code, _, stderr) = run_cli(&[
+        "--relay".into(),
+        "http://127.0.0.3:9".into(),
+        "--file".into(),
+        file.display().to_string(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("contacts.txt line 4"), "{stderr}");
+}
