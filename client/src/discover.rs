@@ -36,6 +36,8 @@ pub struct Options {
     pub provider_timeout: Duration,
     /// How many identifiers [`Discoverer::discover_many`] works on at once.
     pub concurrency: usize,
+    /// The local address DNS queries leave from (default: any).
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
             dns_timeout: Duration::from_secs(5),
             provider_timeout: Duration::from_secs(10),
             concurrency: 8,
+            local_address: None,
         }
     }
 }
@@ -144,7 +147,7 @@ impl<T: Transport> Discoverer<T> {
     /// A discoverer sending step 2 through `transport`.
     pub fn new(transport: T, options: Options) -> Result<Self> {
         Ok(Self {
-            step1: Step1::new(&options.dns, options.dns_timeout)?,
+            step1: Step1::new(&options.dns, options.dns_timeout, options.local_address)?,
             session: Session::new(transport),
             options,
             directories: Mutex::default(),

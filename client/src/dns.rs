@@ -60,7 +60,12 @@ pub(crate) enum Step1 {
 }
 
 impl Step1 {
-    pub(crate) fn new(mode: &DnsMode, timeout: Duration) -> Result<Self> {
+    pub(crate) fn new(
+        mode: &DnsMode,
+        timeout: Duration,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
+        let bind = local.map(|ip| SocketAddr::new(ip, 0));
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
         opts.attempts = 2;
@@ -75,10 +80,14 @@ impl Step1 {
             }
             DnsMode::Server { addr, tcp } => {
                 let mut c = ResolverConfig::new();
+                let server = |protocol| NameServerConfig {
+                    bind_addr: bind,
+                    ..NameServerConfig::new(*addr, protocol)
+                };
                 if !tcp {
-                    c.add_name_server(NameServerConfig::new(*addr, Protocol::Udp));
+                    c.add_name_server(server(Protocol::Udp));
                 }
-                c.add_name_server(NameServerConfig::new(*addr, Protocol::Tcp));
+                c.add_name_server(server(Protocol::Tcp));
                 c
             }
             DnsMode::Doh {
@@ -89,6 +98,7 @@ impl Step1 {
                 let mut ns = NameServerConfig::new(*addr, Protocol::Https);
                 ns.tls_dns_name = Some(tls_name.clone());
                 ns.http_endpoint = Some(path.clone());
+                ns.bind_addr = bind;
                 let mut c = ResolverConfig::new();
                 c.add_name_server(ns);
                 c

@@ -71,6 +71,17 @@ impl RelayTransport {
         extra_roots: &[CertificateDer<'static>],
         timeout: Duration,
     ) -> Result<Self> {
+        Self::with_local_address(base, extra_roots, timeout, None)
+    }
+
+    /// As [`RelayTransport::new`], with connections leaving from `local`
+    /// (for hosts with several addresses).
+    pub fn with_local_address(
+        base: &str,
+        extra_roots: &[CertificateDer<'static>],
+        timeout: Duration,
+        local: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
         let uri: http::Uri = base
             .parse()
             .map_err(|_| Error::InvalidRelayUrl(base.to_owned()))?;
@@ -98,6 +109,7 @@ impl RelayTransport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
+        http.set_local_address(local);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

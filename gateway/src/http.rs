@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{
     GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON,
 };
@@ -79,7 +79,7 @@ pub async fn run(
         let options = options.clone();
         async move {
             let timeout = options.request_timeout;
-            match tokio::time::timeout(timeout, route(&gateway, &options, req)).await {
+            match tokio::time::timeout(timeout, handle(&gateway, &options, req)).await {
                 Ok(resp) => resp,
                 Err(_) => counted(&gateway, Error::UpstreamTimeout),
             }
@@ -119,7 +119,9 @@ pub async fn run_admin(
     server::serve(listener, None, limits, handler, shutdown).await;
 }
 
-async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
+/// Keeps the key ring current: re-reads the key file when it changes and
+/// rotates by age when configured. Runs until dropped; [`run`] spawns it.
+pub async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -135,11 +137,17 @@ async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
     }
 }
 
-async fn route(
+/// Answers one request to the gateway's listener. Generic over the body so
+/// that embedders (and the testbed's recording tap) can hand in any body.
+pub async fn handle<B>(
     gateway: &Gateway,
     options: &HttpOptions,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+    req: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     match req.uri().path() {
         GATEWAY_PATH => {}
         "/healthz" => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
@@ -168,11 +176,15 @@ async fn route(
     }
 }
 
-async fn post(
+async fn post<B>(
     gateway: &Gateway,
     options: &HttpOptions,
-    req: Request<Incoming>,
-) -> Result<Vec<u8>, Error> {
+    req: Request<B>,
+) -> Result<Vec<u8>, Error>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if !has_media_type(&req, MEDIA_OHTTP_REQ) {
         return Err(Error::UnsupportedMediaType);
     }

@@ -24,6 +24,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Extra trust anchors for gateways (PEM), beside the webpki roots.
     pub gateway_ca_file: Option<PathBuf>,
+    /// The local address connections to gateways leave from (default: any).
+    pub outbound_bind: Option<std::net::IpAddr>,
     /// The gateways served.
     pub gateway: Vec<GatewayEntry>,
     /// Limits.
@@ -134,6 +136,7 @@ impl Default for Config {
             plain_http: false,
             tls: None,
             gateway_ca_file: None,
+            outbound_bind: None,
             gateway: Vec::new(),
             limits: LimitsSection::default(),
             rate: RateSection::default(),

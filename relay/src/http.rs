@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -97,7 +97,14 @@ impl Relay {
     }
 
     /// Answers one request from `peer`.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    ///
+    /// Generic over the body so that embedders (and the testbed's recording
+    /// tap) can hand in any body.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let resp = match req.uri().path() {
             "/healthz" => respond(
                 StatusCode::OK,
@@ -110,11 +117,15 @@ impl Relay {
         resp
     }
 
-    async fn relay(
+    async fn relay<B>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<Full<Bytes>>, Error> {
+    ) -> Result<Response<Full<Bytes>>, Error>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         // Unknown gateways are refused before anything else, and nothing is fetched.
         let target = self.allowlist.resolve(req.uri().path())?;
         if req.uri().query().is_some() {
@@ -152,7 +163,11 @@ impl Relay {
         }
     }
 
-    async fn read_body(&self, req: Request<Incoming>) -> Result<Bytes, Error> {
+    async fn read_body<B>(&self, req: Request<B>) -> Result<Bytes, Error>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let declared = req
             .headers()
             .get(CONTENT_LENGTH)

@@ -51,6 +51,7 @@ pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::Serve
     let upstream = upstream::Upstream::new(
         &roots,
         Duration::from_millis(config.limits.upstream_timeout_ms),
+        config.outbound_bind,
     )?;
     let keys = keycache::KeyCache::new(
         allowlist.len(),

@@ -50,13 +50,18 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     /// A client trusting the webpki roots plus `extra_roots`; each exchange
-    /// must finish within `timeout`.
-    pub fn new(extra_roots: &[CertificateDer<'static>], timeout: Duration) -> Result<Self> {
+    /// must finish within `timeout`; connections leave from `bind` if given.
+    pub fn new(
+        extra_roots: &[CertificateDer<'static>],
+        timeout: Duration,
+        bind: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
         let tls = crate::tls::client_config(extra_roots)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
+        http.set_local_address(bind);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
