@@ -168,6 +168,8 @@ pub struct DnsSection {
     /// Time allowed for its answer.
     #[serde(default = "default_dns_timeout")]
     pub timeout_ms: u64,
+    /// The local address queries leave from (default: any).
+    pub bind: Option<std::net::IpAddr>,
 }
 
 fn default_dns_timeout() -> u64 {

@@ -160,6 +160,8 @@ pub struct DnsForwarder {
     pub addr: SocketAddr,
     /// How long to wait for its answer.
     pub timeout: Duration,
+    /// The local address queries leave from (default: any).
+    pub bind: Option<std::net::IpAddr>,
 }
 
 impl DnsForwarder {
@@ -183,10 +185,10 @@ impl DnsForwarder {
 
     async fn exchange(&self, query: &[u8], id: u16) -> Result<Vec<u8>> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let bind: SocketAddr = if self.addr.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        let bind: SocketAddr = match self.bind {
+            Some(ip) => (ip, 0).into(),
+            None if self.addr.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+            None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
         };
         let unavailable = |_| Error::UpstreamUnavailable;
         let socket = tokio::net::UdpSocket::bind(bind)
@@ -213,9 +215,16 @@ impl DnsForwarder {
         };
         drop(answer);
         // Truncated: ask again over TCP.
-        let mut tcp = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(unavailable)?;
+        let socket = if self.addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(unavailable)?;
+        if self.bind.is_some() {
+            socket.bind(bind).map_err(unavailable)?;
+        }
+        let mut tcp = socket.connect(self.addr).await.map_err(unavailable)?;
         let len = u16::try_from(query.len()).map_err(|_| Error::MalformedQuery)?;
         tcp.write_all(&len.to_be_bytes())
             .await

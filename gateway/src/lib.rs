@@ -57,6 +57,7 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
     let dns = config.dns.as_ref().map(|d| inner::DnsForwarder {
         addr: d.resolver,
         timeout: Duration::from_millis(d.timeout_ms),
+        bind: d.bind,
     });
     let settings = Settings {
         public_host: config.public_host.clone(),

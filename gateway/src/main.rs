@@ -182,6 +182,7 @@ fn serve(mut config: Config, flags: ServeFlags) -> anyhow::Result<()> {
         config.dns = Some(mimi_gateway::config::DnsSection {
             resolver,
             timeout_ms: 2_000,
+            bind: None,
         });
     }
     let (gateway, tls) = mimi_gateway::assemble(&config)?;

@@ -223,6 +223,7 @@ async fn oblivious_dns_over_udp_and_tcp_after_truncation() {
         cfg.dns = Some(mimi_gateway::config::DnsSection {
             resolver,
             timeout_ms: 2000,
+            bind: None,
         });
         let gw = spawn(&cfg).await;
         let c = client();

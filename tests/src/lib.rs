@@ -1,1 +1,21 @@
-//! The testbed: assembles the real parts (see its issue).
+//! The testbed: a whole private-discovery world in one process, for the demo,
+//! the end-to-end and privacy tests, and benchmarks.
+//!
+//! # Layout
+//!
+//! - [`world`]: starts DNS, two providers' gateways and the relay on distinct
+//!   loopback addresses (port 0), each behind a recording tap.
+//! - [`samples`]: the providers, people and DNS records of that world.
+//! - [`recorder`]: what each party received and sent, and the search for
+//!   leaked identifiers in every encoding.
+//! - [`report`]: the demo's results and "who saw what" tables.
+//! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
+
+pub mod dns;
+pub mod pki;
+pub mod recorder;
+pub mod report;
+pub mod samples;
+pub mod world;
+
+pub use world::World;

@@ -1,0 +1,115 @@
+//! The demo's tables: the results of the sample discoveries, and "who saw
+//! what", built from what each party's tap recorded.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use mimi_client::{Discovery, Error, Outcome};
+use mimi_proto::Identifier;
+
+use crate::recorder::{Party, Recorder, contains_any_form};
+use crate::samples::{CLIENT_IP, PROVIDERS, Sample, samples};
+
+/// The secrets of the sample world: identifiers, account names, DNS names.
+pub fn secrets() -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    for s in samples() {
+        if let Ok(id) = Identifier::parse(s.input) {
+            out.push((id.to_string(), "identifier"));
+            out.push((id.dns_name().trim_end_matches('.').to_owned(), "DNS name"));
+        }
+    }
+    for p in &PROVIDERS {
+        for (_, account, _) in p.entries {
+            out.push((account.to_string(), "account"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// One line per sample: what was found.
+pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<20} {:<38} result", "identifier", "case");
+    for (sample, result) in rows {
+        let text = match result {
+            Err(e) => e.to_string(),
+            Ok(d) => {
+                let mut parts: Vec<String> = d
+                    .providers
+                    .iter()
+                    .map(|p| match &p.outcome {
+                        Outcome::Found { accounts } => format!("{}: {}", p.service, accounts.join(", ")),
+                        Outcome::NotFound => format!("{}: not found", p.service),
+                        Outcome::Error { message, .. } => format!("{}: error: {message}", p.service),
+                    })
+                    .collect();
+                parts.extend(d.warnings.iter().map(|w| format!("(warning: {w})")));
+                parts.join("; ")
+            }
+        };
+        let _ = writeln!(out, "{:<20} {:<38} {text}", sample.input, sample.what);
+    }
+    out
+}
+
+fn list(ips: &[IpAddr]) -> String {
+    if ips.is_empty() {
+        "-".into()
+    } else {
+        ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The "who saw what" table, from the recorder.
+pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> String {
+    let client = IpAddr::from(CLIENT_IP);
+    let secrets = secrets();
+    let mut parties = vec![Party::Relay];
+    parties.extend(PROVIDERS.iter().map(|p| Party::Gateway(p.name.to_owned())));
+    parties.push(Party::Dns);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<15} {:<14} {:>9} {:>12} {:>12} {:>12}  what it learns",
+        "party", "peers seen", "exchanges", "client addr", "identifiers", "accounts"
+    );
+    for party in parties {
+        let exchanges = recorder.of(&party);
+        let peers = recorder.peers(&party);
+        let bytes: Vec<u8> = exchanges.iter().flat_map(|e| e.received.iter().chain(&e.sent).copied()).collect();
+        let saw_client = peers.contains(&client) || contains_any_form(&bytes, &client.to_string());
+        let count = |kind: &str| {
+            secrets
+                .iter()
+                .filter(|(s, k)| *k == kind && contains_any_form(&bytes, s))
+                .count()
+        };
+        let names = count("DNS name");
+        let learns = match &party {
+            Party::Relay => "who asks and which gateway; padded sizes; never what".to_owned(),
+            Party::Gateway(name) => {
+                let answered = gateway_answers.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+                format!("{answered} decrypted queries (by design), from the relay only")
+            }
+            Party::Dns => format!("{names} DNS names asked, from {}", list(&peers)),
+        };
+        let _ = writeln!(
+            out,
+            "{:<15} {:<14} {:>9} {:>12} {:>12} {:>12}  {learns}",
+            party.to_string(),
+            list(&peers),
+            exchanges.len(),
+            if saw_client { "YES" } else { "no" },
+            count("identifier"),
+            count("account"),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(identifiers/accounts: how many of the sample world's appeared in plain, upper/lower case, hex or base64 in what that party received or sent)"
+    );
+    out
+}

@@ -1,0 +1,137 @@
+//! The sample world: two providers, the people on them, and the DNS records
+//! that list them.
+
+use mimi_proto::Identifier;
+
+/// A provider in the testbed.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderSpec {
+    /// Short name.
+    pub name: &'static str,
+    /// Its discovery host (`e=`).
+    pub host: &'static str,
+    /// The loopback address it listens on.
+    pub ip: [u8; 4],
+    /// Directory entries: identifier, account, searchable.
+    pub entries: &'static [(&'static str, &'static str, bool)],
+}
+
+/// The providers.
+pub const PROVIDERS: [ProviderSpec; 2] = [
+    ProviderSpec {
+        name: "alpha",
+        host: "mimi.alpha.example",
+        ip: [127, 0, 0, 4],
+        entries: &[
+            ("alice.example.com", "mimi://alpha.example/u/alice", true),
+            ("bob.example.com", "mimi://alpha.example/u/bob", true),
+            ("carol.example.com", "mimi://alpha.example/u/carol", false),
+            ("+15550109999", "mimi://alpha.example/u/phoebe", true),
+        ],
+    },
+    ProviderSpec {
+        name: "beta",
+        host: "mimi.beta.example",
+        ip: [127, 0, 0, 5],
+        entries: &[
+            ("alice.example.com", "mimi://beta.example/u/alice.b", true),
+            ("erin.example.com", "mimi://beta.example/u/erin", true),
+            ("frank@example.com", "mimi://beta.example/u/frank", true),
+        ],
+    },
+];
+
+/// The relay's address, the client's and the DNS server's.
+pub const RELAY_IP: [u8; 4] = [127, 0, 0, 3];
+/// The client's address.
+pub const CLIENT_IP: [u8; 4] = [127, 0, 0, 2];
+/// The DNS server's address.
+pub const DNS_IP: [u8; 4] = [127, 0, 0, 6];
+
+/// What discovering a sample should give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// These accounts, in provider preference order.
+    Found(&'static [&'static str]),
+    /// Listed providers, but none has a searchable account.
+    NotFound,
+    /// The name exists but has no MIMI record.
+    NoRecord,
+}
+
+/// A sample identifier.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// As a user would type it.
+    pub input: &'static str,
+    /// What it shows.
+    pub what: &'static str,
+    /// The expected result.
+    pub expect: Expect,
+}
+
+/// The samples the demo runs.
+pub fn samples() -> Vec<Sample> {
+    vec![
+        Sample {
+            input: "alice.example.com",
+            what: "on two providers",
+            expect: Expect::Found(&["mimi://alpha.example/u/alice", "mimi://beta.example/u/alice.b"]),
+        },
+        Sample {
+            input: "bob.example.com",
+            what: "on one provider",
+            expect: Expect::Found(&["mimi://alpha.example/u/bob"]),
+        },
+        Sample {
+            input: "carol.example.com",
+            what: "present but not searchable",
+            expect: Expect::NotFound,
+        },
+        Sample {
+            input: "dave.example.com",
+            what: "no MIMI record",
+            expect: Expect::NoRecord,
+        },
+        Sample {
+            input: "erin.example.com",
+            what: "a malformed record next to a good one",
+            expect: Expect::Found(&["mimi://beta.example/u/erin"]),
+        },
+        Sample {
+            input: "frank@example.com",
+            what: "an email address",
+            expect: Expect::Found(&["mimi://beta.example/u/frank"]),
+        },
+        Sample {
+            input: "+1 555 010 9999",
+            what: "a phone number",
+            expect: Expect::Found(&["mimi://alpha.example/u/phoebe"]),
+        },
+    ]
+}
+
+fn record(p: u16, provider: &ProviderSpec) -> String {
+    format!("v=MIMI1; p={p}; e={}; s={}", provider.host, provider.name)
+}
+
+fn name_of(input: &str) -> String {
+    Identifier::parse(input).map(|i| i.dns_name()).unwrap_or_default()
+}
+
+/// The zones: origin, and (name, TXT text) records; names fully qualified.
+pub fn zones() -> Vec<(&'static str, Vec<(String, String)>)> {
+    let [alpha, beta] = &PROVIDERS;
+    let example = vec![
+        (name_of("alice.example.com"), record(10, alpha)),
+        (name_of("alice.example.com"), record(20, beta)),
+        (name_of("bob.example.com"), record(10, alpha)),
+        (name_of("carol.example.com"), record(10, alpha)),
+        (name_of("dave.example.com"), "v=spf1 -all".to_owned()),
+        (name_of("erin.example.com"), "v=MIMI1; p=5; s=broken".to_owned()),
+        (name_of("erin.example.com"), record(10, beta)),
+        (name_of("frank@example.com"), record(10, beta)),
+    ];
+    let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
+    vec![("example.com.", example), ("e164.arpa.", e164)]
+}

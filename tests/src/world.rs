@@ -1,0 +1,330 @@
+//! A whole private-discovery world, in process: the DNS server, the
+//! providers' gateways (each with its embedded directory and TLS from the
+//! test CA) and the relay, each on its own loopback address and port 0, each
+//! behind a recording tap.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use mimi_client::{Discoverer, DnsMode, Options, RelayTransport};
+use mimi_gateway::Gateway;
+use mimi_gateway::directory::{Directory, Entry};
+use mimi_relay::server::{ConnectionLimits, serve};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::dns::{self, DnsServer};
+use crate::pki::TestCa;
+use crate::recorder::{Exchange, Party, Recorder};
+use crate::samples::{CLIENT_IP, DNS_IP, PROVIDERS, RELAY_IP};
+
+/// A running provider.
+pub struct Provider {
+    /// Short name.
+    pub name: String,
+    /// Discovery host (`e=`).
+    pub host: String,
+    /// Where its gateway listens.
+    pub addr: SocketAddr,
+    /// The gateway itself (keys, metrics).
+    pub gateway: Arc<Gateway>,
+    stop: Option<watch::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// The running world.
+pub struct World {
+    /// What every party received and sent.
+    pub recorder: Arc<Recorder>,
+    /// The test CA.
+    pub ca: TestCa,
+    /// The CA certificate as a file.
+    pub ca_file: PathBuf,
+    /// The DNS server's address.
+    pub dns_addr: SocketAddr,
+    /// The relay's address.
+    pub relay_addr: SocketAddr,
+    /// The providers.
+    pub providers: Vec<Provider>,
+    /// Where keys, directories and certificates live.
+    pub dir: tempfile::TempDir,
+    dns: Option<DnsServer>,
+    stop: watch::Sender<bool>,
+    relay_task: Option<JoinHandle<()>>,
+}
+
+fn ip(a: [u8; 4]) -> IpAddr {
+    IpAddr::from(a)
+}
+
+fn limits() -> ConnectionLimits {
+    ConnectionLimits {
+        header_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(2),
+    }
+}
+
+/// Renders a request as the bytes a party received (after TLS).
+fn render_request(parts: &http::request::Parts, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{} {} {:?}\n", parts.method, parts.uri, parts.version).into_bytes();
+    for (k, v) in &parts.headers {
+        out.extend_from_slice(format!("{k}: ").as_bytes());
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+fn render_response(parts: &http::response::Parts, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{}\n", parts.status).into_bytes();
+    for (k, v) in &parts.headers {
+        out.extend_from_slice(format!("{k}: ").as_bytes());
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out.extend_from_slice(body);
+    out
+}
+
+/// Wraps a handler so that what it receives and sends is recorded for `party`.
+async fn tapped<F, Fut>(
+    recorder: &Recorder,
+    party: Party,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    inner: F,
+) -> Response<Full<Bytes>>
+where
+    F: FnOnce(Request<Full<Bytes>>) -> Fut,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>>,
+{
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let received = render_request(&parts, &body);
+    let resp = inner(Request::from_parts(parts, Full::new(body))).await;
+    let (rparts, rbody) = resp.into_parts();
+    let rbody = rbody.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    recorder.record(Exchange {
+        party,
+        peer,
+        received,
+        sent: render_response(&rparts, &rbody),
+    });
+    Response::from_parts(rparts, Full::new(rbody))
+}
+
+impl World {
+    /// Starts everything.
+    pub async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let recorder = Arc::new(Recorder::default());
+        let ca = TestCa::new()?;
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem())?;
+        let (stop, _) = watch::channel(false);
+
+        let dns = dns::spawn(ip(DNS_IP), &crate::samples::zones(), recorder.clone()).await?;
+        let dns_addr = dns.addr;
+
+        let mut providers = Vec::new();
+        for (i, spec) in PROVIDERS.iter().enumerate() {
+            // The first provider also fronts the DNS server (oblivious DNS).
+            let fronted_dns = (i == 0).then_some(dns_addr);
+            providers.push(Self::start_provider(&dir, &ca, &recorder, spec.name, spec.host, ip(spec.ip), spec.entries, fronted_dns).await?);
+        }
+
+        // The relay, trusting the CA, serving both gateways.
+        let leaf = ca.issue(&["relay.testbed.example", "127.0.0.3"])?;
+        let (cert, key) = (dir.path().join("relay.pem"), dir.path().join("relay.key"));
+        std::fs::write(&cert, &leaf.cert_pem)?;
+        std::fs::write(&key, &leaf.key_pem)?;
+        let mut config = mimi_relay::Config::default();
+        config.tls = Some(mimi_relay::config::TlsFiles { cert, key });
+        config.gateway_ca_file = Some(ca_file.clone());
+        config.outbound_bind = Some(ip(RELAY_IP));
+        config.rate.per_second = 1000.0;
+        config.rate.burst = 1000;
+        config.limits.upstream_timeout_ms = 3000;
+        for p in &providers {
+            config.gateway.push(mimi_relay::config::GatewayEntry {
+                host: p.host.clone(),
+                url: Some(format!("https://{}/.well-known/ohttp-gateway", p.addr)),
+            });
+        }
+        let (relay, tls) = mimi_relay::assemble(&config)?;
+        let listener = TcpListener::bind((ip(RELAY_IP), 0)).await.context("binding the relay")?;
+        let relay_addr = listener.local_addr()?;
+        let rec = recorder.clone();
+        let handler = move |req: Request<Incoming>, peer: SocketAddr| {
+            let relay = relay.clone();
+            let rec = rec.clone();
+            async move {
+                tapped(&rec, Party::Relay, req, peer, |r| {
+                    let relay = relay.clone();
+                    async move { relay.handle(r, peer).await }
+                })
+                .await
+            }
+        };
+        let mut rx = stop.subscribe();
+        let relay_task = tokio::spawn(serve(listener, tls, limits(), handler, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+
+        Ok(Self {
+            recorder,
+            ca,
+            ca_file,
+            dns_addr,
+            relay_addr,
+            providers,
+            dir,
+            dns: Some(dns),
+            stop,
+            relay_task: Some(relay_task),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_provider(
+        dir: &tempfile::TempDir,
+        ca: &TestCa,
+        recorder: &Arc<Recorder>,
+        name: &str,
+        host: &str,
+        at: IpAddr,
+        entries: &[(&str, &str, bool)],
+        fronted_dns: Option<SocketAddr>,
+    ) -> Result<Provider> {
+        let home = dir.path().join(name);
+        std::fs::create_dir_all(&home)?;
+        let leaf = ca.issue(&[host, &at.to_string()])?;
+        std::fs::write(home.join("cert.pem"), &leaf.cert_pem)?;
+        std::fs::write(home.join("key.pem"), &leaf.key_pem)?;
+        let mut config = mimi_gateway::Config::parse(&format!("public_host = \"{host}\""))?;
+        config.key_file = home.join("keys.json");
+        config.directory.database = home.join("directory.sqlite");
+        config.tls = Some(mimi_gateway::config::TlsFiles {
+            cert: home.join("cert.pem"),
+            key: home.join("key.pem"),
+        });
+        config.dns = fronted_dns.map(|resolver| mimi_gateway::config::DnsSection {
+            resolver,
+            timeout_ms: 2000,
+            bind: Some(at),
+        });
+        let directory = Directory::open(&config.directory.database)?;
+        for (identifier, account, searchable) in entries {
+            directory.add(&Entry {
+                identifier: identifier.to_string(),
+                account: account.to_string(),
+                searchable: *searchable,
+            })?;
+        }
+        let (gateway, tls) = mimi_gateway::assemble(&config)?;
+        let listener = TcpListener::bind((at, 0)).await.with_context(|| format!("binding gateway {name}"))?;
+        let addr = listener.local_addr()?;
+        let options = Arc::new(config.http_options());
+        let (stop, mut rx) = watch::channel(false);
+        let (gw, rec, party) = (gateway.clone(), recorder.clone(), Party::Gateway(name.to_owned()));
+        let handler = move |req: Request<Incoming>, peer: SocketAddr| {
+            let (gw, rec, party, options) = (gw.clone(), rec.clone(), party.clone(), options.clone());
+            async move {
+                tapped(&rec, party, req, peer, |r| async move {
+                    mimi_gateway::http::handle(&gw, &options, r).await
+                })
+                .await
+            }
+        };
+        let keys = tokio::spawn(mimi_gateway::http::maintain_keys(gateway.clone(), config.http_options()));
+        let task = tokio::spawn(async move {
+            serve(listener, tls, limits(), handler, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await;
+            keys.abort();
+        });
+        Ok(Provider {
+            name: name.to_owned(),
+            host: host.to_owned(),
+            addr,
+            gateway,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// A client on 127.0.0.2, going through the relay; step 1 asks the DNS
+    /// server directly, or (`oblivious_dns`) through the relay and the first
+    /// provider's gateway.
+    pub fn client(&self, oblivious_dns: bool) -> Result<Discoverer<RelayTransport>> {
+        let transport = RelayTransport::with_local_address(
+            &format!("https://{}", self.relay_addr),
+            std::slice::from_ref(self.ca.der()),
+            Duration::from_secs(5),
+            Some(ip(CLIENT_IP)),
+        )?;
+        let dns = if oblivious_dns {
+            DnsMode::Oblivious {
+                gateway: self.providers[0].host.clone(),
+            }
+        } else {
+            DnsMode::Server {
+                addr: self.dns_addr,
+                tcp: false,
+            }
+        };
+        Ok(Discoverer::new(transport, Options {
+            dns,
+            provider_timeout: Duration::from_secs(5),
+            local_address: Some(ip(CLIENT_IP)),
+            ..Options::default()
+        })?)
+    }
+
+    /// Stops one provider's gateway (to test failures).
+    pub async fn stop_provider(&mut self, index: usize) {
+        let p = &mut self.providers[index];
+        if let Some(stop) = p.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = p.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops everything.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.relay_task.take() {
+            let _ = t.await;
+        }
+        for i in 0..self.providers.len() {
+            self.stop_provider(i).await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.stop().await;
+        }
+    }
+
+    /// A ready-to-paste `mimi-discover` command for this world.
+    pub fn command_line(&self) -> String {
+        format!(
+            "mimi-discover --relay https://{} --ca-file {} --dns udp:{} alice.example.com",
+            self.relay_addr,
+            self.ca_file.display(),
+            self.dns_addr
+        )
+    }
+}
