@@ -25,8 +25,16 @@ struct Tap {
 // hickory-server's trait is declared with async-trait.
 #[async_trait::async_trait]
 impl RequestHandler for Tap {
-    async fn handle_request<R: ResponseHandler>(&self, request: &Request, response_handle: R) -> ResponseInfo {
-        let names: Vec<String> = request.queries().iter().map(|q| format!("{} {}", q.name(), q.query_type())).collect();
+    async fn handle_request<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let names: Vec<String> = request
+            .queries()
+            .iter()
+            .map(|q| format!("{} {}", q.name(), q.query_type()))
+            .collect();
         self.recorder.record(Exchange {
             party: Party::Dns,
             peer: request.src(),
@@ -52,7 +60,11 @@ impl DnsServer {
 }
 
 /// Serves `zones` (origin → TXT records as (name, text)) on `ip`, port 0.
-pub async fn spawn(ip: std::net::IpAddr, zones: &[(&str, Vec<(String, String)>)], recorder: Arc<Recorder>) -> Result<DnsServer> {
+pub async fn spawn(
+    ip: std::net::IpAddr,
+    zones: &[(&str, Vec<(String, String)>)],
+    recorder: Arc<Recorder>,
+) -> Result<DnsServer> {
     let mut catalog = Catalog::new();
     for (origin, records) in zones {
         let origin_name = Name::from_ascii(origin)?;
@@ -66,7 +78,10 @@ pub async fn spawn(ip: std::net::IpAddr, zones: &[(&str, Vec<(String, String)>)]
             86400,
             60,
         );
-        authority.upsert_mut(Record::from_rdata(origin_name.clone(), 60, RData::SOA(soa)), 1);
+        authority.upsert_mut(
+            Record::from_rdata(origin_name.clone(), 60, RData::SOA(soa)),
+            1,
+        );
         for (name, text) in records {
             let name = Name::from_ascii(name).with_context(|| format!("record name {name}"))?;
             // Split long texts into 255-octet character-strings.
@@ -75,7 +90,10 @@ pub async fn spawn(ip: std::net::IpAddr, zones: &[(&str, Vec<(String, String)>)]
                 .chunks(255)
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect();
-            authority.upsert_mut(Record::from_rdata(name, 60, RData::TXT(TXT::new(strings))), 1);
+            authority.upsert_mut(
+                Record::from_rdata(name, 60, RData::TXT(TXT::new(strings))),
+                1,
+            );
         }
         let authority: Arc<dyn AuthorityObject> = Arc::new(authority);
         catalog.upsert(LowerName::new(&origin_name), vec![authority]);

@@ -9,7 +9,11 @@ use mimi_testbed::samples::samples;
 use mimi_testbed::world::World;
 
 #[derive(Debug, Parser)]
-#[command(name = "mimi-testbed", version, about = "A whole private-discovery world on loopback")]
+#[command(
+    name = "mimi-testbed",
+    version,
+    about = "A whole private-discovery world on loopback"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,13 +41,25 @@ async fn main() -> Result<()> {
 
 async fn demo(oblivious_dns: bool) -> Result<()> {
     let world = World::start().await?;
-    println!("client 127.0.0.2 -> relay {} -> gateways {}", world.relay_addr, world
-        .providers
-        .iter()
-        .map(|p| format!("{} ({})", p.host, p.addr))
-        .collect::<Vec<_>>()
-        .join(", "));
-    println!("DNS {} ({})\n", world.dns_addr, if oblivious_dns { "asked obliviously, through the relay" } else { "asked directly" });
+    println!(
+        "client 127.0.0.2 -> relay {} -> gateways {}",
+        world.relay_addr,
+        world
+            .providers
+            .iter()
+            .map(|p| format!("{} ({})", p.host, p.addr))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "DNS {} ({})\n",
+        world.dns_addr,
+        if oblivious_dns {
+            "asked obliviously, through the relay"
+        } else {
+            "asked directly"
+        }
+    );
     let client = world.client(oblivious_dns)?;
     let mut rows = Vec::new();
     for sample in samples() {
@@ -56,7 +72,10 @@ async fn demo(oblivious_dns: bool) -> Result<()> {
         .iter()
         .map(|p| (p.name.clone(), p.gateway.metrics().get("ok")))
         .collect();
-    println!("Who saw what\n{}", report::who_saw_what(&world.recorder, &answers));
+    println!(
+        "Who saw what\n{}",
+        report::who_saw_what(&world.recorder, &answers)
+    );
     world.shutdown().await;
     Ok(())
 }
@@ -70,7 +89,13 @@ async fn up() -> Result<()> {
     println!("DNS:      {} (UDP and TCP)", world.dns_addr);
     println!("CA:       {}", world.ca_file.display());
     println!("\nTry:\n  {}", world.command_line());
-    println!("Or, with DNS through the relay too:\n  {}", world.command_line().replace(&format!("--dns udp:{}", world.dns_addr), &format!("--dns oblivious:{}", world.providers[0].host)));
+    println!(
+        "Or, with DNS through the relay too:\n  {}",
+        world.command_line().replace(
+            &format!("--dns udp:{}", world.dns_addr),
+            &format!("--dns oblivious:{}", world.providers[0].host)
+        )
+    );
     println!("\nCtrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     world.shutdown().await;

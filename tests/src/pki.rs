@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// The test CA.
@@ -55,7 +58,8 @@ impl TestCa {
     /// Issues a server certificate for `names` (host names or IP addresses).
     pub fn issue(&self, names: &[&str]) -> Result<Leaf> {
         let key = KeyPair::generate()?;
-        let params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         let cert = params.signed_by(&key, &self.issuer)?;
         let server_config = mimi_relay::tls::server_config_from(
             vec![cert.der().clone(), self.cert.clone()],

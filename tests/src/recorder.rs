@@ -88,22 +88,35 @@ impl Recorder {
 /// leak it in: as is, upper or lower case, hex (either case), or base64
 /// (standard or URL-safe, at any alignment).
 pub fn contains_any_form(haystack: &[u8], needle: &str) -> bool {
-    forms(needle).iter().any(|f| !f.is_empty() && find(haystack, f.as_bytes()))
+    forms(needle)
+        .iter()
+        .any(|f| !f.is_empty() && find(haystack, f.as_bytes()))
 }
 
 /// The forms searched by [`contains_any_form`].
 pub fn forms(needle: &str) -> Vec<String> {
-    let mut out = vec![needle.to_owned(), needle.to_lowercase(), needle.to_uppercase()];
+    let mut out = vec![
+        needle.to_owned(),
+        needle.to_lowercase(),
+        needle.to_uppercase(),
+    ];
     out.push(hex::encode(needle.as_bytes()));
     out.push(hex::encode_upper(needle.as_bytes()));
-    for engine in [&base64::engine::general_purpose::STANDARD_NO_PAD, &base64::engine::general_purpose::URL_SAFE_NO_PAD] {
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
         for shift in 0..3usize {
             // Encode with `shift` bytes before it; keep only the characters
             // that depend on the needle alone.
             let mut bytes = vec![0u8; shift];
             bytes.extend_from_slice(needle.as_bytes());
             let encoded = engine.encode(&bytes);
-            let start = if shift == 0 { 0 } else { (shift * 4).div_ceil(3) };
+            let start = if shift == 0 {
+                0
+            } else {
+                (shift * 4).div_ceil(3)
+            };
             let whole = bytes.len() / 3 * 4;
             if whole > start + 4 {
                 out.push(encoded[start..whole].to_owned());
@@ -130,8 +143,14 @@ mod tests {
             format!("x{id}y"),
             format!("x{}y", id.to_uppercase()),
             format!("..{}..", hex::encode(id)),
-            format!("..{}..", base64::engine::general_purpose::STANDARD.encode(format!("a{id}"))),
-            format!("..{}..", base64::engine::general_purpose::URL_SAFE.encode(format!("ab{id}z"))),
+            format!(
+                "..{}..",
+                base64::engine::general_purpose::STANDARD.encode(format!("a{id}"))
+            ),
+            format!(
+                "..{}..",
+                base64::engine::general_purpose::URL_SAFE.encode(format!("ab{id}z"))
+            ),
         ] {
             assert!(contains_any_form(hay.as_bytes(), id), "{hay}");
         }

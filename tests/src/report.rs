@@ -41,9 +41,13 @@ pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
                     .providers
                     .iter()
                     .map(|p| match &p.outcome {
-                        Outcome::Found { accounts } => format!("{}: {}", p.service, accounts.join(", ")),
+                        Outcome::Found { accounts } => {
+                            format!("{}: {}", p.service, accounts.join(", "))
+                        }
                         Outcome::NotFound => format!("{}: not found", p.service),
-                        Outcome::Error { message, .. } => format!("{}: error: {message}", p.service),
+                        Outcome::Error { message, .. } => {
+                            format!("{}: error: {message}", p.service)
+                        }
                     })
                     .collect();
                 parts.extend(d.warnings.iter().map(|w| format!("(warning: {w})")));
@@ -59,7 +63,10 @@ fn list(ips: &[IpAddr]) -> String {
     if ips.is_empty() {
         "-".into()
     } else {
-        ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ips.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -79,7 +86,10 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
     for party in parties {
         let exchanges = recorder.of(&party);
         let peers = recorder.peers(&party);
-        let bytes: Vec<u8> = exchanges.iter().flat_map(|e| e.received.iter().chain(&e.sent).copied()).collect();
+        let bytes: Vec<u8> = exchanges
+            .iter()
+            .flat_map(|e| e.received.iter().chain(&e.sent).copied())
+            .collect();
         let saw_client = peers.contains(&client) || contains_any_form(&bytes, &client.to_string());
         let count = |kind: &str| {
             secrets
@@ -91,7 +101,10 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
         let learns = match &party {
             Party::Relay => "who asks and which gateway; padded sizes; never what".to_owned(),
             Party::Gateway(name) => {
-                let answered = gateway_answers.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c);
+                let answered = gateway_answers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(0, |(_, c)| *c);
                 format!("{answered} decrypted queries (by design), from the relay only")
             }
             Party::Dns => format!("{names} DNS names asked, from {}", list(&peers)),

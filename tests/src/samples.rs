@@ -76,7 +76,10 @@ pub fn samples() -> Vec<Sample> {
         Sample {
             input: "alice.example.com",
             what: "on two providers",
-            expect: Expect::Found(&["mimi://alpha.example/u/alice", "mimi://beta.example/u/alice.b"]),
+            expect: Expect::Found(&[
+                "mimi://alpha.example/u/alice",
+                "mimi://beta.example/u/alice.b",
+            ]),
         },
         Sample {
             input: "bob.example.com",
@@ -116,7 +119,9 @@ fn record(p: u16, provider: &ProviderSpec) -> String {
 }
 
 fn name_of(input: &str) -> String {
-    Identifier::parse(input).map(|i| i.dns_name()).unwrap_or_default()
+    Identifier::parse(input)
+        .map(|i| i.dns_name())
+        .unwrap_or_default()
 }
 
 /// The zones: origin, and (name, TXT text) records; names fully qualified.
@@ -128,7 +133,10 @@ pub fn zones() -> Vec<(&'static str, Vec<(String, String)>)> {
         (name_of("bob.example.com"), record(10, alpha)),
         (name_of("carol.example.com"), record(10, alpha)),
         (name_of("dave.example.com"), "v=spf1 -all".to_owned()),
-        (name_of("erin.example.com"), "v=MIMI1; p=5; s=broken".to_owned()),
+        (
+            name_of("erin.example.com"),
+            "v=MIMI1; p=5; s=broken".to_owned(),
+        ),
         (name_of("erin.example.com"), record(10, beta)),
         (name_of("frank@example.com"), record(10, beta)),
     ];

@@ -110,11 +110,19 @@ where
     Fut: std::future::Future<Output = Response<Full<Bytes>>>,
 {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let received = render_request(&parts, &body);
     let resp = inner(Request::from_parts(parts, Full::new(body))).await;
     let (rparts, rbody) = resp.into_parts();
-    let rbody = rbody.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let rbody = rbody
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     recorder.record(Exchange {
         party,
         peer,
@@ -141,7 +149,19 @@ impl World {
         for (i, spec) in PROVIDERS.iter().enumerate() {
             // The first provider also fronts the DNS server (oblivious DNS).
             let fronted_dns = (i == 0).then_some(dns_addr);
-            providers.push(Self::start_provider(&dir, &ca, &recorder, spec.name, spec.host, ip(spec.ip), spec.entries, fronted_dns).await?);
+            providers.push(
+                Self::start_provider(
+                    &dir,
+                    &ca,
+                    &recorder,
+                    spec.name,
+                    spec.host,
+                    ip(spec.ip),
+                    spec.entries,
+                    fronted_dns,
+                )
+                .await?,
+            );
         }
 
         // The relay, trusting the CA, serving both gateways.
@@ -163,7 +183,9 @@ impl World {
             });
         }
         let (relay, tls) = mimi_relay::assemble(&config)?;
-        let listener = TcpListener::bind((ip(RELAY_IP), 0)).await.context("binding the relay")?;
+        let listener = TcpListener::bind((ip(RELAY_IP), 0))
+            .await
+            .context("binding the relay")?;
         let relay_addr = listener.local_addr()?;
         let rec = recorder.clone();
         let handler = move |req: Request<Incoming>, peer: SocketAddr| {
@@ -233,13 +255,20 @@ impl World {
             })?;
         }
         let (gateway, tls) = mimi_gateway::assemble(&config)?;
-        let listener = TcpListener::bind((at, 0)).await.with_context(|| format!("binding gateway {name}"))?;
+        let listener = TcpListener::bind((at, 0))
+            .await
+            .with_context(|| format!("binding gateway {name}"))?;
         let addr = listener.local_addr()?;
         let options = Arc::new(config.http_options());
         let (stop, mut rx) = watch::channel(false);
-        let (gw, rec, party) = (gateway.clone(), recorder.clone(), Party::Gateway(name.to_owned()));
+        let (gw, rec, party) = (
+            gateway.clone(),
+            recorder.clone(),
+            Party::Gateway(name.to_owned()),
+        );
         let handler = move |req: Request<Incoming>, peer: SocketAddr| {
-            let (gw, rec, party, options) = (gw.clone(), rec.clone(), party.clone(), options.clone());
+            let (gw, rec, party, options) =
+                (gw.clone(), rec.clone(), party.clone(), options.clone());
             async move {
                 tapped(&rec, party, req, peer, |r| async move {
                     mimi_gateway::http::handle(&gw, &options, r).await
@@ -247,7 +276,10 @@ impl World {
                 .await
             }
         };
-        let keys = tokio::spawn(mimi_gateway::http::maintain_keys(gateway.clone(), config.http_options()));
+        let keys = tokio::spawn(mimi_gateway::http::maintain_keys(
+            gateway.clone(),
+            config.http_options(),
+        ));
         let task = tokio::spawn(async move {
             serve(listener, tls, limits(), handler, async move {
                 let _ = rx.wait_for(|s| *s).await;
@@ -269,12 +301,6 @@ impl World {
     /// server directly, or (`oblivious_dns`) through the relay and the first
     /// provider's gateway.
     pub fn client(&self, oblivious_dns: bool) -> Result<Discoverer<RelayTransport>> {
-        let transport = RelayTransport::with_local_address(
-            &format!("https://{}", self.relay_addr),
-            std::slice::from_ref(self.ca.der()),
-            Duration::from_secs(5),
-            Some(ip(CLIENT_IP)),
-        )?;
         let dns = if oblivious_dns {
             DnsMode::Oblivious {
                 gateway: self.providers[0].host.clone(),
@@ -285,12 +311,30 @@ impl World {
                 tcp: false,
             }
         };
-        Ok(Discoverer::new(transport, Options {
-            dns,
-            provider_timeout: Duration::from_secs(5),
-            local_address: Some(ip(CLIENT_IP)),
-            ..Options::default()
-        })?)
+        self.client_with(dns)
+    }
+
+    /// A client on 127.0.0.2 going through the relay, with step 1 as given.
+    pub fn client_with(&self, dns: DnsMode) -> Result<Discoverer<RelayTransport>> {
+        Ok(Discoverer::new(
+            self.transport()?,
+            Options {
+                dns,
+                provider_timeout: Duration::from_secs(5),
+                local_address: Some(ip(CLIENT_IP)),
+                ..Options::default()
+            },
+        )?)
+    }
+
+    /// A relay transport from the client's address, trusting the test CA.
+    pub fn transport(&self) -> Result<RelayTransport> {
+        Ok(RelayTransport::with_local_address(
+            &format!("https://{}", self.relay_addr),
+            std::slice::from_ref(self.ca.der()),
+            Duration::from_secs(5),
+            Some(ip(CLIENT_IP)),
+        )?)
     }
 
     /// Stops one provider's gateway (to test failures).

@@ -1,0 +1,78 @@
+//! Failures: a provider down does not hide the others and is reported with a
+//! reason within the timeout; the relay down is a clear error, quickly.
+
+use std::time::{Duration, Instant};
+
+use mimi_client::Outcome;
+use mimi_testbed::World;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_provider_down() {
+    let mut world = World::start().await.unwrap();
+    world.stop_provider(0).await; // alpha
+    let client = world.client(false).unwrap();
+    let started = Instant::now();
+    let d = client.discover("alice.example.com").await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "within the provider timeout"
+    );
+    assert_eq!(d.providers.len(), 2);
+    match &d.providers[0].outcome {
+        Outcome::Error { code, message } => {
+            assert_eq!(code, "gateway_unreachable");
+            assert!(
+                message.contains("could not reach the provider's gateway"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        d.providers[1].outcome,
+        Outcome::Found {
+            accounts: vec!["mimi://beta.example/u/alice.b".into()]
+        }
+    );
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_down() {
+    let world = World::start().await.unwrap();
+    let relay = world.relay_addr;
+    world.shutdown().await;
+    // Everything is gone, DNS too: the client gets a fixed zone.
+    let started = Instant::now();
+    let transport =
+        mimi_client::RelayTransport::new(&format!("https://{relay}"), &[], Duration::from_secs(5))
+            .unwrap();
+    let mut zone = std::collections::BTreeMap::new();
+    zone.insert(
+        "_mimi.bob.example.com.".to_string(),
+        vec![vec![b"v=MIMI1; e=mimi.alpha.example".to_vec()]],
+    );
+    let d = mimi_client::Discoverer::new(
+        transport,
+        mimi_client::Options {
+            dns: mimi_client::DnsMode::Static(zone),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .discover("bob.example.com")
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "quickly: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        d.providers[0].outcome,
+        Outcome::Error {
+            message: "could not reach the relay".into(),
+            code: "relay_unreachable".into()
+        }
+    );
+}

@@ -1,0 +1,165 @@
+//! The real binaries once: `mimi-gateway` and `mimi-relay` as processes from
+//! config files on port 0 (their bound addresses read from their startup
+//! lines), the directory filled with `mimi-gateway directory add`, and
+//! `mimi-discover` finding the account through them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mimi_testbed::World;
+
+/// The path of a workspace binary, building it if this test run has not.
+fn binary(package: &str, name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building {name}");
+    }
+    assert!(path.exists(), "{} not found", path.display());
+    path
+}
+
+/// Starts a server process and reads the address from its `listening on` line.
+fn start(bin: &Path, config: &Path) -> (Child, String) {
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a startup line").unwrap();
+    let url = first
+        .split(" listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("unexpected line {first:?}"))
+        .to_owned();
+    // Keep draining stdout so the process never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
+fn stop(mut child: Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0: {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("did not stop within 5 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binaries_find_an_account() {
+    let world = World::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gateway_bin = binary("mimi-gateway", "mimi-gateway");
+    let relay_bin = binary("mimi-relay", "mimi-relay");
+    let discover_bin = binary("mimi-client", "mimi-discover");
+
+    let gw_leaf = world
+        .ca
+        .issue(&["mimi.alpha.example", "127.0.0.4"])
+        .unwrap();
+    std::fs::write(d.join("gw.pem"), &gw_leaf.cert_pem).unwrap();
+    std::fs::write(d.join("gw.key"), &gw_leaf.key_pem).unwrap();
+    let gw_config = d.join("gateway.toml");
+    std::fs::write(
+        &gw_config,
+        format!(
+            "listen = \"127.0.0.4:0\"\npublic_host = \"mimi.alpha.example\"\nkey_file = \"{k}\"\n[tls]\ncert = \"{c}\"\nkey = \"{key}\"\n[directory]\ndatabase = \"{db}\"\n",
+            k = d.join("keys.json").display(),
+            c = d.join("gw.pem").display(),
+            key = d.join("gw.key").display(),
+            db = d.join("dir.sqlite").display(),
+        ),
+    )
+    .unwrap();
+    let added = Command::new(&gateway_bin)
+        .arg("--config")
+        .arg(&gw_config)
+        .args([
+            "directory",
+            "add",
+            "bob.example.com",
+            "mimi://alpha.example/u/bob",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    let (gateway, gw_url) = tokio::task::block_in_place(|| start(&gateway_bin, &gw_config));
+    assert!(gw_url.starts_with("https://127.0.0.4:"), "{gw_url}");
+
+    let relay_leaf = world.ca.issue(&["127.0.0.3"]).unwrap();
+    std::fs::write(d.join("relay.pem"), &relay_leaf.cert_pem).unwrap();
+    std::fs::write(d.join("relay.key"), &relay_leaf.key_pem).unwrap();
+    let relay_config = d.join("relay.toml");
+    std::fs::write(
+        &relay_config,
+        format!(
+            "listen = \"127.0.0.3:0\"\ngateway_ca_file = \"{ca}\"\noutbound_bind = \"127.0.0.3\"\n[tls]\ncert = \"{c}\"\nkey = \"{k}\"\n[[gateway]]\nhost = \"mimi.alpha.example\"\nurl = \"{gw_url}/.well-known/ohttp-gateway\"\n",
+            ca = world.ca_file.display(),
+            c = d.join("relay.pem").display(),
+            k = d.join("relay.key").display(),
+        ),
+    )
+    .unwrap();
+    let (relay, relay_url) = tokio::task::block_in_place(|| start(&relay_bin, &relay_config));
+    assert!(relay_url.starts_with("https://127.0.0.3:"), "{relay_url}");
+
+    let out = tokio::task::block_in_place(|| {
+        Command::new(&discover_bin)
+            .args([
+                "--relay",
+                &relay_url,
+                "--dns",
+                &format!("udp:{}", world.dns_addr),
+                "--json",
+                "bob.example.com",
+            ])
+            .arg("--ca-file")
+            .arg(&world.ca_file)
+            .env_remove("MIMI_RELAY")
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(
+        line["result"]["providers"][0]["outcome"]["accounts"][0],
+        "mimi://alpha.example/u/bob"
+    );
+
+    tokio::task::block_in_place(|| {
+        stop(relay);
+        stop(gateway);
+    });
+    world.shutdown().await;
+}
