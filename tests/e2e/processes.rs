@@ -3,75 +3,19 @@
 //! lines), the directory filled with `mimi-gateway directory add`, and
 //! `mimi-discover` finding the account through them.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use mimi_testbed::World;
-
-/// The path of a workspace binary, building it if this test run has not.
-fn binary(package: &str, name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", package, "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {name}");
-    }
-    assert!(path.exists(), "{} not found", path.display());
-    path
-}
-
-/// Starts a server process and reads the address from its `listening on` line.
-fn start(bin: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(bin)
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a startup line").unwrap();
-    let url = first
-        .split(" listening on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected line {first:?}"))
-        .to_owned();
-    // Keep draining stdout so the process never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
-}
-
-fn stop(mut child: Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "graceful shutdown exits 0: {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("did not stop within 5 s of SIGTERM");
-}
+use mimi_testbed::procs::{ServerProcess, binary};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binaries_find_an_account() {
     let world = World::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let gateway_bin = binary("mimi-gateway", "mimi-gateway");
-    let relay_bin = binary("mimi-relay", "mimi-relay");
-    let discover_bin = binary("mimi-client", "mimi-discover");
+    let gateway_bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let relay_bin = binary("mimi-relay", "mimi-relay").unwrap();
+    let discover_bin = binary("mimi-client", "mimi-discover").unwrap();
 
     let gw_leaf = world
         .ca
@@ -108,7 +52,8 @@ async fn the_binaries_find_an_account() {
         String::from_utf8_lossy(&added.stderr)
     );
 
-    let (gateway, gw_url) = tokio::task::block_in_place(|| start(&gateway_bin, &gw_config));
+    let gateway = tokio::task::block_in_place(|| ServerProcess::start(&gateway_bin, &gw_config)).unwrap();
+    let gw_url = gateway.url.clone();
     assert!(gw_url.starts_with("https://127.0.0.4:"), "{gw_url}");
 
     let relay_leaf = world.ca.issue(&["127.0.0.3"]).unwrap();
@@ -125,7 +70,8 @@ async fn the_binaries_find_an_account() {
         ),
     )
     .unwrap();
-    let (relay, relay_url) = tokio::task::block_in_place(|| start(&relay_bin, &relay_config));
+    let relay = tokio::task::block_in_place(|| ServerProcess::start(&relay_bin, &relay_config)).unwrap();
+    let relay_url = relay.url.clone();
     assert!(relay_url.starts_with("https://127.0.0.3:"), "{relay_url}");
 
     let out = tokio::task::block_in_place(|| {
@@ -158,8 +104,8 @@ async fn the_binaries_find_an_account() {
     );
 
     tokio::task::block_in_place(|| {
-        stop(relay);
-        stop(gateway);
+        assert!(relay.stop().unwrap().success(), "graceful shutdown exits 0");
+        assert!(gateway.stop().unwrap().success(), "graceful shutdown exits 0");
     });
     world.shutdown().await;
 }

@@ -10,9 +10,11 @@
 //!   leaked identifiers in every encoding.
 //! - [`report`]: the demo's results and "who saw what" tables.
 //! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
+//! - [`procs`]: the real binaries as processes.
 
 pub mod dns;
 pub mod pki;
+pub mod procs;
 pub mod recorder;
 pub mod report;
 pub mod samples;

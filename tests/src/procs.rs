@@ -1,0 +1,104 @@
+//! The real binaries as processes: finding (or building) them, starting them
+//! from a config file on port 0 and reading their bound address from their
+//! startup line, measuring their peak memory, and stopping them with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// The path of a workspace binary next to the running one, built (in the
+/// same profile) if it is not there yet.
+pub fn binary(package: &str, name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("executable has no directory")?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", package, "--bin", name]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().with_context(|| format!("building {name}"))?;
+        if !status.success() {
+            bail!("building {name} failed");
+        }
+    }
+    if !path.exists() {
+        bail!("{} not found", path.display());
+    }
+    Ok(path)
+}
+
+/// A running server process.
+pub struct ServerProcess {
+    child: Child,
+    /// The URL from its `... listening on URL` line.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `bin --config config` and waits for its first stdout line.
+    pub fn start(bin: &Path, config: &Path) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().context("the server printed nothing")??;
+        let url = first
+            .split(" listening on ")
+            .nth(1)
+            .with_context(|| format!("unexpected startup line {first:?}"))?
+            .to_owned();
+        // Keep draining stdout so the process never blocks writing to it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Self { child, url })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory so far (VmHWM), in KiB, where /proc tells.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for the exit status.
+    pub fn stop(mut self) -> Result<ExitStatus> {
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        bail!("did not stop within 10 s of SIGTERM")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // Never leave a server behind, whatever happened.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
