@@ -15,20 +15,34 @@ use mimi_gateway::{Gateway, Settings};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
 use mimi_proto::query::{IdentifierUri, UserProfile};
-use mimi_proto::{IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiRecord, SearchIdentifierType, ohttp};
+use mimi_proto::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiRecord, SearchIdentifierType,
+    ohttp,
+};
 
 const HOST: &str = "mimi.bench.example";
 
 fn inner_request() -> Vec<u8> {
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com").to_bytes().unwrap();
+    let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com")
+        .to_bytes()
+        .unwrap();
     let date = oblivious::format_date(SystemTime::now());
-    oblivious::encode_request("POST", HOST, &format!("/v1/identifierQuery/{HOST}"), &[("date", &date)], &body).unwrap()
+    oblivious::encode_request(
+        "POST",
+        HOST,
+        &format!("/v1/identifierQuery/{HOST}"),
+        &[("date", &date)],
+        &body,
+    )
+    .unwrap()
 }
 
 fn floor(c: &mut Criterion) {
     let scalar = [7u8; 32];
     let point = x25519_dalek::x25519([9u8; 32], x25519_dalek::X25519_BASEPOINT_BYTES);
-    c.bench_function("floor: one X25519 DH", |b| b.iter(|| x25519_dalek::x25519(black_box(scalar), black_box(point))));
+    c.bench_function("floor: one X25519 DH", |b| {
+        b.iter(|| x25519_dalek::x25519(black_box(scalar), black_box(point)))
+    });
 }
 
 fn crypto(c: &mut Criterion) {
@@ -45,11 +59,14 @@ fn crypto(c: &mut Criterion) {
         })
     });
 
-    let response = oblivious::encode_response(200, &[("content-type", "application/octet-stream")], b"x").unwrap();
+    let response =
+        oblivious::encode_response(200, &[("content-type", "application/octet-stream")], b"x")
+            .unwrap();
     c.bench_function("gateway decapsulate + encapsulate response", |b| {
         b.iter_batched(
             || {
-                let client = ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
+                let client =
+                    ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
                 client.encapsulate(&request).unwrap().0
             },
             |enc| {
@@ -64,7 +81,8 @@ fn crypto(c: &mut Criterion) {
 
 fn gateway_handle(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let keys = Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
+    let keys =
+        Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
     let directory = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
     directory
         .add(&Entry {
@@ -84,30 +102,47 @@ fn gateway_handle(c: &mut Criterion) {
         Backend::Embedded(Arc::new(directory)),
         None,
     );
-    let entry = oblivious::decode_key_config_list(keys.ring().encoded_list()).unwrap().remove(0);
+    let entry = oblivious::decode_key_config_list(keys.ring().encoded_list())
+        .unwrap()
+        .remove(0);
     let request = inner_request();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    c.bench_function("gateway: whole request (decapsulate, checks, SQLite lookup, seal)", |b| {
-        b.iter_batched(
-            || {
-                let client = ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
-                client.encapsulate(&request).unwrap().0
-            },
-            |enc| black_box(rt.block_on(gateway.handle(&enc, SystemTime::now())).unwrap()),
-            criterion::BatchSize::SmallInput,
-        )
-    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    c.bench_function(
+        "gateway: whole request (decapsulate, checks, SQLite lookup, seal)",
+        |b| {
+            b.iter_batched(
+                || {
+                    let client =
+                        ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
+                    client.encapsulate(&request).unwrap().0
+                },
+                |enc| {
+                    black_box(
+                        rt.block_on(gateway.handle(&enc, SystemTime::now()))
+                            .unwrap(),
+                    )
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 fn codecs(c: &mut Criterion) {
     let request = inner_request();
-    c.bench_function("binary http: encode padded request", |b| b.iter(inner_request));
+    c.bench_function("binary http: encode padded request", |b| {
+        b.iter(inner_request)
+    });
     c.bench_function("binary http: decode padded request", |b| {
         b.iter(|| black_box(oblivious::decode_message(black_box(&request)).unwrap()))
     });
     let query = IdentifierRequest::single(SearchIdentifierType::Email, "alice@example.com");
     let query_bytes = query.to_bytes().unwrap();
-    c.bench_function("identifierQuery: encode request", |b| b.iter(|| black_box(query.to_bytes().unwrap())));
+    c.bench_function("identifierQuery: encode request", |b| {
+        b.iter(|| black_box(query.to_bytes().unwrap()))
+    });
     c.bench_function("identifierQuery: decode request", |b| {
         b.iter(|| black_box(IdentifierRequest::from_bytes(black_box(&query_bytes)).unwrap()))
     });

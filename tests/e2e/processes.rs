@@ -52,7 +52,8 @@ async fn the_binaries_find_an_account() {
         String::from_utf8_lossy(&added.stderr)
     );
 
-    let gateway = tokio::task::block_in_place(|| ServerProcess::start(&gateway_bin, &gw_config)).unwrap();
+    let gateway =
+        tokio::task::block_in_place(|| ServerProcess::start(&gateway_bin, &gw_config)).unwrap();
     let gw_url = gateway.url.clone();
     assert!(gw_url.starts_with("https://127.0.0.4:"), "{gw_url}");
 
@@ -70,7 +71,8 @@ async fn the_binaries_find_an_account() {
         ),
     )
     .unwrap();
-    let relay = tokio::task::block_in_place(|| ServerProcess::start(&relay_bin, &relay_config)).unwrap();
+    let relay =
+        tokio::task::block_in_place(|| ServerProcess::start(&relay_bin, &relay_config)).unwrap();
     let relay_url = relay.url.clone();
     assert!(relay_url.starts_with("https://127.0.0.3:"), "{relay_url}");
 
@@ -105,7 +107,10 @@ async fn the_binaries_find_an_account() {
 
     tokio::task::block_in_place(|| {
         assert!(relay.stop().unwrap().success(), "graceful shutdown exits 0");
-        assert!(gateway.stop().unwrap().success(), "graceful shutdown exits 0");
+        assert!(
+            gateway.stop().unwrap().success(),
+            "graceful shutdown exits 0"
+        );
     });
     world.shutdown().await;
 }

@@ -13,7 +13,10 @@ use anyhow::{Context, Result, bail};
 /// same profile) if it is not there yet.
 pub fn binary(package: &str, name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let mut dir = exe.parent().context("executable has no directory")?.to_path_buf();
+    let mut dir = exe
+        .parent()
+        .context("executable has no directory")?
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
@@ -81,7 +84,9 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits (at most 10 s) for the exit status.
     pub fn stop(mut self) -> Result<ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait()? {
                 return Ok(status);

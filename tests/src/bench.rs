@@ -1,0 +1,639 @@
+//! The load generator behind `mimi-bench`: the relay and three gateways run
+//! as real processes (so their memory can be measured), DNS in process; the
+//! generator drives (a) a gateway alone, (b) the relay in front of it, and
+//! (c) whole discoveries, at several connection counts.
+//!
+//! Requests for (a) and (b) come from a pool encapsulated before the timed
+//! run, one pool entry per request (each is valid once: the gateway refuses
+//! replays), so that the generator spends its time on the network and not on
+//! HPKE. Every response is decrypted and checked.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use mimi_client::{Discoverer, DnsMode, Options, RelayTransport};
+use mimi_proto::codec::Codec;
+use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
+use mimi_proto::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType, ohttp,
+};
+use rustls_pki_types::ServerName;
+
+use crate::dns::{self, DnsServer};
+use crate::pki::TestCa;
+use crate::procs::{ServerProcess, binary};
+use crate::recorder::Recorder;
+
+const CLIENT: [u8; 4] = [127, 0, 0, 2];
+const DNS: [u8; 4] = [127, 0, 0, 6];
+const GATEWAYS: [[u8; 4]; 3] = [[127, 0, 0, 4], [127, 0, 0, 5], [127, 0, 0, 7]];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// Length of each timed run.
+    pub duration: Duration,
+    /// Connection counts to run each scenario at.
+    pub concurrency: Vec<usize>,
+    /// Largest request pool encapsulated for one run.
+    pub pool_cap: usize,
+    /// How many distinct identifiers the world holds.
+    pub identifiers: usize,
+}
+
+/// One timed run.
+#[derive(Debug, Clone)]
+pub struct RunStats {
+    /// Which scenario.
+    pub scenario: &'static str,
+    /// Connections (or concurrent discoveries).
+    pub connections: usize,
+    /// Requests completed successfully.
+    pub ok: usize,
+    /// Requests that failed (any error, wrong status, or a wrong answer).
+    pub errors: usize,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Successful requests' latencies, sorted, in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// The pool ran out before the duration did.
+    pub pool_exhausted: bool,
+}
+
+impl RunStats {
+    /// Successful requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `q` quantile of latency, in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+/// The running servers.
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    ca: TestCa,
+    dns: Option<DnsServer>,
+    /// Gateway processes with their address and host.
+    pub gateways: Vec<(ServerProcess, SocketAddr, String)>,
+    /// The relay process and its address.
+    pub relay: (ServerProcess, SocketAddr),
+    /// The DNS server's address.
+    pub dns_addr: SocketAddr,
+    identifiers: usize,
+}
+
+fn host_of(i: usize) -> String {
+    format!("mimi.g{i}.bench.example")
+}
+
+fn identifier(k: usize) -> String {
+    format!("user{k}.bench.example")
+}
+
+fn addr_of(url: &str) -> Result<SocketAddr> {
+    url.rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .with_context(|| format!("no address in {url}"))
+}
+
+impl Setup {
+    /// Starts DNS (in process), three gateway processes and a relay process.
+    pub async fn start(identifiers: usize) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        let ca = TestCa::new()?;
+        std::fs::write(d.join("ca.pem"), ca.pem())?;
+        let gateway_bin = binary("mimi-gateway", "mimi-gateway")?;
+        let relay_bin = binary("mimi-relay", "mimi-relay")?;
+
+        // DNS: every identifier lists all three providers.
+        let mut records = Vec::with_capacity(identifiers * GATEWAYS.len());
+        for k in 0..identifiers {
+            for (i, _) in GATEWAYS.iter().enumerate() {
+                records.push((
+                    format!("_mimi.{}.", identifier(k)),
+                    format!("v=MIMI1; p={i}; e={}; s=g{i}", host_of(i)),
+                ));
+            }
+        }
+        let dns = dns::spawn(
+            IpAddr::from(DNS),
+            &[("bench.example.", records)],
+            Arc::new(Recorder::disabled()),
+        )
+        .await?;
+        let dns_addr = dns.addr;
+
+        let mut csv = String::from("identifier,account\n");
+        for k in 0..identifiers {
+            csv.push_str(&format!(
+                "{},mimi://bench.example/u/user{k}\n",
+                identifier(k)
+            ));
+        }
+        std::fs::write(d.join("people.csv"), csv)?;
+
+        let mut gateways = Vec::new();
+        for (i, ip) in GATEWAYS.iter().enumerate() {
+            let ip = IpAddr::from(*ip);
+            let host = host_of(i);
+            let home = d.join(format!("g{i}"));
+            std::fs::create_dir_all(&home)?;
+            let leaf = ca.issue(&[&host, &ip.to_string()])?;
+            std::fs::write(home.join("cert.pem"), &leaf.cert_pem)?;
+            std::fs::write(home.join("key.pem"), &leaf.key_pem)?;
+            let config = home.join("gateway.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "listen = \"{ip}:0\"\npublic_host = \"{host}\"\nkey_file = \"{h}/keys.json\"\n\
+                     [tls]\ncert = \"{h}/cert.pem\"\nkey = \"{h}/key.pem\"\n\
+                     [replay]\nwindow_secs = 600\ncapacity = 2000000\n\
+                     [directory]\ndatabase = \"{h}/directory.sqlite\"\n",
+                    h = home.display()
+                ),
+            )?;
+            let status = std::process::Command::new(&gateway_bin)
+                .arg("--config")
+                .arg(&config)
+                .args(["directory", "import"])
+                .arg(d.join("people.csv"))
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("directory import failed");
+            }
+            let process = ServerProcess::start(&gateway_bin, &config)?;
+            let addr = addr_of(&process.url)?;
+            gateways.push((process, addr, host));
+        }
+
+        let leaf = ca.issue(&["127.0.0.3"])?;
+        std::fs::write(d.join("relay.pem"), &leaf.cert_pem)?;
+        std::fs::write(d.join("relay.key"), &leaf.key_pem)?;
+        let mut relay_config = format!(
+            "listen = \"127.0.0.3:0\"\ngateway_ca_file = \"{d}/ca.pem\"\noutbound_bind = \"127.0.0.3\"\n\
+             [tls]\ncert = \"{d}/relay.pem\"\nkey = \"{d}/relay.key\"\n\
+             [rate]\nper_second = 1000000000.0\nburst = 1000000000\n\
+             [limits]\nmax_concurrent = 8192\n",
+            d = d.display()
+        );
+        for (_, addr, host) in &gateways {
+            relay_config.push_str(&format!(
+                "[[gateway]]\nhost = \"{host}\"\nurl = \"https://{addr}{GATEWAY_PATH}\"\n"
+            ));
+        }
+        std::fs::write(d.join("relay.toml"), relay_config)?;
+        let relay = ServerProcess::start(&relay_bin, &d.join("relay.toml"))?;
+        let relay_addr = addr_of(&relay.url)?;
+        Ok(Self {
+            _dir: dir,
+            ca,
+            dns: Some(dns),
+            gateways,
+            relay: (relay, relay_addr),
+            dns_addr,
+            identifiers,
+        })
+    }
+
+    fn tls(&self) -> Result<Arc<rustls::ClientConfig>> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.der().clone())?;
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// Peak RSS of each server process, in KiB.
+    pub fn peak_rss(&self) -> Vec<(String, Option<u64>)> {
+        let mut out = vec![("mimi-relay".to_string(), self.relay.0.peak_rss_kib())];
+        for (p, _, host) in &self.gateways {
+            out.push((format!("mimi-gateway {host}"), p.peak_rss_kib()));
+        }
+        out
+    }
+
+    /// Stops everything; every server must exit cleanly.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(dns) = self.dns.take() {
+            dns.stop().await;
+        }
+        let status = self.relay.0.stop()?;
+        if !status.success() {
+            bail!("relay exited with {status}");
+        }
+        for (p, _, _) in self.gateways {
+            let status = p.stop()?;
+            if !status.success() {
+                bail!("gateway exited with {status}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One pre-encapsulated request and the context to open its answer.
+struct Item {
+    body: Bytes,
+    context: Mutex<Option<ohttp::ClientResponse>>,
+}
+
+/// Requests encapsulated ahead of a run; each is taken once.
+struct Pool {
+    items: Vec<Item>,
+    next: AtomicUsize,
+    exhausted: AtomicBool,
+}
+
+impl Pool {
+    /// Encapsulates `n` identifierQuery requests to `host` on every core.
+    fn build(keys: &[u8], host: &str, n: usize, identifiers: usize) -> Result<Self> {
+        let entry = oblivious::decode_key_config_list(keys)?.remove(0);
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let date = oblivious::format_date(SystemTime::now());
+        let path = format!("/v1/identifierQuery/{host}");
+        let chunks: Vec<Result<Vec<Item>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (entry, date, path) = (&entry, &date, &path);
+                    s.spawn(move || -> Result<Vec<Item>> {
+                        let mut out = Vec::new();
+                        for k in (t..n).step_by(threads) {
+                            let body = IdentifierRequest::single(
+                                SearchIdentifierType::Handle,
+                                &identifier(k % identifiers),
+                            )
+                            .to_bytes()?;
+                            let inner = oblivious::encode_request(
+                                "POST",
+                                host,
+                                path,
+                                &[("date", date)],
+                                &body,
+                            )?;
+                            let client = ohttp::ClientRequest::from_config(&mut entry.config()?)?;
+                            let (enc, context) = client.encapsulate(&inner)?;
+                            out.push(Item {
+                                body: Bytes::from(enc),
+                                context: Mutex::new(Some(context)),
+                            });
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("pool thread panicked")))
+                })
+                .collect()
+        });
+        let mut items = Vec::with_capacity(n);
+        for c in chunks {
+            items.extend(c?);
+        }
+        Ok(Self {
+            items,
+            next: AtomicUsize::new(0),
+            exhausted: AtomicBool::new(false),
+        })
+    }
+
+    fn take(&self) -> Option<&Item> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let item = self.items.get(i);
+        if item.is_none() {
+            self.exhausted.store(true, Ordering::Relaxed);
+        }
+        item
+    }
+}
+
+/// Whether an encapsulated answer opens to a 200 identifierQuery success.
+fn check(item: &Item, status: u16, body: &[u8]) -> bool {
+    if status != 200 {
+        return false;
+    }
+    let Some(context) = item.context.lock().ok().and_then(|mut c| c.take()) else {
+        return false;
+    };
+    let Ok(plain) = context.decapsulate(body) else {
+        return false;
+    };
+    let Ok(msg) = oblivious::decode_message(&plain) else {
+        return false;
+    };
+    msg.control().status().map(|s| s.code()) == Some(200)
+        && IdentifierResponse::from_bytes(msg.content())
+            .is_ok_and(|r| r.response_code == IdentifierQueryCode::Success)
+}
+
+/// Drives `connections` HTTP/1.1 connections (TLS, from 127.0.0.2) to
+/// `target` for `duration`, each sending pool requests to `path` back to back.
+async fn drive(
+    scenario: &'static str,
+    target: SocketAddr,
+    path: String,
+    tls: Arc<rustls::ClientConfig>,
+    pool: Arc<Pool>,
+    connections: usize,
+    duration: Duration,
+) -> Result<RunStats> {
+    let connector = tokio_rustls::TlsConnector::from(tls);
+    let server_name = ServerName::IpAddress(target.ip().into());
+    // Connect everything first, so the timed part is only requests.
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((CLIENT, 0)))?;
+        let tcp = socket.connect(target).await?;
+        tcp.set_nodelay(true)?;
+        let stream = connector.connect(server_name.clone(), tcp).await?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for mut sender in senders {
+        let (pool, path) = (pool.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0usize, 0usize, Vec::new());
+            while Instant::now() < deadline {
+                let Some(item) = pool.take() else { break };
+                let t0 = Instant::now();
+                let req = http::Request::post(path.as_str())
+                    .header("host", "bench")
+                    .header("content-type", MEDIA_OHTTP_REQ)
+                    .body(Full::new(item.body.clone()));
+                let Ok(req) = req else {
+                    errors += 1;
+                    continue;
+                };
+                if sender.ready().await.is_err() {
+                    errors += 1;
+                    break;
+                }
+                match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let body = resp.into_body().collect().await.map(|c| c.to_bytes());
+                        let elapsed = t0.elapsed();
+                        match body {
+                            Ok(b) if check(item, status, &b) => {
+                                ok += 1;
+                                lat.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                            }
+                            _ => errors += 1,
+                        }
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut stats = RunStats {
+        scenario,
+        connections,
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        pool_exhausted: false,
+    };
+    for t in tasks {
+        let (ok, errors, lat) = t.await?;
+        stats.ok += ok;
+        stats.errors += errors;
+        stats.latencies_us.extend(lat);
+    }
+    stats.elapsed = started.elapsed();
+    stats.pool_exhausted = pool.exhausted.load(Ordering::Relaxed);
+    stats.latencies_us.sort_unstable();
+    Ok(stats)
+}
+
+/// The in-process rate of the gateway's unavoidable work (decapsulate a
+/// request, seal a response) on every core, in requests per second.
+pub fn inprocess_rate(seconds: f64) -> Result<f64> {
+    let config = oblivious::derive_key_config(1, &[5; 32])?;
+    let list = oblivious::encode_key_config_list(std::slice::from_ref(&config))?;
+    let server = ohttp::Server::new(config)?;
+    let n = 4000;
+    let pool = Pool::build(&list, "mimi.bench.example", n, 10)?;
+    let response = oblivious::encode_response(
+        200,
+        &[("content-type", "application/octet-stream")],
+        &[0; 64],
+    )?;
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    // Warm up, then time whole passes over the pool on every core.
+    let done = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while started.elapsed().as_secs_f64() < seconds {
+                    for item in pool.items.iter().take(500) {
+                        if let Ok((_, ctx)) = server.decapsulate(&item.body) {
+                            let _ = ctx.encapsulate(&response);
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs scenario (a) or (b) at one connection count with a fresh pool.
+pub async fn run_ohttp(
+    setup: &Setup,
+    via_relay: bool,
+    connections: usize,
+    duration: Duration,
+    pool_size: usize,
+) -> Result<RunStats> {
+    let (gw_addr, host) = (setup.gateways[0].1, setup.gateways[0].2.clone());
+    let keys = fetch_keys(setup, gw_addr).await?;
+    let pool = Pool::build(&keys, &host, pool_size, setup.identifiers)?;
+    let (target, path, scenario) = if via_relay {
+        (setup.relay.1, format!("/gateway/{host}"), "relay + gateway")
+    } else {
+        (gw_addr, GATEWAY_PATH.to_owned(), "gateway alone")
+    };
+    drive(
+        scenario,
+        target,
+        path,
+        setup.tls()?,
+        Arc::new(pool),
+        connections,
+        duration,
+    )
+    .await
+}
+
+async fn fetch_keys(setup: &Setup, gateway: SocketAddr) -> Result<Vec<u8>> {
+    let connector = tokio_rustls::TlsConnector::from(setup.tls()?);
+    let tcp = tokio::net::TcpStream::connect(gateway).await?;
+    let stream = connector
+        .connect(ServerName::IpAddress(gateway.ip().into()), tcp)
+        .await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let resp = sender
+        .send_request(
+            http::Request::get(GATEWAY_PATH)
+                .header("host", "bench")
+                .body(Full::new(Bytes::new()))?,
+        )
+        .await?;
+    Ok(resp.into_body().collect().await?.to_bytes().to_vec())
+}
+
+/// Scenario (c): whole discoveries (DNS, then three providers through the
+/// relay), `concurrency` at a time.
+pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> Result<RunStats> {
+    let transport = RelayTransport::with_local_address(
+        &format!("https://{}", setup.relay.1),
+        std::slice::from_ref(setup.ca.der()),
+        Duration::from_secs(10),
+        Some(IpAddr::from(CLIENT)),
+    )?;
+    let discoverer = Arc::new(Discoverer::new(
+        transport,
+        Options {
+            dns: DnsMode::Server {
+                addr: setup.dns_addr,
+                tcp: false,
+            },
+            provider_timeout: Duration::from_secs(10),
+            local_address: Some(IpAddr::from(CLIENT)),
+            ..Options::default()
+        },
+    )?);
+    // Keys and directory documents are fetched once per provider: warm them.
+    discoverer.discover(&identifier(0)).await?;
+    let next = Arc::new(AtomicUsize::new(1));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (d, next, identifiers) = (discoverer.clone(), next.clone(), setup.identifiers);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut lat) = (0usize, 0usize, Vec::new());
+            while Instant::now() < deadline {
+                let k = next.fetch_add(1, Ordering::Relaxed) % identifiers;
+                let t0 = Instant::now();
+                match d.discover(&identifier(k)).await {
+                    Ok(found) if found.accounts().count() == GATEWAYS.len() => {
+                        ok += 1;
+                        lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (ok, errors, lat)
+        }));
+    }
+    let mut stats = RunStats {
+        scenario: "full discovery",
+        connections: concurrency,
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        pool_exhausted: false,
+    };
+    for t in tasks {
+        let (ok, errors, lat) = t.await?;
+        stats.ok += ok;
+        stats.errors += errors;
+        stats.latencies_us.extend(lat);
+    }
+    stats.elapsed = started.elapsed();
+    stats.latencies_us.sort_unstable();
+    Ok(stats)
+}
+
+/// DNS alone at concurrency 1: sequential TXT queries for `duration`.
+pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
+    use hickory_proto::op::{Message, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::from((CLIENT, 0))).await?;
+    socket.connect(setup.dns_addr).await?;
+    let mut stats = RunStats {
+        scenario: "DNS alone",
+        connections: 1,
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        pool_exhausted: false,
+    };
+    let started = Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let mut k = 0usize;
+    while started.elapsed() < duration {
+        let mut q = Message::new();
+        let id = (k % 65536) as u16;
+        q.set_id(id)
+            .set_recursion_desired(true)
+            .add_query(Query::query(
+                Name::from_ascii(format!("_mimi.{}.", identifier(k % setup.identifiers)))?,
+                RecordType::TXT,
+            ));
+        k += 1;
+        let t0 = Instant::now();
+        socket.send(&q.to_vec()?).await?;
+        match tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf)).await {
+            Ok(Ok(n))
+                if Message::from_vec(&buf[..n])
+                    .is_ok_and(|m| m.id() == id && m.answers().len() == GATEWAYS.len()) =>
+            {
+                stats.ok += 1;
+                stats
+                    .latencies_us
+                    .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+            }
+            _ => stats.errors += 1,
+        }
+    }
+    stats.elapsed = started.elapsed();
+    stats.latencies_us.sort_unstable();
+    Ok(stats)
+}

@@ -1,0 +1,201 @@
+//! `mimi-bench`: what a private lookup costs under load, against the cost of
+//! the cryptography itself. Prints a Markdown report (see BENCHMARKS.md).
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+use mimi_testbed::bench::{self, BenchConfig, RunStats, Setup};
+
+/// Load-test the gateway, the relay and whole discoveries on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "mimi-bench", version)]
+struct Args {
+    /// Seconds each timed run lasts.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Connection counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64,1024")]
+    concurrency: Vec<usize>,
+    /// Largest pool of pre-encapsulated requests per run.
+    #[arg(long, default_value_t = 150_000)]
+    pool_cap: usize,
+    /// Distinct identifiers in the world.
+    #[arg(long, default_value_t = 5_000)]
+    identifiers: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let config = BenchConfig {
+        duration: Duration::from_secs_f64(args.duration),
+        concurrency: args.concurrency,
+        pool_cap: args.pool_cap,
+        identifiers: args.identifiers.max(1),
+    };
+    let report = run(&config).await?;
+    print!("{report}");
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .map_or("unknown".into(), |kib| {
+            format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0)
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {mem} memory, Linux {}",
+        kernel.trim()
+    )
+}
+
+fn row(out: &mut String, s: &RunStats) {
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |{}",
+        s.scenario,
+        s.connections,
+        s.ok,
+        s.elapsed.as_secs_f64(),
+        s.throughput(),
+        s.quantile_ms(0.5),
+        s.quantile_ms(0.99),
+        s.quantile_ms(0.999),
+        s.errors,
+        if s.pool_exhausted {
+            " pool ran out |"
+        } else {
+            " |"
+        },
+    );
+}
+
+async fn run(config: &BenchConfig) -> Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(out, "### Run\n\nMachine: {}  ", machine());
+    let _ = writeln!(
+        out,
+        "Runs of {:.1} s at {:?} connections; {} identifiers; pools of at most {} requests.\n",
+        config.duration.as_secs_f64(),
+        config.concurrency,
+        config.identifiers,
+        config.pool_cap
+    );
+
+    eprintln!("measuring the in-process rate ...");
+    let inprocess = tokio::task::spawn_blocking(|| bench::inprocess_rate(3.0)).await??;
+    let _ = writeln!(
+        out,
+        "In-process decapsulate + seal response, all cores: **{inprocess:.0} requests/s**\n"
+    );
+
+    eprintln!("starting DNS, 3 gateways and the relay ...");
+    let setup = Setup::start(config.identifiers).await?;
+    // Never more requests than the servers could possibly answer in a run.
+    let pool_size =
+        ((inprocess * config.duration.as_secs_f64()) as usize).clamp(100, config.pool_cap);
+
+    let _ = writeln!(
+        out,
+        "| scenario | connections | ok | seconds | throughput/s | p50 ms | p99 ms | p99.9 ms | errors | note |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut gateway_runs = Vec::new();
+    let mut relay_runs = Vec::new();
+    for &c in &config.concurrency {
+        eprintln!("gateway alone, {c} connections ...");
+        let s = bench::run_ohttp(&setup, false, c, config.duration, pool_size).await?;
+        row(&mut out, &s);
+        gateway_runs.push(s);
+    }
+    for &c in &config.concurrency {
+        eprintln!("relay + gateway, {c} connections ...");
+        let s = bench::run_ohttp(&setup, true, c, config.duration, pool_size).await?;
+        row(&mut out, &s);
+        relay_runs.push(s);
+    }
+    let mut full_runs = Vec::new();
+    for &c in &config.concurrency {
+        eprintln!("full discoveries, {c} at a time ...");
+        let s = bench::run_full(&setup, c, config.duration).await?;
+        row(&mut out, &s);
+        full_runs.push(s);
+    }
+    eprintln!("DNS alone ...");
+    let dns = bench::run_dns(&setup, config.duration).await?;
+    row(&mut out, &dns);
+
+    let _ = writeln!(out, "\n| process | peak RSS MiB |\n|---|---|");
+    for (name, kib) in setup.peak_rss() {
+        let _ = writeln!(
+            out,
+            "| {name} | {} |",
+            kib.map_or("n/a".into(), |k| format!("{:.1}", k as f64 / 1024.0))
+        );
+    }
+
+    let best = |runs: &[RunStats]| runs.iter().map(RunStats::throughput).fold(0.0, f64::max);
+    let ratio1 = best(&gateway_runs) / inprocess;
+    // Compare relay + gateway with the gateway alone at each connection count; report the best.
+    let ratio2 = gateway_runs
+        .iter()
+        .zip(&relay_runs)
+        .map(|(g, r)| r.throughput() / g.throughput().max(1e-9))
+        .fold(0.0, f64::max);
+    let c1 = |runs: &[RunStats]| {
+        runs.iter()
+            .find(|s| s.connections == 1)
+            .map(|s| s.quantile_ms(0.5))
+    };
+    let ratio3 = match (c1(&full_runs), c1(&relay_runs)) {
+        (Some(full), Some(ohttp)) => Some(full / (dns.quantile_ms(0.5) + ohttp)),
+        _ => None,
+    };
+    let _ = writeln!(out, "\n| ratio | value | target |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| gateway throughput (best) / in-process rate | {ratio1:.2} | >= 0.85 |"
+    );
+    let _ = writeln!(
+        out,
+        "| relay + gateway / gateway alone (best same-connections pair) | {ratio2:.2} | >= 0.90 |"
+    );
+    match ratio3 {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "| full discovery p50 / (DNS p50 + one OHTTP round trip p50), 1 at a time | {r:.2} | <= 1.2 |"
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "| full discovery / (DNS + one OHTTP round trip) | needs a run at 1 connection | <= 1.2 |"
+            );
+        }
+    }
+    setup.stop().await?;
+    Ok(out)
+}
