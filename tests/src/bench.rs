@@ -46,6 +46,8 @@ pub struct BenchConfig {
     pub pool_cap: usize,
     /// How many distinct identifiers the world holds.
     pub identifiers: usize,
+    /// Seconds spent measuring the in-process rate.
+    pub inprocess_secs: f64,
 }
 
 /// One timed run.
@@ -65,6 +67,10 @@ pub struct RunStats {
     pub latencies_us: Vec<u32>,
     /// The pool ran out before the duration did.
     pub pool_exhausted: bool,
+    /// CPU seconds the gateway process(es) used during the run.
+    pub gateway_cpu: f64,
+    /// CPU seconds the relay process used during the run.
+    pub relay_cpu: f64,
 }
 
 impl RunStats {
@@ -225,6 +231,22 @@ impl Setup {
         .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// CPU seconds used so far: (all gateways, relay).
+    fn cpu(&self) -> (f64, f64) {
+        let gateways = self
+            .gateways
+            .iter()
+            .filter_map(|(p, _, _)| p.cpu_seconds())
+            .sum();
+        (gateways, self.relay.0.cpu_seconds().unwrap_or(0.0))
+    }
+
+    fn charge(&self, stats: &mut RunStats, before: (f64, f64)) {
+        let after = self.cpu();
+        stats.gateway_cpu = after.0 - before.0;
+        stats.relay_cpu = after.1 - before.1;
     }
 
     /// Peak RSS of each server process, in KiB.
@@ -431,6 +453,8 @@ async fn drive(
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
         pool_exhausted: false,
+        gateway_cpu: 0.0,
+        relay_cpu: 0.0,
     };
     for t in tasks {
         let (ok, errors, lat) = t.await?;
@@ -548,6 +572,7 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
     )?);
     // Keys and directory documents are fetched once per provider: warm them.
     discoverer.discover(&identifier(0)).await?;
+    let before = setup.cpu();
     let next = Arc::new(AtomicUsize::new(1));
     let started = Instant::now();
     let deadline = started + duration;
@@ -578,6 +603,8 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
         pool_exhausted: false,
+        gateway_cpu: 0.0,
+        relay_cpu: 0.0,
     };
     for t in tasks {
         let (ok, errors, lat) = t.await?;
@@ -587,6 +614,7 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
     }
     stats.elapsed = started.elapsed();
     stats.latencies_us.sort_unstable();
+    setup.charge(&mut stats, before);
     Ok(stats)
 }
 
@@ -604,6 +632,8 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
         elapsed: Duration::ZERO,
         latencies_us: Vec::new(),
         pool_exhausted: false,
+        gateway_cpu: 0.0,
+        relay_cpu: 0.0,
     };
     let started = Instant::now();
     let mut buf = vec![0u8; 4096];

@@ -82,6 +82,17 @@ impl ServerProcess {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// CPU time (user + system) used so far, in seconds, where /proc tells.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the command name, which is in parentheses.
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / clock_ticks())
+    }
+
     /// Sends SIGTERM and waits (at most 10 s) for the exit status.
     pub fn stop(mut self) -> Result<ExitStatus> {
         let _ = Command::new("kill")
@@ -96,6 +107,20 @@ impl ServerProcess {
         let _ = self.child.kill();
         bail!("did not stop within 10 s of SIGTERM")
     }
+}
+
+/// Clock ticks per second for /proc times (`getconf CLK_TCK`, 100 if unknown).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 impl Drop for ServerProcess {

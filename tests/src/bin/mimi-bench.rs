@@ -24,6 +24,9 @@ struct Args {
     /// Distinct identifiers in the world.
     #[arg(long, default_value_t = 5_000)]
     identifiers: usize,
+    /// Seconds spent measuring the in-process rate.
+    #[arg(long, default_value_t = 3.0)]
+    inprocess_secs: f64,
 }
 
 #[tokio::main]
@@ -34,6 +37,7 @@ async fn main() -> Result<()> {
         concurrency: args.concurrency,
         pool_cap: args.pool_cap,
         identifiers: args.identifiers.max(1),
+        inprocess_secs: args.inprocess_secs,
     };
     let report = run(&config).await?;
     print!("{report}");
@@ -71,10 +75,18 @@ fn machine() -> String {
     )
 }
 
+fn per_request_us(cpu_seconds: f64, requests: usize) -> f64 {
+    if requests == 0 {
+        f64::NAN
+    } else {
+        cpu_seconds * 1e6 / requests as f64
+    }
+}
+
 fn row(out: &mut String, s: &RunStats) {
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |{}",
+        "| {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.0} |{}",
         s.scenario,
         s.connections,
         s.ok,
@@ -84,6 +96,8 @@ fn row(out: &mut String, s: &RunStats) {
         s.quantile_ms(0.99),
         s.quantile_ms(0.999),
         s.errors,
+        per_request_us(s.gateway_cpu, s.ok),
+        per_request_us(s.relay_cpu, s.ok),
         if s.pool_exhausted {
             " pool ran out |"
         } else {
@@ -105,7 +119,8 @@ async fn run(config: &BenchConfig) -> Result<String> {
     );
 
     eprintln!("measuring the in-process rate ...");
-    let inprocess = tokio::task::spawn_blocking(|| bench::inprocess_rate(3.0)).await??;
+    let secs = config.inprocess_secs;
+    let inprocess = tokio::task::spawn_blocking(move || bench::inprocess_rate(secs)).await??;
     let _ = writeln!(
         out,
         "In-process decapsulate + seal response, all cores: **{inprocess:.0} requests/s**\n"
