@@ -109,6 +109,8 @@ impl RelayTransport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
+        // Requests are small and latency-bound: no Nagle delay.
+        http.set_nodelay(true);
         http.set_local_address(local);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

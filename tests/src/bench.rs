@@ -518,7 +518,8 @@ pub async fn run_ohttp(
     } else {
         (gw_addr, GATEWAY_PATH.to_owned(), "gateway alone")
     };
-    drive(
+    let before = setup.cpu();
+    let mut stats = drive(
         scenario,
         target,
         path,
@@ -527,7 +528,9 @@ pub async fn run_ohttp(
         connections,
         duration,
     )
-    .await
+    .await?;
+    setup.charge(&mut stats, before);
+    Ok(stats)
 }
 
 async fn fetch_keys(setup: &Setup, gateway: SocketAddr) -> Result<Vec<u8>> {

@@ -134,9 +134,9 @@ async fn run(config: &BenchConfig) -> Result<String> {
 
     let _ = writeln!(
         out,
-        "| scenario | connections | ok | seconds | throughput/s | p50 ms | p99 ms | p99.9 ms | errors | note |"
+        "| scenario | connections | ok | seconds | throughput/s | p50 ms | p99 ms | p99.9 ms | errors | gateway CPU µs/req | relay CPU µs/req | note |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut gateway_runs = Vec::new();
     let mut relay_runs = Vec::new();
     for &c in &config.concurrency {
