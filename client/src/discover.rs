@@ -3,7 +3,7 @@
 //! identifier maps to).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, Stream, StreamExt};
@@ -18,6 +18,14 @@ use crate::dns::{DnsMode, Step1};
 use crate::error::{Error, Result};
 use crate::session::{InnerRequest, Session};
 use crate::transport::Transport;
+
+/// A provider's display label: its `s=`, or its host.
+fn label(record: &MimiRecord) -> String {
+    record
+        .service
+        .clone()
+        .unwrap_or_else(|| record.endpoint.host.clone())
+}
 
 /// An identifierQuery endpoint: authority and path.
 type QueryTarget = (String, String);
@@ -126,8 +134,21 @@ impl Discovery {
     }
 }
 
-/// Discovers MIMI contacts privately.
+/// Discovers MIMI contacts privately. Cheap to share: clones use the same
+/// caches.
 pub struct Discoverer<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Discoverer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<T> {
     session: Session<T>,
     step1: Step1,
     options: Options,
@@ -138,7 +159,7 @@ pub struct Discoverer<T> {
 impl<T> std::fmt::Debug for Discoverer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Discoverer")
-            .field("options", &self.options)
+            .field("options", &self.inner.options)
             .finish_non_exhaustive()
     }
 }
@@ -147,25 +168,28 @@ impl<T: Transport> Discoverer<T> {
     /// A discoverer sending step 2 through `transport`.
     pub fn new(transport: T, options: Options) -> Result<Self> {
         Ok(Self {
-            step1: Step1::new(&options.dns, options.dns_timeout, options.local_address)?,
-            session: Session::new(transport),
-            options,
-            directories: Mutex::default(),
+            inner: Arc::new(Inner {
+                step1: Step1::new(&options.dns, options.dns_timeout, options.local_address)?,
+                session: Session::new(transport),
+                options,
+                directories: Mutex::default(),
+            }),
         })
     }
 
     /// The session (keys and clock offsets by gateway).
     pub fn session(&self) -> &Session<T> {
-        &self.session
+        &self.inner.session
     }
 
     /// Discovers one identifier as a user typed it.
     pub async fn discover(&self, input: &str) -> Result<Discovery> {
         let id = Identifier::parse(input).map_err(Error::InvalidIdentifier)?;
         let name = id.dns_name();
+        let inner = &self.inner;
         let records = tokio::time::timeout(
-            self.options.dns_timeout,
-            self.step1.txt(&name, &self.session),
+            inner.options.dns_timeout,
+            inner.step1.txt(&name, &inner.session),
         )
         .await
         .map_err(|_| Error::DnsTimeout)??;
@@ -187,8 +211,31 @@ impl<T: Transport> Discoverer<T> {
             };
         }
         sort_by_preference(&mut found);
-        let providers =
-            futures::future::join_all(found.iter().map(|r| self.ask_provider(&id, r))).await;
+        // One task per provider, so that their cryptography runs on every
+        // core and a slow provider holds up no other.
+        let tasks = found.iter().cloned().map(|record| {
+            let (inner, id) = (self.inner.clone(), id.clone());
+            tokio::spawn(async move { inner.ask_provider(&id, &record).await })
+        });
+        let finished = futures::future::join_all(tasks).await;
+        let providers = finished
+            .into_iter()
+            .zip(&found)
+            .map(|(result, record)| {
+                // A task that died still gets its line: nothing is dropped.
+                result.unwrap_or_else(|_| ProviderResult {
+                    service: label(record),
+                    host: record.endpoint.to_string(),
+                    preference: record.preference,
+                    dns_account: record.account.as_ref().map(ToString::to_string),
+                    outcome: Outcome::Error {
+                        message: "internal error".into(),
+                        code: "internal".into(),
+                    },
+                    elapsed_ms: 0,
+                })
+            })
+            .collect();
         Ok(Discovery {
             identifier: id.to_string(),
             kind: id.kind().to_owned(),
@@ -206,9 +253,11 @@ impl<T: Transport> Discoverer<T> {
     ) -> impl Stream<Item = (usize, Result<Discovery>)> + 'a {
         stream::iter(inputs.iter().enumerate())
             .map(move |(i, input)| async move { (i, self.discover(input).await) })
-            .buffer_unordered(self.options.concurrency.max(1))
+            .buffer_unordered(self.inner.options.concurrency.max(1))
     }
+}
 
+impl<T: Transport> Inner<T> {
     async fn ask_provider(&self, id: &Identifier, record: &MimiRecord) -> ProviderResult {
         let started = Instant::now();
         let host = record.endpoint.to_string();
@@ -223,10 +272,7 @@ impl<T: Transport> Discoverer<T> {
             Err(_) => Outcome::failed(&Error::Timeout),
         };
         ProviderResult {
-            service: record
-                .service
-                .clone()
-                .unwrap_or_else(|| record.endpoint.host.clone()),
+            service: label(record),
             host,
             preference: record.preference,
             dns_account: record.account.as_ref().map(ToString::to_string),

@@ -130,8 +130,12 @@ impl Setup {
         let relay_bin = binary("mimi-relay", "mimi-relay")?;
 
         // DNS: every identifier lists all three providers.
-        let mut records = Vec::with_capacity(identifiers * GATEWAYS.len());
+        let mut records = Vec::with_capacity(identifiers * (GATEWAYS.len() + 1));
         for k in 0..identifiers {
+            records.push((
+                format!("_mimi.nomimi{k}.bench.example."),
+                "v=spf1 -all".to_owned(),
+            ));
             for (i, _) in GATEWAYS.iter().enumerate() {
                 records.push((
                     format!("_mimi.{}.", identifier(k)),
@@ -231,6 +235,28 @@ impl Setup {
         .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
+    }
+
+    /// A client on 127.0.0.2 using the relay and the DNS server.
+    fn discoverer(&self) -> Result<Discoverer<RelayTransport>> {
+        let transport = RelayTransport::with_local_address(
+            &format!("https://{}", self.relay.1),
+            std::slice::from_ref(self.ca.der()),
+            Duration::from_secs(10),
+            Some(IpAddr::from(CLIENT)),
+        )?;
+        Ok(Discoverer::new(
+            transport,
+            Options {
+                dns: DnsMode::Server {
+                    addr: self.dns_addr,
+                    tcp: false,
+                },
+                provider_timeout: Duration::from_secs(10),
+                local_address: Some(IpAddr::from(CLIENT)),
+                ..Options::default()
+            },
+        )?)
     }
 
     /// CPU seconds used so far: (all gateways, relay).
@@ -555,24 +581,7 @@ async fn fetch_keys(setup: &Setup, gateway: SocketAddr) -> Result<Vec<u8>> {
 /// Scenario (c): whole discoveries (DNS, then three providers through the
 /// relay), `concurrency` at a time.
 pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> Result<RunStats> {
-    let transport = RelayTransport::with_local_address(
-        &format!("https://{}", setup.relay.1),
-        std::slice::from_ref(setup.ca.der()),
-        Duration::from_secs(10),
-        Some(IpAddr::from(CLIENT)),
-    )?;
-    let discoverer = Arc::new(Discoverer::new(
-        transport,
-        Options {
-            dns: DnsMode::Server {
-                addr: setup.dns_addr,
-                tcp: false,
-            },
-            provider_timeout: Duration::from_secs(10),
-            local_address: Some(IpAddr::from(CLIENT)),
-            ..Options::default()
-        },
-    )?);
+    let discoverer = setup.discoverer()?;
     // Keys and directory documents are fetched once per provider: warm them.
     discoverer.discover(&identifier(0)).await?;
     let before = setup.cpu();
@@ -621,14 +630,13 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
     Ok(stats)
 }
 
-/// DNS alone at concurrency 1: sequential TXT queries for `duration`.
+/// DNS alone, one query at a time, through the client's own resolver: the
+/// discovery of an identifier whose name holds no MIMI record ends after
+/// step 1.
 pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
-    use hickory_proto::op::{Message, Query};
-    use hickory_proto::rr::{Name, RecordType};
-    let socket = tokio::net::UdpSocket::bind(SocketAddr::from((CLIENT, 0))).await?;
-    socket.connect(setup.dns_addr).await?;
+    let discoverer = setup.discoverer()?;
     let mut stats = RunStats {
-        scenario: "DNS alone",
+        scenario: "DNS alone (client resolver)",
         connections: 1,
         ok: 0,
         errors: 0,
@@ -639,25 +647,14 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
         relay_cpu: 0.0,
     };
     let started = Instant::now();
-    let mut buf = vec![0u8; 4096];
     let mut k = 0usize;
     while started.elapsed() < duration {
-        let mut q = Message::new();
-        let id = (k % 65536) as u16;
-        q.set_id(id)
-            .set_recursion_desired(true)
-            .add_query(Query::query(
-                Name::from_ascii(format!("_mimi.{}.", identifier(k % setup.identifiers)))?,
-                RecordType::TXT,
-            ));
-        k += 1;
         let t0 = Instant::now();
-        socket.send(&q.to_vec()?).await?;
-        match tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf)).await {
-            Ok(Ok(n))
-                if Message::from_vec(&buf[..n])
-                    .is_ok_and(|m| m.id() == id && m.answers().len() == GATEWAYS.len()) =>
-            {
+        match discoverer
+            .discover(&format!("nomimi{}.bench.example", k % setup.identifiers))
+            .await
+        {
+            Err(mimi_client::Error::NoMimiRecord) => {
                 stats.ok += 1;
                 stats
                     .latencies_us
@@ -665,6 +662,7 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
             }
             _ => stats.errors += 1,
         }
+        k += 1;
     }
     stats.elapsed = started.elapsed();
     stats.latencies_us.sort_unstable();
