@@ -71,6 +71,8 @@ pub struct RunStats {
     pub gateway_cpu: f64,
     /// CPU seconds the relay process used during the run.
     pub relay_cpu: f64,
+    /// Failures by error code (full discoveries).
+    pub error_kinds: std::collections::BTreeMap<String, usize>,
 }
 
 impl RunStats {
@@ -481,6 +483,7 @@ async fn drive(
         pool_exhausted: false,
         gateway_cpu: 0.0,
         relay_cpu: 0.0,
+        error_kinds: Default::default(),
     };
     for t in tasks {
         let (ok, errors, lat) = t.await?;
@@ -593,6 +596,7 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
         let (d, next, identifiers) = (discoverer.clone(), next.clone(), setup.identifiers);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors, mut lat) = (0usize, 0usize, Vec::new());
+            let mut kinds = std::collections::BTreeMap::<String, usize>::new();
             while Instant::now() < deadline {
                 let k = next.fetch_add(1, Ordering::Relaxed) % identifiers;
                 let t0 = Instant::now();
@@ -601,10 +605,23 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
                         ok += 1;
                         lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
                     }
-                    _ => errors += 1,
+                    Ok(found) => {
+                        errors += 1;
+                        for p in &found.providers {
+                            if let mimi_client::Outcome::Error { code, .. } = &p.outcome {
+                                *kinds.entry(code.clone()).or_insert(0) += 1;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        *kinds
+                            .entry(mimi_client::error_code(&e).to_owned())
+                            .or_insert(0) += 1;
+                    }
                 }
             }
-            (ok, errors, lat)
+            (ok, errors, lat, kinds)
         }));
     }
     let mut stats = RunStats {
@@ -617,12 +634,16 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
         pool_exhausted: false,
         gateway_cpu: 0.0,
         relay_cpu: 0.0,
+        error_kinds: Default::default(),
     };
     for t in tasks {
-        let (ok, errors, lat) = t.await?;
+        let (ok, errors, lat, kinds) = t.await?;
         stats.ok += ok;
         stats.errors += errors;
         stats.latencies_us.extend(lat);
+        for (k, n) in kinds {
+            *stats.error_kinds.entry(k).or_insert(0) += n;
+        }
     }
     stats.elapsed = started.elapsed();
     stats.latencies_us.sort_unstable();
@@ -645,6 +666,7 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
         pool_exhausted: false,
         gateway_cpu: 0.0,
         relay_cpu: 0.0,
+        error_kinds: Default::default(),
     };
     let started = Instant::now();
     let mut k = 0usize;
@@ -667,4 +689,72 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
     stats.elapsed = started.elapsed();
     stats.latencies_us.sort_unstable();
     Ok(stats)
+}
+
+/// Whole-request handling in process (decapsulate, checks, replay cache,
+/// SQLite lookup, seal) on 1 thread and on every core: requests per second.
+/// If anything on the path queued behind one lock, the second would not grow.
+pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
+    use mimi_gateway::directory::{Directory, Entry};
+    use mimi_gateway::{Gateway, Settings};
+    let dir = tempfile::tempdir()?;
+    let keys = Arc::new(mimi_gateway::keys::KeyManager::open(
+        &dir.path().join("keys.json"),
+        SystemTime::now(),
+    )?);
+    let directory = Directory::open(&dir.path().join("dir.sqlite"))?;
+    for k in 0..100 {
+        directory.add(&Entry {
+            identifier: identifier(k),
+            account: format!("mimi://bench.example/u/user{k}"),
+            searchable: true,
+        })?;
+    }
+    let host = "mimi.inprocess.example";
+    let gateway = Gateway::new(
+        Settings {
+            public_host: host.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(600),
+            replay_capacity: 10_000_000,
+        },
+        keys.clone(),
+        mimi_gateway::inner::Backend::Embedded(Arc::new(directory)),
+        None,
+    );
+    let list = keys.ring().encoded_list().to_vec();
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    // Calibrate: how many one thread does in `seconds`, to size the pools.
+    let probe = Pool::build(&list, host, 2000, 100)?;
+    let t0 = Instant::now();
+    for item in &probe.items {
+        futures::executor::block_on(gateway.handle(&item.body, SystemTime::now()))?;
+    }
+    let per_thread = ((2000.0 / t0.elapsed().as_secs_f64()) * seconds) as usize + 1;
+    let mut rates = Vec::new();
+    for n in [1, threads] {
+        let pool = Pool::build(&list, host, per_thread * n, 100)?;
+        let started = Instant::now();
+        let failures = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                s.spawn(|| {
+                    while let Some(item) = pool.take() {
+                        if futures::executor::block_on(
+                            gateway.handle(&item.body, SystemTime::now()),
+                        )
+                        .is_err()
+                        {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        if failures.load(Ordering::Relaxed) > 0 {
+            bail!("in-process requests failed");
+        }
+        rates.push(pool.items.len() as f64 / started.elapsed().as_secs_f64());
+    }
+    Ok((rates[0], rates[1], threads))
 }

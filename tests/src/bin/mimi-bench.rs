@@ -83,6 +83,18 @@ fn per_request_us(cpu_seconds: f64, requests: usize) -> f64 {
     }
 }
 
+fn note(s: &RunStats) -> String {
+    let mut parts: Vec<String> = s
+        .error_kinds
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    if s.pool_exhausted {
+        parts.push("pool ran out".into());
+    }
+    format!(" {} |", parts.join(", "))
+}
+
 fn row(out: &mut String, s: &RunStats) {
     let _ = writeln!(
         out,
@@ -98,11 +110,7 @@ fn row(out: &mut String, s: &RunStats) {
         s.errors,
         per_request_us(s.gateway_cpu, s.ok),
         per_request_us(s.relay_cpu, s.ok),
-        if s.pool_exhausted {
-            " pool ran out |"
-        } else {
-            " |"
-        },
+        note(s),
     );
 }
 
@@ -124,6 +132,15 @@ async fn run(config: &BenchConfig) -> Result<String> {
     let _ = writeln!(
         out,
         "In-process decapsulate + seal response, all cores: **{inprocess:.0} requests/s**\n"
+    );
+
+    eprintln!("measuring how whole-request handling scales with cores ...");
+    let (one, all, threads) =
+        tokio::task::spawn_blocking(move || bench::inprocess_scaling(secs)).await??;
+    let _ = writeln!(
+        out,
+        "In-process whole requests (decapsulate, checks, replay cache, SQLite, seal): 1 thread **{one:.0}/s**, {threads} threads **{all:.0}/s** (x{:.2})\n",
+        all / one
     );
 
     eprintln!("starting DNS, 3 gateways and the relay ...");
