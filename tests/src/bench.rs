@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use mimi_client::{Discoverer, DnsMode, Options, RelayTransport};
+use mimi_client::{Discoverer, DnsMode, Options, RelayTransport, Transport};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
 use mimi_proto::{
@@ -241,6 +241,13 @@ impl Setup {
 
     /// A client on 127.0.0.2 using the relay and the DNS server.
     fn discoverer(&self) -> Result<Discoverer<RelayTransport>> {
+        self.discoverer_with(|t| t)
+    }
+
+    fn discoverer_with<T: Transport>(
+        &self,
+        wrap: impl FnOnce(RelayTransport) -> T,
+    ) -> Result<Discoverer<T>> {
         let transport = RelayTransport::with_local_address(
             &format!("https://{}", self.relay.1),
             std::slice::from_ref(self.ca.der()),
@@ -248,7 +255,7 @@ impl Setup {
             Some(IpAddr::from(CLIENT)),
         )?;
         Ok(Discoverer::new(
-            transport,
+            wrap(transport),
             Options {
                 dns: DnsMode::Server {
                     addr: self.dns_addr,
@@ -584,7 +591,66 @@ async fn fetch_keys(setup: &Setup, gateway: SocketAddr) -> Result<Vec<u8>> {
 /// Scenario (c): whole discoveries (DNS, then three providers through the
 /// relay), `concurrency` at a time.
 pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> Result<RunStats> {
-    let discoverer = setup.discoverer()?;
+    run_full_with(
+        setup,
+        setup.discoverer()?,
+        "full discovery",
+        concurrency,
+        duration,
+    )
+    .await
+}
+
+/// A transport that waits `delay` before each exchange with a gateway: a
+/// simulated wide-area round trip between the client's relay and providers.
+#[derive(Clone)]
+pub struct Delayed {
+    inner: RelayTransport,
+    delay: Duration,
+}
+
+impl Transport for Delayed {
+    async fn get_keys(&self, gateway: &str) -> mimi_client::Result<mimi_client::RelayAnswer> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.get_keys(gateway).await
+    }
+
+    async fn post(
+        &self,
+        gateway: &str,
+        body: Vec<u8>,
+    ) -> mimi_client::Result<mimi_client::RelayAnswer> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.post(gateway, body).await
+    }
+}
+
+/// Scenario (c) with `delay` added to every exchange with a provider, so
+/// that waiting dominates and parallel querying shows.
+pub async fn run_full_delayed(
+    setup: &Setup,
+    concurrency: usize,
+    duration: Duration,
+    delay: Duration,
+) -> Result<RunStats> {
+    let discoverer = setup.discoverer_with(|inner| Delayed { inner, delay })?;
+    run_full_with(
+        setup,
+        discoverer,
+        "full discovery, +delay per provider exchange",
+        concurrency,
+        duration,
+    )
+    .await
+}
+
+async fn run_full_with<T: Transport>(
+    setup: &Setup,
+    discoverer: Discoverer<T>,
+    scenario: &'static str,
+    concurrency: usize,
+    duration: Duration,
+) -> Result<RunStats> {
     // Keys and directory documents are fetched once per provider: warm them.
     discoverer.discover(&identifier(0)).await?;
     let before = setup.cpu();
@@ -625,7 +691,7 @@ pub async fn run_full(setup: &Setup, concurrency: usize, duration: Duration) -> 
         }));
     }
     let mut stats = RunStats {
-        scenario: "full discovery",
+        scenario,
         connections: concurrency,
         ok: 0,
         errors: 0,

@@ -175,6 +175,10 @@ async fn run(config: &BenchConfig) -> Result<String> {
         row(&mut out, &s);
         full_runs.push(s);
     }
+    const WAN: Duration = Duration::from_millis(20);
+    eprintln!("full discoveries with a simulated 20 ms per provider exchange, 1 at a time ...");
+    let wan = bench::run_full_delayed(&setup, 1, config.duration, WAN).await?;
+    row(&mut out, &wan);
     eprintln!("DNS alone ...");
     let dns = bench::run_dns(&setup, config.duration).await?;
     row(&mut out, &dns);
@@ -227,6 +231,52 @@ async fn run(config: &BenchConfig) -> Result<String> {
                 "| full discovery / (DNS + one OHTTP round trip) | needs a run at 1 connection | <= 1.2 |"
             );
         }
+    }
+
+    // What explains the ratios on a machine where every party shares the cores.
+    let _ = writeln!(out, "\n| derived from the same run | value |\n|---|---|");
+    let threads = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let per_core = inprocess / threads;
+    let efficiency = gateway_runs
+        .iter()
+        .filter(|s| s.gateway_cpu > 0.0 && s.ok > 0)
+        .map(|s| s.ok as f64 / s.gateway_cpu / per_core)
+        .fold(0.0, f64::max);
+    let _ = writeln!(
+        out,
+        "| gateway requests per gateway CPU-second / in-process rate per core (best) | {efficiency:.2} |"
+    );
+    for (g, r) in gateway_runs.iter().zip(&relay_runs) {
+        let _ = writeln!(
+            out,
+            "| {} connections: CPU µs per request, gateway alone / relay + gateway (gateway + relay) | {:.0} / {:.0} + {:.0} |",
+            g.connections,
+            per_request_us(g.gateway_cpu, g.ok),
+            per_request_us(r.gateway_cpu, r.ok),
+            per_request_us(r.relay_cpu, r.ok),
+        );
+    }
+    if let (Some(full), Some(ohttp)) = (c1(&full_runs), c1(&relay_runs)) {
+        let _ = writeln!(
+            out,
+            "| full discovery p50 / (DNS p50 + 3 OHTTP round trips p50, i.e. providers in turn) | {:.2} |",
+            full / (dns.quantile_ms(0.5) + 3.0 * ohttp)
+        );
+    }
+    if let Some(ohttp) = c1(&relay_runs) {
+        let wan_ms = WAN.as_secs_f64() * 1e3;
+        let _ = writeln!(
+            out,
+            "| with {wan_ms:.0} ms added to every provider exchange: full discovery p50 / (DNS p50 + one round trip p50 + {wan_ms:.0} ms) | {:.2} |",
+            wan.quantile_ms(0.5) / (dns.quantile_ms(0.5) + ohttp + wan_ms)
+        );
+    }
+    if let Some(s) = full_runs.iter().find(|s| s.connections == 1) {
+        let _ = writeln!(
+            out,
+            "| server CPU per full discovery at 1 at a time (3 gateways + relay), ms | {:.2} |",
+            (s.gateway_cpu + s.relay_cpu) * 1e3 / s.ok.max(1) as f64
+        );
     }
     setup.stop().await?;
     Ok(out)
