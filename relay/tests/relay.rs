@@ -578,3 +578,30 @@ async fn metrics_count_by_status_and_gateway_never_by_client() {
         "refused hosts are not labels"
     );
 }
+
+#[tokio::test]
+async fn a_client_slow_to_send_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (gw, stub) = stub_gateway(Duration::ZERO).await;
+    let mut cfg = config_for(gw, "http");
+    cfg.limits.header_timeout_ms = 300;
+    let relay = spawn_relay(&cfg).await;
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut s = s.connect(relay.addr).await.unwrap();
+    // Half a request line and one header, then nothing.
+    s.write_all(format!("POST /gateway/{HOST} HTTP/1.1\r\nhost: r\r\n").as_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("the relay must not wait forever")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(stub.seen.lock().unwrap().is_empty());
+    relay.stop().await;
+}
