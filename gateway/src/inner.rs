@@ -126,11 +126,11 @@ impl Upstream {
             .body(Full::new(Bytes::copy_from_slice(req.body)))
             .map_err(|_| Error::InnerMalformed)?;
         let exchange = async {
-            let resp = self
-                .client
-                .request(request)
-                .await
-                .map_err(|_| Error::UpstreamUnavailable)?;
+            let resp = self.client.request(request).await.map_err(|e| {
+                // For the operator; the request itself is never logged.
+                tracing::warn!(error = %e, "discovery API unreachable");
+                Error::UpstreamUnavailable
+            })?;
             let status = resp.status().as_u16();
             let content_type = resp
                 .headers()

@@ -102,7 +102,13 @@ impl Gateway {
         let enc = &enc_request[HEADER_LEN..HEADER_LEN + ENC_LEN];
         let (outcome, answer) = match self.answer_inner(&plain, enc, now).await {
             Ok(answer) => ("ok", answer),
-            Err(e) => (e.outcome(), error_response(&e)),
+            Err(e) => {
+                if matches!(e, Error::Database(_) | Error::Internal) {
+                    // The operator's problem: say so, without the request.
+                    tracing::error!(error = %e, "could not answer a request");
+                }
+                (e.outcome(), error_response(&e))
+            }
         };
         let mut headers: Vec<(&str, &str)> = vec![("content-type", answer.content_type.as_str())];
         let date;

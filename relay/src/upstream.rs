@@ -96,12 +96,17 @@ impl Upstream {
     }
 
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Answer> {
+        // For the operator: which gateway fails and how. Never the client.
+        let gateway = request
+            .uri()
+            .authority()
+            .map(ToString::to_string)
+            .unwrap_or_default();
         let work = async {
-            let resp = self
-                .client
-                .request(request)
-                .await
-                .map_err(|_| Error::GatewayUnreachable)?;
+            let resp = self.client.request(request).await.map_err(|e| {
+                tracing::warn!(%gateway, error = %e, "gateway unreachable");
+                Error::GatewayUnreachable
+            })?;
             let status = resp.status();
             let content_type = resp.headers().get(CONTENT_TYPE).cloned();
             let cache_control = resp.headers().get(CACHE_CONTROL).cloned();
@@ -119,6 +124,9 @@ impl Upstream {
         };
         tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| Error::GatewayTimeout)?
+            .map_err(|_| {
+                tracing::warn!(%gateway, "gateway timed out");
+                Error::GatewayTimeout
+            })?
     }
 }
