@@ -96,6 +96,20 @@ async fn up() -> Result<()> {
             &format!("--dns oblivious:{}", world.providers[0].host)
         )
     );
+    // The same as a configuration file for mimi-discover.
+    let config = world.dir.path().join("mimi-discover.toml");
+    let text = format!(
+        "relay = \"https://{}\"\nca_file = \"{}\"\ndns = \"udp:{}\"\n",
+        world.relay_addr,
+        world.ca_file.display(),
+        world.dns_addr
+    );
+    std::fs::write(&config, &text)?;
+    println!(
+        "Or with a config file ({}):\n{text}  mimi-discover --config {} bob.example.com",
+        config.display(),
+        config.display()
+    );
     println!("\nCtrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     world.shutdown().await;
