@@ -33,7 +33,7 @@ struct Args {
     /// Print JSON Lines: one object per identifier (schema in the README).
     #[arg(long)]
     json: bool,
-    /// The Oblivious HTTP relay, e.g. https://relay.example.
+    /// The Oblivious HTTP relay, e.g. `https://relay.example`.
     #[arg(long, env = "MIMI_RELAY")]
     relay: Option<String>,
     /// Where DNS questions go: `system`, `udp:ADDR:PORT`, `tcp:ADDR:PORT`,

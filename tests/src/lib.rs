@@ -10,7 +10,7 @@
 //!   leaked identifiers in every encoding.
 //! - [`report`]: the demo's results and "who saw what" tables.
 //! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
-//! - [`procs`]: the real binaries as processes; [`bench`]: the load generator.
+//! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
 
 pub mod bench;
 pub mod dns;
