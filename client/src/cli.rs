@@ -143,8 +143,11 @@ async fn run(args: Args) -> u8 {
     let started = Instant::now();
     let mut stream = discoverer.discover_many(&inputs);
     let mut out = std::io::stdout().lock();
+    // Results arrive as they complete; they are printed in input order, each
+    // as soon as everything before it is printed.
+    let mut pending = std::collections::BTreeMap::new();
+    let mut next = 0;
     while let Some((i, result)) = stream.next().await {
-        let input = &inputs[i];
         match &result {
             Ok(d) => {
                 any_found |= d.accounts().next().is_some();
@@ -156,19 +159,24 @@ async fn run(args: Args) -> u8 {
             Err(e) => any_failure |= is_failure(e),
         }
         if args.verbose {
-            verbose(input, &result, started);
-        }
-        let written = if args.json {
-            writeln!(out, "{}", json_line(input, &result))
-        } else {
-            write_table(&mut out, input, &result)
-        };
-        if written.is_err() {
-            // The reader went away (a closed pipe): nothing more to say.
-            return if any_found { FOUND } else { NETWORK };
+            verbose(&inputs[i], &result, started);
         }
         if let Some(bar) = &progress {
             bar.inc(1);
+        }
+        pending.insert(i, result);
+        while let Some(result) = pending.remove(&next) {
+            let input = &inputs[next];
+            let written = if args.json {
+                writeln!(out, "{}", json_line(input, &result))
+            } else {
+                write_table(&mut out, input, &result)
+            };
+            if written.is_err() {
+                // The reader went away (a closed pipe): nothing more to say.
+                return if any_found { FOUND } else { NETWORK };
+            }
+            next += 1;
         }
     }
     if let Some(bar) = progress {

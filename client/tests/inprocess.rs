@@ -193,6 +193,36 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
         "mimi://a.example/u/alice"
     );
 
+    // Several at once: printed in the order given, whatever order they finish in.
+    let inputs = [
+        "carol.example.com",
+        "alice.example.com",
+        "dave.example.com",
+        "erin.example.com",
+    ];
+    let mut args: Vec<String> = vec![
+        "--relay".into(),
+        format!("http://{relay_addr}"),
+        "--dns".into(),
+        format!("udp:{dns}"),
+        "--json".into(),
+    ];
+    args.extend(inputs.iter().map(|s| s.to_string()));
+    let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    let order: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["input"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(order, inputs);
+
     // Table output, nothing found: exit 1.
     let args: Vec<String> = vec![
         "--relay".into(),
