@@ -154,6 +154,18 @@ async fn dns_stub(txt: String) -> SocketAddr {
     addr
 }
 
+/// `mimi-discover` arguments for the in-process relay and DNS stub, then `rest`.
+fn world_args(relay: SocketAddr, dns: SocketAddr, rest: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--relay".to_string(),
+        format!("http://{relay}"),
+        "--dns".to_string(),
+        format!("udp:{dns}"),
+    ];
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
 fn run_cli(args: &[String]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mimi-discover"))
         .args(args)
@@ -173,14 +185,7 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
     let dir = tempfile::tempdir().unwrap();
     let relay_addr = relay(gateway(dir.path()).await).await;
     let dns = dns_stub(format!("v=MIMI1; e={HOST}; s=ay")).await;
-    let args: Vec<String> = vec![
-        "--relay".into(),
-        format!("http://{relay_addr}"),
-        "--dns".into(),
-        format!("udp:{dns}"),
-        "--json".into(),
-        "alice.example.com".into(),
-    ];
+    let args = world_args(relay_addr, dns, &["--json", "alice.example.com"]);
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
         .unwrap();
@@ -200,13 +205,7 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
         "dave.example.com",
         "erin.example.com",
     ];
-    let mut args: Vec<String> = vec![
-        "--relay".into(),
-        format!("http://{relay_addr}"),
-        "--dns".into(),
-        format!("udp:{dns}"),
-        "--json".into(),
-    ];
+    let mut args = world_args(relay_addr, dns, &["--json"]);
     args.extend(inputs.iter().map(|s| s.to_string()));
     let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
@@ -224,13 +223,7 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
     assert_eq!(order, inputs);
 
     // Table output, nothing found: exit 1.
-    let args: Vec<String> = vec![
-        "--relay".into(),
-        format!("http://{relay_addr}"),
-        "--dns".into(),
-        format!("udp:{dns}"),
-        "carol.example.com".into(),
-    ];
+    let args = world_args(relay_addr, dns, &["carol.example.com"]);
     let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
         .unwrap();

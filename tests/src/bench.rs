@@ -76,6 +76,29 @@ pub struct RunStats {
 }
 
 impl RunStats {
+    /// An empty record for a run about to start.
+    pub fn new(scenario: &'static str, connections: usize) -> Self {
+        Self {
+            scenario,
+            connections,
+            ok: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+            pool_exhausted: false,
+            gateway_cpu: 0.0,
+            relay_cpu: 0.0,
+            error_kinds: Default::default(),
+        }
+    }
+
+    /// Adds a worker's counts and latencies.
+    fn absorb(&mut self, ok: usize, errors: usize, latencies: Vec<u32>) {
+        self.ok += ok;
+        self.errors += errors;
+        self.latencies_us.extend(latencies);
+    }
+
     /// Successful requests per second.
     pub fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -480,23 +503,10 @@ async fn drive(
             (ok, errors, lat)
         }));
     }
-    let mut stats = RunStats {
-        scenario,
-        connections,
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-        pool_exhausted: false,
-        gateway_cpu: 0.0,
-        relay_cpu: 0.0,
-        error_kinds: Default::default(),
-    };
+    let mut stats = RunStats::new(scenario, connections);
     for t in tasks {
         let (ok, errors, lat) = t.await?;
-        stats.ok += ok;
-        stats.errors += errors;
-        stats.latencies_us.extend(lat);
+        stats.absorb(ok, errors, lat);
     }
     stats.elapsed = started.elapsed();
     stats.pool_exhausted = pool.exhausted.load(Ordering::Relaxed);
@@ -690,23 +700,10 @@ async fn run_full_with<T: Transport>(
             (ok, errors, lat, kinds)
         }));
     }
-    let mut stats = RunStats {
-        scenario,
-        connections: concurrency,
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-        pool_exhausted: false,
-        gateway_cpu: 0.0,
-        relay_cpu: 0.0,
-        error_kinds: Default::default(),
-    };
+    let mut stats = RunStats::new(scenario, concurrency);
     for t in tasks {
         let (ok, errors, lat, kinds) = t.await?;
-        stats.ok += ok;
-        stats.errors += errors;
-        stats.latencies_us.extend(lat);
+        stats.absorb(ok, errors, lat);
         for (k, n) in kinds {
             *stats.error_kinds.entry(k).or_insert(0) += n;
         }
@@ -722,18 +719,7 @@ async fn run_full_with<T: Transport>(
 /// step 1. Every name is asked once, so no answer comes from a cache.
 pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
     let discoverer = setup.discoverer()?;
-    let mut stats = RunStats {
-        scenario: "DNS alone (client resolver)",
-        connections: 1,
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
-        pool_exhausted: false,
-        gateway_cpu: 0.0,
-        relay_cpu: 0.0,
-        error_kinds: Default::default(),
-    };
+    let mut stats = RunStats::new("DNS alone (client resolver)", 1);
     let started = Instant::now();
     let mut k = 0usize;
     // Each name once: a repeated one would be answered from the resolver's cache.
