@@ -59,29 +59,31 @@ async fn relay(gateway: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// A client of the relay at `relay`, with a fixed zone listing `HOST` for each handle.
+fn discoverer(relay: SocketAddr, handles: &[&str]) -> Discoverer<RelayTransport> {
+    let transport =
+        RelayTransport::new(&format!("http://{relay}"), &[], Duration::from_secs(5)).unwrap();
+    let zone: BTreeMap<String, Vec<Vec<Vec<u8>>>> = handles
+        .iter()
+        .map(|h| {
+            (
+                format!("_mimi.{h}."),
+                vec![vec![format!("v=MIMI1; e={HOST}").into_bytes()]],
+            )
+        })
+        .collect();
+    let options = Options {
+        dns: DnsMode::Static(zone),
+        ..Options::default()
+    };
+    Discoverer::new(transport, options).unwrap()
+}
+
 #[tokio::test]
 async fn finds_an_account_through_the_real_relay_and_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let relay_addr = relay(gateway(dir.path()).await).await;
-    let transport =
-        RelayTransport::new(&format!("http://{relay_addr}"), &[], Duration::from_secs(5)).unwrap();
-    let mut zone = BTreeMap::new();
-    zone.insert(
-        "_mimi.alice.example.com.".to_string(),
-        vec![vec![format!("v=MIMI1; e={HOST}; s=ay").into_bytes()]],
-    );
-    zone.insert(
-        "_mimi.bob.example.com.".to_string(),
-        vec![vec![format!("v=MIMI1; e={HOST}").into_bytes()]],
-    );
-    let d = Discoverer::new(
-        transport,
-        Options {
-            dns: DnsMode::Static(zone),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let d = discoverer(relay_addr, &["alice.example.com", "bob.example.com"]);
     let found = d.discover("alice.example.com").await.unwrap();
     assert_eq!(
         found.providers[0].outcome,
@@ -100,21 +102,7 @@ async fn relay_down_is_a_clear_error() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let transport =
-        RelayTransport::new(&format!("http://{dead}"), &[], Duration::from_secs(5)).unwrap();
-    let mut zone = BTreeMap::new();
-    zone.insert(
-        "_mimi.alice.example.com.".to_string(),
-        vec![vec![format!("v=MIMI1; e={HOST}").into_bytes()]],
-    );
-    let d = Discoverer::new(
-        transport,
-        Options {
-            dns: DnsMode::Static(zone),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let d = discoverer(dead, &["alice.example.com"]);
     let found = d.discover("alice.example.com").await.unwrap();
     assert_eq!(
         found.providers[0].outcome,

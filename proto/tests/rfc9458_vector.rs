@@ -29,6 +29,23 @@ const AEAD_NONCE: &str = "f6bf1aeb88d6df87007fa263";
 const ENC_RESPONSE: &str = "c789e7151fcba46158ca84b04464910d86f9013e404feea014e7be4a441f234f857fbd";
 const RESPONSE: &str = "0140c8";
 
+type Receiver = hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
+
+/// The gateway's side of RFC 9458 §4.3: the HPKE receiver for an
+/// encapsulated request, its `enc` and its ciphertext.
+fn receiver<'a>(
+    sk: &<X25519HkdfSha256 as Kem>::PrivateKey,
+    enc_request: &'a [u8],
+) -> (Receiver, &'a [u8], &'a [u8]) {
+    let (header, rest) = enc_request.split_at(7);
+    let (enc, ciphertext) = rest.split_at(32);
+    let mut info = b"message/bhttp request\0".to_vec();
+    info.extend_from_slice(header);
+    let encapped = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).unwrap();
+    let ctx = hpke::setup_receiver(&OpModeR::Base, sk, &encapped, &info).unwrap();
+    (ctx, enc, ciphertext)
+}
+
 #[test]
 fn the_published_exchange_opens() {
     let sk = <X25519HkdfSha256 as Kem>::PrivateKey::from_bytes(&unhex(SK_R)).unwrap();
@@ -38,18 +55,7 @@ fn the_published_exchange_opens() {
 
     // Request: header (key id, KEM, KDF, AEAD), enc, ciphertext.
     let enc_request = unhex(ENC_REQUEST);
-    let (header, rest) = enc_request.split_at(7);
-    let (enc, ciphertext) = rest.split_at(32);
-    let mut info = b"message/bhttp request\0".to_vec();
-    info.extend_from_slice(header);
-    let encapped = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).unwrap();
-    let mut ctx = hpke::setup_receiver::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk,
-        &encapped,
-        &info,
-    )
-    .unwrap();
+    let (mut ctx, enc, ciphertext) = receiver(&sk, &enc_request);
     let request = ctx.open(ciphertext, b"").unwrap();
     assert_eq!(request, unhex(REQUEST));
     let msg = oblivious::decode_message(&request).unwrap();
@@ -90,17 +96,6 @@ fn a_changed_byte_does_not_open() {
     let mut enc_request = unhex(ENC_REQUEST);
     let last = enc_request.len() - 1;
     enc_request[last] ^= 1;
-    let (header, rest) = enc_request.split_at(7);
-    let (enc, ciphertext) = rest.split_at(32);
-    let mut info = b"message/bhttp request\0".to_vec();
-    info.extend_from_slice(header);
-    let encapped = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).unwrap();
-    let mut ctx = hpke::setup_receiver::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk,
-        &encapped,
-        &info,
-    )
-    .unwrap();
+    let (mut ctx, _, ciphertext) = receiver(&sk, &enc_request);
     assert!(ctx.open(ciphertext, b"").is_err());
 }
