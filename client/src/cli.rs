@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::StreamExt;
-use mimi_client::{Discoverer, Discovery, DnsMode, Error, Options, Outcome, RelayTransport};
+use mimi_client::{
+    Discoverer, Discovery, DnsMode, Error, KeyCheck, Options, Outcome, RelayTransport,
+};
 use mimi_proto::Identifier;
 use serde::Deserialize;
 
@@ -40,10 +42,17 @@ struct Args {
     /// `doh:https://HOST[:PORT]/PATH`, or `oblivious:GATEWAY-HOST` (through the relay).
     #[arg(long, env = "MIMI_DNS")]
     dns: Option<String>,
-    /// Extra CA certificates (PEM) to trust for the relay.
+    /// Extra CA certificates (PEM) to trust for the relay and for providers'
+    /// gateways.
     #[arg(long, env = "MIMI_CA_FILE")]
     ca_file: Option<PathBuf>,
-    /// Configuration file (TOML: relay, dns, ca_file, timeout_secs, concurrency).
+    /// How a provider's key is checked before anything is encrypted to it:
+    /// `tunnel+shared` (default: over TLS to the gateway through the relay,
+    /// and against the relay's shared copy), `tunnel`, `direct+shared`,
+    /// `direct` (the gateway then sees your address, never what you ask).
+    #[arg(long, env = "MIMI_KEY_CHECK")]
+    key_check: Option<String>,
+    /// Configuration file (TOML: relay, dns, ca_file, key_check, timeout_secs, concurrency).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
     /// Seconds each provider may take.
@@ -64,6 +73,7 @@ struct FileConfig {
     relay: Option<String>,
     dns: Option<String>,
     ca_file: Option<PathBuf>,
+    key_check: Option<String>,
     timeout_secs: Option<u64>,
     concurrency: Option<usize>,
 }
@@ -72,6 +82,7 @@ struct Settings {
     relay: String,
     dns: DnsMode,
     ca_file: Option<PathBuf>,
+    key_check: KeyCheck,
     timeout: Duration,
     concurrency: usize,
 }
@@ -117,6 +128,7 @@ async fn run(args: Args) -> u8 {
                 dns: settings.dns.clone(),
                 provider_timeout: settings.timeout,
                 concurrency: settings.concurrency,
+                key_check: settings.key_check,
                 ..Options::default()
             },
         )
@@ -219,6 +231,12 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
             "the relay URL {relay:?} must be https://HOST[:PORT]"
         ));
     }
+    let key_check = match args.key_check.as_deref().or(file.key_check.as_deref()) {
+        None => KeyCheck::default(),
+        Some(name) => KeyCheck::parse(name).ok_or_else(|| {
+            format!("--key-check {name:?}: expected tunnel+shared, tunnel, direct+shared or direct")
+        })?,
+    };
     let dns = parse_dns(
         args.dns
             .as_deref()
@@ -230,6 +248,7 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
         relay,
         dns,
         ca_file: args.ca_file.clone().or(file.ca_file),
+        key_check,
         timeout: Duration::from_secs(args.timeout.or(file.timeout_secs).unwrap_or(10).max(1)),
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(8).max(1),
     };

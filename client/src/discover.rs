@@ -2,21 +2,20 @@
 //! every provider at once (each asked through the relay which account the
 //! identifier maps to).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, Stream, StreamExt};
 use mimi_proto::codec::Codec;
-use mimi_proto::directory::Directory;
-use mimi_proto::oblivious::{DIRECTORY_PATH, MEDIA_OCTET_STREAM};
+use mimi_proto::oblivious::{IDENTIFIER_QUERY_PREFIX, MEDIA_OCTET_STREAM};
 use mimi_proto::record::{MimiRecord, sort_by_preference};
 use mimi_proto::{Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiUri};
 use serde::Serialize;
 
 use crate::dns::{DnsMode, Step1};
 use crate::error::{Error, Result};
-use crate::session::{InnerRequest, Session};
+use crate::session::{InnerRequest, KeyCheck, Session};
 use crate::transport::Transport;
 
 /// A provider's display label: its `s=`, or its host.
@@ -26,12 +25,6 @@ fn label(record: &MimiRecord) -> String {
         .clone()
         .unwrap_or_else(|| record.endpoint.host.clone())
 }
-
-/// An identifierQuery endpoint: authority and path.
-type QueryTarget = (String, String);
-
-/// How long a provider's directory document is reused.
-const DIRECTORY_TTL: Duration = Duration::from_secs(3600);
 
 /// What a discoverer needs besides its transport.
 #[derive(Debug, Clone)]
@@ -46,6 +39,10 @@ pub struct Options {
     pub concurrency: usize,
     /// The local address DNS queries leave from (default: any).
     pub local_address: Option<std::net::IpAddr>,
+    /// How a gateway's key is checked before anything is encrypted to it.
+    pub key_check: KeyCheck,
+    /// The most providers asked for one identifier; the rest are warnings.
+    pub max_providers: usize,
 }
 
 impl Default for Options {
@@ -56,6 +53,8 @@ impl Default for Options {
             provider_timeout: Duration::from_secs(10),
             concurrency: 8,
             local_address: None,
+            key_check: KeyCheck::default(),
+            max_providers: 16,
         }
     }
 }
@@ -152,8 +151,6 @@ struct Inner<T> {
     session: Session<T>,
     step1: Step1,
     options: Options,
-    /// By provider host: when fetched, and the identifierQuery authority and path.
-    directories: Mutex<HashMap<String, (Instant, QueryTarget)>>,
 }
 
 impl<T> std::fmt::Debug for Discoverer<T> {
@@ -170,14 +167,13 @@ impl<T: Transport> Discoverer<T> {
         Ok(Self {
             inner: Arc::new(Inner {
                 step1: Step1::new(&options.dns, options.dns_timeout, options.local_address)?,
-                session: Session::new(transport),
+                session: Session::new(transport, options.key_check),
                 options,
-                directories: Mutex::default(),
             }),
         })
     }
 
-    /// The session (keys and clock offsets by gateway).
+    /// The session (confirmed keys by gateway).
     pub fn session(&self) -> &Session<T> {
         &self.inner.session
     }
@@ -211,6 +207,7 @@ impl<T: Transport> Discoverer<T> {
             };
         }
         sort_by_preference(&mut found);
+        bound_providers(&mut found, inner.options.max_providers, &mut warnings);
         // One task per provider, so that their cryptography runs on every
         // core and a slow provider holds up no other.
         let tasks = found.iter().cloned().map(|record| {
@@ -282,7 +279,9 @@ impl<T: Transport> Inner<T> {
     }
 
     async fn query(&self, id: &Identifier, host: &str) -> Result<Outcome> {
-        let (authority, path) = self.identifier_query_target(host).await?;
+        // The fixed path of DESIGN §5, never one a provider handed out: a
+        // per-client path would tag every later query.
+        let path = format!("{IDENTIFIER_QUERY_PREFIX}{host}");
         let body = IdentifierRequest::single(id.search_type(), &id.to_string())
             .to_bytes()
             .map_err(|_| Error::InvalidIdentifier(mimi_proto::Error::NameTooLong))?;
@@ -292,7 +291,7 @@ impl<T: Transport> Inner<T> {
                 host,
                 InnerRequest {
                     method: "POST",
-                    authority: &authority,
+                    authority: host,
                     path: &path,
                     content_type: Some(MEDIA_OCTET_STREAM),
                     body: &body,
@@ -323,40 +322,20 @@ impl<T: Transport> Inner<T> {
             IdentifierQueryCode::UnsupportedField => Err(Error::Unsupported),
         }
     }
+}
 
-    /// The identifierQuery authority and path for `host`, from its directory
-    /// document (fetched obliviously, then cached).
-    async fn identifier_query_target(&self, host: &str) -> Result<(String, String)> {
-        let cached = self.directories.lock().ok().and_then(|m| {
-            m.get(host)
-                .filter(|(at, _)| at.elapsed() < DIRECTORY_TTL)
-                .map(|(_, t)| t.clone())
-        });
-        if let Some(t) = cached {
-            return Ok(t);
+/// Bounded work (DESIGN §3): records naming the same host are merged (the
+/// first, i.e. lowest `p`, wins), and at most `max` providers are asked; the
+/// rest are reported as warnings. `found` is in preference order.
+fn bound_providers(found: &mut Vec<MimiRecord>, max: usize, warnings: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    found.retain(|r| seen.insert(r.endpoint.to_string()));
+    if found.len() > max {
+        for r in found.drain(max..) {
+            warnings.push(format!(
+                "not asked: {} (only the first {max} providers are asked)",
+                r.endpoint
+            ));
         }
-        let answer = self
-            .session
-            .request(
-                host,
-                InnerRequest {
-                    method: "GET",
-                    authority: host,
-                    path: DIRECTORY_PATH,
-                    content_type: None,
-                    body: b"",
-                },
-            )
-            .await?;
-        if answer.status != 200 {
-            return Err(Error::ProviderRefused(answer.status));
-        }
-        let target = Directory::from_json(&answer.body)
-            .and_then(|d| d.identifier_query_target(host))
-            .map_err(|_| Error::MalformedAnswer)?;
-        if let Ok(mut m) = self.directories.lock() {
-            m.insert(host.to_owned(), (Instant::now(), target.clone()));
-        }
-        Ok(target)
     }
 }

@@ -9,9 +9,13 @@ pub enum Error {
     /// The identifier is not a handle, email address or phone number.
     #[error("not a valid identifier: {0}")]
     InvalidIdentifier(mimi_proto::Error),
-    /// The relay URL is not an `https://` (or explicit `http://`) URL.
-    #[error("the relay URL is not a valid http(s) URL: {0}")]
+    /// The relay URL is not an `https://` URL.
+    #[error("the relay URL is not a valid https:// URL: {0}")]
     InvalidRelayUrl(String),
+    /// The relay URL is `http://` to another machine: anyone on the path
+    /// could read and change what goes through it.
+    #[error("the relay URL must be https:// (plain http:// is allowed only to this machine): {0}")]
+    InsecureRelay(String),
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
@@ -52,6 +56,25 @@ pub enum Error {
     /// The whole exchange took longer than the configured timeout.
     #[error("the provider did not answer in time")]
     Timeout,
+
+    /// The relay refused to open a tunnel to the provider's gateway, so its
+    /// keys could not be checked: nothing was sent to it.
+    #[error(
+        "the relay refused to tunnel to the provider's gateway (HTTP {0}), so its keys could not be checked; nothing was sent to it"
+    )]
+    TunnelRefused(u16),
+    /// The provider's keys could not be fetched over TLS from the gateway
+    /// itself: nothing was sent to it.
+    #[error(
+        "could not fetch the provider's keys from its gateway over TLS ({0}); nothing was sent to it"
+    )]
+    TunnelFailed(String),
+    /// The key the relay hands out is not one the gateway itself publishes:
+    /// nothing was sent to that provider.
+    #[error(
+        "the relay's copy of the provider's keys does not match the keys the provider publishes; nothing was sent to it (the relay may be trying to read lookups, or a key rotation is misconfigured)"
+    )]
+    KeyInconsistent,
 
     // ---- step 2: the gateway ----
     /// The gateway published no key configuration we can use.

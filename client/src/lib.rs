@@ -35,13 +35,15 @@ pub mod transport;
 pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
 pub use dns::DnsMode;
 pub use error::{Error, Result};
-pub use transport::{RelayAnswer, RelayTransport, Transport};
+pub use session::KeyCheck;
+pub use transport::{KeySource, RelayAnswer, RelayTransport, Transport};
 
 /// A stable snake_case code for an error, for JSON output and programs.
 pub fn error_code(e: &Error) -> &'static str {
     match e {
         Error::InvalidIdentifier(_) => "invalid_identifier",
         Error::InvalidRelayUrl(_) => "invalid_relay_url",
+        Error::InsecureRelay(_) => "insecure_relay",
         Error::Config(_) => "config",
         Error::NoMimiRecord => "no_mimi_record",
         Error::OnlyInvalidRecords(_) => "only_invalid_records",
@@ -54,6 +56,9 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::RelayRefused(_) => "relay_refused",
         Error::GatewayUnreachable(_) => "gateway_unreachable",
         Error::Timeout => "timeout",
+        Error::TunnelRefused(_) => "tunnel_refused",
+        Error::TunnelFailed(_) => "tunnel_failed",
+        Error::KeyInconsistent => "key_inconsistent",
         Error::NoUsableKey => "no_usable_key",
         Error::KeyMismatch => "key_mismatch",
         Error::DateRejected => "date_rejected",

@@ -1,11 +1,17 @@
-//! One oblivious exchange with a gateway, through a [`Transport`]: key
-//! configurations cached per gateway (honouring `max-age`), a fresh HPKE
-//! context and a `Date` in every request, padding, and exactly the retries
-//! RFC 9458 allows: once after re-fetching keys on a key problem, once with
-//! the gateway's clock on a `date` problem.
+//! One oblivious exchange with a gateway, through a [`Transport`]: keys the
+//! client can trust (DESIGN §4.1), a fresh HPKE context and a `Date` in every
+//! request, padding, and exactly the retries RFC 9458 allows: once after
+//! re-fetching keys on a key problem, once with the gateway's clock on a
+//! `date` problem.
+//!
+//! What a relay or gateway hands the client does not come back in a later
+//! request: a gateway's `Date` serves only the one retry it answers and is
+//! then forgotten (RFC 9458 §6.5.2). The one thing kept across requests is a
+//! gateway's key, and only a key that the gateway itself published over TLS
+//! and that the relay hands every client alike.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use mimi_proto::oblivious::{
@@ -15,10 +21,72 @@ use mimi_proto::oblivious::{
 use mimi_proto::{bhttp, ohttp};
 
 use crate::error::{Error, Result};
-use crate::transport::{RelayAnswer, Transport};
+use crate::transport::{KeySource, RelayAnswer, Transport};
 
 /// Key lists whose answer had no usable `max-age` are kept this long.
 const DEFAULT_KEY_AGE: Duration = Duration::from_secs(60);
+/// Key lists are never kept longer than this, whatever `max-age` says.
+const MAX_KEY_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The random pause before retrying with a gateway's `Date`, in milliseconds
+/// (RFC 9458 §6.5.2: a retry at once would tie the two requests together).
+const DATE_RETRY_PAUSE_MS: std::ops::RangeInclusive<u64> = 50..=400;
+
+/// How a gateway's key is checked before anything is encrypted to it
+/// (DESIGN §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyCheck {
+    /// The gateway's own list over TLS through the relay's `CONNECT`,
+    /// confirmed against the relay's shared copy. The default.
+    #[default]
+    TunnelShared,
+    /// The gateway's own list through the relay's `CONNECT` only (a relay
+    /// with no shared key cache): one client cannot tell whether the gateway
+    /// hands others a different key.
+    Tunnel,
+    /// The gateway's own list fetched directly (the gateway then sees the
+    /// client's address), confirmed against the relay's shared copy.
+    DirectShared,
+    /// The gateway's own list fetched directly, nothing else.
+    Direct,
+}
+
+impl KeyCheck {
+    /// Every mode, as configuration names it.
+    pub const ALL: [Self; 4] = [
+        Self::TunnelShared,
+        Self::Tunnel,
+        Self::DirectShared,
+        Self::Direct,
+    ];
+
+    /// The configuration name: `tunnel+shared`, `tunnel`, `direct+shared`, `direct`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TunnelShared => "tunnel+shared",
+            Self::Tunnel => "tunnel",
+            Self::DirectShared => "direct+shared",
+            Self::Direct => "direct",
+        }
+    }
+
+    /// Parses a configuration name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Where the authentic list comes from.
+    pub fn authentic(self) -> KeySource {
+        match self {
+            Self::TunnelShared | Self::Tunnel => KeySource::Tunnel,
+            Self::DirectShared | Self::Direct => KeySource::Direct,
+        }
+    }
+
+    /// Whether the relay's shared copy must agree.
+    pub fn shared(self) -> bool {
+        matches!(self, Self::TunnelShared | Self::DirectShared)
+    }
+}
 
 /// A decrypted answer from the target behind a gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,31 +114,38 @@ pub struct InnerRequest<'a> {
     pub body: &'a [u8],
 }
 
-struct CachedKeys {
-    entries: Vec<KeyConfigEntry>,
+#[derive(Clone)]
+struct ConfirmedKey {
+    entry: KeyConfigEntry,
     expires: Instant,
 }
+
+/// One gateway's key; the async lock makes concurrent lookups that need it
+/// wait for one fetch instead of each fetching (single flight).
+type KeySlot = Arc<tokio::sync::Mutex<Option<ConfirmedKey>>>;
 
 /// Oblivious requests to any number of gateways through one transport.
 pub struct Session<T> {
     transport: T,
-    keys: Mutex<HashMap<String, CachedKeys>>,
-    clock_offsets: Mutex<HashMap<String, i64>>,
+    key_check: KeyCheck,
+    keys: Mutex<HashMap<String, KeySlot>>,
 }
 
 impl<T> std::fmt::Debug for Session<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("key_check", &self.key_check)
+            .finish_non_exhaustive()
     }
 }
 
 impl<T: Transport> Session<T> {
-    /// A session over `transport`.
-    pub fn new(transport: T) -> Self {
+    /// A session over `transport`, checking keys as `key_check` says.
+    pub fn new(transport: T, key_check: KeyCheck) -> Self {
         Self {
             transport,
+            key_check,
             keys: Mutex::default(),
-            clock_offsets: Mutex::default(),
         }
     }
 
@@ -82,14 +157,12 @@ impl<T: Transport> Session<T> {
     /// Sends `req` to the target behind `gateway` and returns its answer.
     pub async fn request(&self, gateway: &str, req: InnerRequest<'_>) -> Result<InnerAnswer> {
         let mut keys_refreshed = false;
-        let mut clock_adjusted = false;
+        let mut date_retried = false;
+        // The gateway's clock, for the one retry its `date` problem answers.
+        let mut their_skew: Option<i64> = None;
         loop {
             let entry = self.key(gateway).await?;
-            let offset = self
-                .clock_offsets
-                .lock()
-                .map_or(0, |m| m.get(gateway).copied().unwrap_or(0));
-            let now = shifted(SystemTime::now(), offset);
+            let now = shifted(SystemTime::now(), their_skew.take().unwrap_or(0));
             let date = oblivious::format_date(now);
             let mut headers = vec![("date", date.as_str())];
             if let Some(ct) = req.content_type {
@@ -106,12 +179,12 @@ impl<T: Transport> Session<T> {
             let answer = self.transport.post(gateway, enc).await?;
             match answer.status {
                 200 => {}
-                422 if is_key_problem(&answer) => {
+                422 | 400 if is_key_problem(&answer) => {
                     if keys_refreshed {
                         return Err(Error::KeyMismatch);
                     }
                     keys_refreshed = true;
-                    self.forget_keys(gateway);
+                    self.forget_key(gateway).await;
                     continue;
                 }
                 _ => return Err(relay_error(&answer)),
@@ -130,36 +203,88 @@ impl<T: Transport> Session<T> {
                 body: msg.content().to_vec(),
             };
             if status == 400 && is_date_problem(&inner) {
-                if clock_adjusted {
+                if date_retried {
                     return Err(Error::DateRejected);
                 }
-                clock_adjusted = true;
+                date_retried = true;
                 let their_date = header(&msg, b"date").ok_or(Error::DateRejected)?;
-                let skew = oblivious::date_skew(&their_date, SystemTime::now())
-                    .map_err(|_| Error::DateRejected)?;
-                if let Ok(mut m) = self.clock_offsets.lock() {
-                    m.insert(gateway.to_owned(), skew);
-                }
+                their_skew = Some(
+                    oblivious::date_skew(&their_date, SystemTime::now())
+                        .map_err(|_| Error::DateRejected)?,
+                );
+                let pause = rand::random_range(DATE_RETRY_PAUSE_MS);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
                 continue;
             }
             return Ok(inner);
         }
     }
 
-    /// The key configuration to use for `gateway`: the first usable one of
-    /// its list, fetched (through the relay) when not cached or expired.
+    fn slot(&self, gateway: &str) -> KeySlot {
+        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(gateway.to_owned()).or_default().clone()
+    }
+
+    /// The key to encrypt to for `gateway`: cached while its list is fresh,
+    /// else fetched and checked once, however many lookups wait for it.
     async fn key(&self, gateway: &str) -> Result<KeyConfigEntry> {
-        let cached = self.keys.lock().ok().and_then(|m| {
-            m.get(gateway)
-                .filter(|c| c.expires > Instant::now())
-                .map(|c| c.entries[0].clone())
-        });
-        if let Some(e) = cached {
-            return Ok(e);
+        let slot = self.slot(gateway);
+        let mut held = slot.lock().await;
+        if let Some(k) = held.as_ref().filter(|k| k.expires > Instant::now()) {
+            return Ok(k.entry.clone());
         }
-        let answer = self.transport.get_keys(gateway).await?;
+        let confirmed = self.confirmed_key(gateway).await?;
+        let entry = confirmed.entry.clone();
+        *held = Some(confirmed);
+        Ok(entry)
+    }
+
+    async fn forget_key(&self, gateway: &str) {
+        *self.slot(gateway).lock().await = None;
+    }
+
+    /// The first key of the gateway's own list that the relay's shared copy
+    /// also holds (DESIGN §4.1); both are fetched once more if none is, as a
+    /// rotation may be under way. Nothing is encrypted to a key that fails.
+    async fn confirmed_key(&self, gateway: &str) -> Result<ConfirmedKey> {
+        for _ in 0..2 {
+            let authentic = self.fetch_list(gateway, self.key_check.authentic());
+            let (authentic, shared) = if self.key_check.shared() {
+                let shared = self.fetch_list(gateway, KeySource::Shared);
+                let (a, s) = tokio::join!(authentic, shared);
+                (a?, Some(s?))
+            } else {
+                (authentic.await?, None)
+            };
+            let (entries, age) = authentic;
+            let chosen = match &shared {
+                None => entries.first(),
+                Some((copy, _)) => entries
+                    .iter()
+                    .find(|e| copy.iter().any(|c| c.encoded == e.encoded)),
+            };
+            if let Some(entry) = chosen {
+                return Ok(ConfirmedKey {
+                    entry: entry.clone(),
+                    expires: Instant::now() + age,
+                });
+            }
+        }
+        Err(Error::KeyInconsistent)
+    }
+
+    /// A key list from `source`, and how long it may be kept.
+    async fn fetch_list(
+        &self,
+        gateway: &str,
+        source: KeySource,
+    ) -> Result<(Vec<KeyConfigEntry>, Duration)> {
+        let answer = self.transport.fetch_keys(gateway, source).await?;
         if answer.status != 200 {
-            return Err(relay_error(&answer));
+            return Err(match (source, answer.status) {
+                (KeySource::Shared, _) | (_, 429 | 502 | 504) => relay_error(&answer),
+                (_, s) => Error::TunnelFailed(format!("the gateway answered HTTP {s}")),
+            });
         }
         if !media_is(answer.content_type.as_deref(), MEDIA_OHTTP_KEYS) {
             return Err(Error::MalformedAnswer);
@@ -172,24 +297,9 @@ impl<T: Transport> Session<T> {
             .cache_control
             .as_deref()
             .and_then(max_age)
-            .unwrap_or(DEFAULT_KEY_AGE);
-        let first = entries[0].clone();
-        if let Ok(mut m) = self.keys.lock() {
-            m.insert(
-                gateway.to_owned(),
-                CachedKeys {
-                    entries,
-                    expires: Instant::now() + age,
-                },
-            );
-        }
-        Ok(first)
-    }
-
-    fn forget_keys(&self, gateway: &str) {
-        if let Ok(mut m) = self.keys.lock() {
-            m.remove(gateway);
-        }
+            .unwrap_or(DEFAULT_KEY_AGE)
+            .min(MAX_KEY_AGE);
+        Ok((entries, age))
     }
 }
 
@@ -211,10 +321,17 @@ fn media_is(value: Option<&str>, media: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
 }
 
+/// A key problem (RFC 9458 §5.3) may come as 422 or as 400 with the
+/// `ohttp-key` problem type (DESIGN §4).
 fn is_key_problem(answer: &RelayAnswer) -> bool {
-    // A 422 whose body is not a problem we understand is still most likely a
-    // key mismatch: one refresh costs little.
-    Problem::from_json(&answer.body).map_or(true, |p| p.kind() != Some(ProblemType::Date))
+    let kind = Problem::from_json(&answer.body).ok().and_then(|p| p.kind());
+    match answer.status {
+        // A 422 whose body is not a problem we understand is still most
+        // likely a key mismatch: one refresh costs little.
+        422 => kind != Some(ProblemType::Date),
+        400 => kind == Some(ProblemType::OhttpKey),
+        _ => false,
+    }
 }
 
 fn is_date_problem(inner: &InnerAnswer) -> bool {
@@ -240,4 +357,18 @@ fn max_age(value: &str) -> Option<Duration> {
             .and_then(|v| v.parse().ok())
             .map(Duration::from_secs)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_check_names_round_trip() {
+        for m in KeyCheck::ALL {
+            assert_eq!(KeyCheck::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(KeyCheck::parse("shared"), None);
+        assert_eq!(KeyCheck::default(), KeyCheck::TunnelShared);
+    }
 }

@@ -14,13 +14,27 @@ use tokio::net::{TcpListener, UdpSocket};
 
 const HOST: &str = "mimi.a.example";
 
+/// A self-signed certificate for `HOST` (and 127.0.0.4, where the relay
+/// reaches it), written as `cert.pem` and `key.pem`
+/// in `dir`; it is its own trust anchor.
+fn certificate(dir: &std::path::Path) -> rustls_pki_types::CertificateDer<'static> {
+    let made = rcgen::generate_simple_self_signed(vec![HOST.to_string(), "127.0.0.4".to_string()])
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    made.cert.der().clone()
+}
+
+/// The gateway for `HOST`, over TLS with the certificate in `dir`.
 async fn gateway(dir: &std::path::Path) -> SocketAddr {
-    let mut cfg =
-        mimi_gateway::Config::parse(&format!("public_host = \"{HOST}\"\nplain_http = true"))
-            .unwrap();
+    let mut cfg = mimi_gateway::Config::parse(&format!("public_host = \"{HOST}\"")).unwrap();
+    cfg.tls = Some(mimi_gateway::config::TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    });
     cfg.key_file = dir.join("keys.json");
     cfg.directory.database = dir.join("dir.sqlite");
-    let (gw, _) = mimi_gateway::assemble(&cfg).unwrap();
+    let (gw, tls) = mimi_gateway::assemble(&cfg).unwrap();
     mimi_gateway::directory::Directory::open(&cfg.directory.database)
         .unwrap()
         .add(&mimi_gateway::directory::Entry {
@@ -33,7 +47,7 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(mimi_gateway::http::run(
         listener,
-        None,
+        tls,
         gw,
         cfg.http_options(),
         std::future::pending(),
@@ -41,11 +55,13 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
     addr
 }
 
-async fn relay(gateway: SocketAddr) -> SocketAddr {
+/// The relay, in plain HTTP, trusting the certificate in `dir` for the gateway.
+async fn relay(gateway: SocketAddr, dir: &std::path::Path) -> SocketAddr {
     let mut cfg = mimi_relay::Config::parse("plain_http = true").unwrap();
+    cfg.gateway_ca_file = Some(dir.join("cert.pem"));
     cfg.gateway.push(mimi_relay::config::GatewayEntry {
         host: HOST.into(),
-        url: Some(format!("http://{gateway}/.well-known/ohttp-gateway")),
+        url: Some(format!("https://{gateway}/.well-known/ohttp-gateway")),
     });
     let (relay, _) = mimi_relay::assemble(&cfg).unwrap();
     let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();
@@ -59,10 +75,19 @@ async fn relay(gateway: SocketAddr) -> SocketAddr {
     addr
 }
 
-/// A client of the relay at `relay`, with a fixed zone listing `HOST` for each handle.
-fn discoverer(relay: SocketAddr, handles: &[&str]) -> Discoverer<RelayTransport> {
-    let transport =
-        RelayTransport::new(&format!("http://{relay}"), &[], Duration::from_secs(5)).unwrap();
+/// A client of the relay at `relay`, trusting `ca`, with a fixed zone listing
+/// `HOST` for each handle.
+fn discoverer(
+    relay: SocketAddr,
+    ca: &rustls_pki_types::CertificateDer<'static>,
+    handles: &[&str],
+) -> Discoverer<RelayTransport> {
+    let transport = RelayTransport::new(
+        &format!("http://{relay}"),
+        std::slice::from_ref(ca),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let zone: BTreeMap<String, Vec<Vec<Vec<u8>>>> = handles
         .iter()
         .map(|h| {
@@ -82,8 +107,9 @@ fn discoverer(relay: SocketAddr, handles: &[&str]) -> Discoverer<RelayTransport>
 #[tokio::test]
 async fn finds_an_account_through_the_real_relay_and_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let relay_addr = relay(gateway(dir.path()).await).await;
-    let d = discoverer(relay_addr, &["alice.example.com", "bob.example.com"]);
+    let ca = certificate(dir.path());
+    let relay_addr = relay(gateway(dir.path()).await, dir.path()).await;
+    let d = discoverer(relay_addr, &ca, &["alice.example.com", "bob.example.com"]);
     let found = d.discover("alice.example.com").await.unwrap();
     assert_eq!(
         found.providers[0].outcome,
@@ -102,7 +128,8 @@ async fn relay_down_is_a_clear_error() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let d = discoverer(dead, &["alice.example.com"]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = discoverer(dead, &certificate(dir.path()), &["alice.example.com"]);
     let found = d.discover("alice.example.com").await.unwrap();
     assert_eq!(
         found.providers[0].outcome,
@@ -142,13 +169,21 @@ async fn dns_stub(txt: String) -> SocketAddr {
     addr
 }
 
-/// `mimi-discover` arguments for the in-process relay and DNS stub, then `rest`.
-fn world_args(relay: SocketAddr, dns: SocketAddr, rest: &[&str]) -> Vec<String> {
+/// `mimi-discover` arguments for the in-process relay and DNS stub, trusting
+/// the gateway certificate in `dir`, then `rest`.
+fn world_args(
+    relay: SocketAddr,
+    dns: SocketAddr,
+    dir: &std::path::Path,
+    rest: &[&str],
+) -> Vec<String> {
     let mut args = vec![
         "--relay".to_string(),
         format!("http://{relay}"),
         "--dns".to_string(),
         format!("udp:{dns}"),
+        "--ca-file".to_string(),
+        dir.join("cert.pem").display().to_string(),
     ];
     args.extend(rest.iter().map(|s| s.to_string()));
     args
@@ -171,9 +206,15 @@ fn run_cli(args: &[String]) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_command_finds_the_account_and_says_so_in_json() {
     let dir = tempfile::tempdir().unwrap();
-    let relay_addr = relay(gateway(dir.path()).await).await;
+    certificate(dir.path());
+    let relay_addr = relay(gateway(dir.path()).await, dir.path()).await;
     let dns = dns_stub(format!("v=MIMI1; e={HOST}; s=ay")).await;
-    let args = world_args(relay_addr, dns, &["--json", "alice.example.com"]);
+    let args = world_args(
+        relay_addr,
+        dns,
+        dir.path(),
+        &["--json", "alice.example.com"],
+    );
     let (code, stdout, stderr) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
         .unwrap();
@@ -193,7 +234,7 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
         "dave.example.com",
         "erin.example.com",
     ];
-    let mut args = world_args(relay_addr, dns, &["--json"]);
+    let mut args = world_args(relay_addr, dns, dir.path(), &["--json"]);
     args.extend(inputs.iter().map(|s| s.to_string()));
     let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
@@ -211,7 +252,7 @@ async fn the_command_finds_the_account_and_says_so_in_json() {
     assert_eq!(order, inputs);
 
     // Table output, nothing found: exit 1.
-    let args = world_args(relay_addr, dns, &["carol.example.com"]);
+    let args = world_args(relay_addr, dns, dir.path(), &["carol.example.com"]);
     let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
         .await
         .unwrap();
@@ -260,6 +301,24 @@ fn bad_input_is_refused_before_any_traffic() {
                 "a.example.com".into(),
             ],
             "--dns",
+        ),
+        (
+            vec![
+                "--relay".into(),
+                "http://relay.example".into(),
+                "alice.example.com".into(),
+            ],
+            "must be https://",
+        ),
+        (
+            vec![
+                "--relay".into(),
+                relay.clone(),
+                "--key-check".into(),
+                "trust-me".into(),
+                "alice.example.com".into(),
+            ],
+            "--key-check",
         ),
         (vec!["alice.example.com".into()], "no relay"),
         (vec!["--relay".into(), relay.clone()], "nothing to look up"),

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use mimi_client::{Discoverer, DnsMode, Error, Options, Outcome, RelayAnswer, Transport};
+use mimi_client::{
+    Discoverer, DnsMode, Error, KeySource, Options, Outcome, RelayAnswer, Transport,
+};
 use mimi_gateway::directory::{Directory, Entry};
 use mimi_gateway::inner::Backend;
 use mimi_gateway::keys::{KeyManager, RotationPolicy};
@@ -23,6 +25,9 @@ enum Behaviour {
     Garbage,
     /// Rate limited by the relay.
     RateLimited,
+    /// The relay's shared copy holds a key of the relay's own, not the
+    /// gateway's (a relay that wants to read requests).
+    SubstitutedKeys,
 }
 
 struct Provider {
@@ -115,12 +120,30 @@ impl std::ops::Deref for Relay {
     }
 }
 
+/// A key list the gateway does not hold.
+fn foreign_key_list() -> Vec<u8> {
+    let config = mimi_proto::oblivious::derive_key_config(9, &[7; 32]).unwrap();
+    mimi_proto::oblivious::encode_key_config_list(&[config]).unwrap()
+}
+
 impl Transport for Relay {
-    async fn get_keys(&self, gateway: &str) -> mimi_client::Result<RelayAnswer> {
+    async fn fetch_keys(
+        &self,
+        gateway: &str,
+        source: KeySource,
+    ) -> mimi_client::Result<RelayAnswer> {
         let Some(p) = self.providers.get(gateway) else {
             return Ok(answer(404, "text/plain", vec![]));
         };
+        let what = if source == KeySource::Shared {
+            "keys"
+        } else {
+            "own_keys"
+        };
         let a = match p.behaviour {
+            Behaviour::SubstitutedKeys if source == KeySource::Shared => {
+                answer(200, "application/ohttp-keys", foreign_key_list())
+            }
             Behaviour::Down => answer(502, "text/plain", vec![]),
             Behaviour::RateLimited => RelayAnswer {
                 retry_after: Some(7),
@@ -139,7 +162,7 @@ impl Transport for Relay {
         self.calls
             .lock()
             .unwrap()
-            .push((gateway.into(), "keys", a.status));
+            .push((gateway.into(), what, a.status));
         Ok(a)
     }
 
@@ -151,14 +174,16 @@ impl Transport for Relay {
             Behaviour::Down => answer(502, "text/plain", vec![]),
             Behaviour::RateLimited => answer(429, "text/plain", vec![]),
             Behaviour::Garbage => answer(200, "message/ohttp-res", vec![0x42; 80]),
-            Behaviour::Honest => match p.gateway.handle(&body, SystemTime::now() + p.skew).await {
-                Ok(sealed) => answer(200, "message/ohttp-res", sealed),
-                Err(e) => answer(
-                    e.status().as_u16(),
-                    "application/problem+json",
-                    e.problem().map(|p| p.to_json()).unwrap_or_default(),
-                ),
-            },
+            Behaviour::Honest | Behaviour::SubstitutedKeys => {
+                match p.gateway.handle(&body, SystemTime::now() + p.skew).await {
+                    Ok(sealed) => answer(200, "message/ohttp-res", sealed),
+                    Err(e) => answer(
+                        e.status().as_u16(),
+                        "application/problem+json",
+                        e.problem().map(|p| p.to_json()).unwrap_or_default(),
+                    ),
+                }
+            }
         };
         self.calls
             .lock()
@@ -241,11 +266,12 @@ async fn found_on_two_providers_in_preference_order() {
     assert_eq!(found.accounts().count(), 2);
     assert!(found.warnings.is_empty());
 
-    // A second discovery reuses keys and directory: one key fetch per provider.
+    // A second discovery reuses the checked key: one key fetch per provider
+    // from each source, and one query per discovery (no directory document).
     d.discover("alice.example.com").await.unwrap();
     assert_eq!(stub.count("mimi.a.example", "keys"), 1);
-    // Directory document + query the first time, only the query the second.
-    assert_eq!(stub.count("mimi.a.example", "post"), 3);
+    assert_eq!(stub.count("mimi.a.example", "own_keys"), 1);
+    assert_eq!(stub.count("mimi.a.example", "post"), 2);
 }
 
 #[tokio::test]
@@ -330,7 +356,7 @@ async fn a_stale_cached_key_recovers_after_one_refresh() {
         .filter(|c| c.1 == "post")
         .map(|c| c.2)
         .collect();
-    assert_eq!(statuses, [200, 200, 422, 200]);
+    assert_eq!(statuses, [200, 422, 200]);
 }
 
 #[tokio::test]
@@ -338,8 +364,8 @@ async fn keys_that_keep_failing_give_up_after_one_retry() {
     // A relay answering 422 to every POST.
     struct AlwaysKeyError(Relay);
     impl Transport for AlwaysKeyError {
-        async fn get_keys(&self, g: &str) -> mimi_client::Result<RelayAnswer> {
-            self.0.get_keys(g).await
+        async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
+            self.0.fetch_keys(g, source).await
         }
         async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
             self.0.calls.lock().unwrap().push((g.into(), "post", 422));
@@ -389,8 +415,126 @@ async fn a_date_problem_is_retried_once_with_the_gateway_clock() {
         "{:?}",
         found.providers[0].outcome
     );
-    // Directory: stale then retried; query: right first time with the learnt offset.
-    assert_eq!(stub.count("mimi.a.example", "post"), 3);
+    // Stale, then retried with the gateway's Date.
+    assert_eq!(stub.count("mimi.a.example", "post"), 2);
+    // That Date served only its one retry: the next discovery starts from
+    // our own clock again (RFC 9458 §6.5.2), so it is stale and retried too.
+    let again = d.discover("alice.example.com").await.unwrap();
+    assert!(matches!(again.providers[0].outcome, Outcome::Found { .. }));
+    assert_eq!(stub.count("mimi.a.example", "post"), 4);
+}
+
+#[tokio::test]
+async fn a_key_the_gateway_does_not_publish_is_never_used() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::SubstitutedKeys,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
+    let found = d.discover("alice.example.com").await.unwrap();
+    match &found.providers[0].outcome {
+        Outcome::Error { code, message } => {
+            assert_eq!(code, "key_inconsistent");
+            assert!(message.contains("nothing was sent"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Both copies fetched once more (a rotation may be under way), then nothing sent.
+    assert_eq!(stub.count("mimi.a.example", "keys"), 2);
+    assert_eq!(stub.count("mimi.a.example", "own_keys"), 2);
+    assert_eq!(stub.count("mimi.a.example", "post"), 0);
+
+    // Without the shared check (`tunnel`), the gateway's own key is used.
+    let d = Discoverer::new(
+        Relay(stub.clone()),
+        Options {
+            dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
+            key_check: mimi_client::KeyCheck::Tunnel,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert!(matches!(found.providers[0].outcome, Outcome::Found { .. }));
+}
+
+#[tokio::test]
+async fn a_400_with_the_key_problem_type_refreshes_keys_once() {
+    struct BadRequestKeyError(Relay);
+    impl Transport for BadRequestKeyError {
+        async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
+            self.0.fetch_keys(g, source).await
+        }
+        async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
+            self.0.calls.lock().unwrap().push((g.into(), "post", 400));
+            let p =
+                mimi_proto::oblivious::Problem::of(mimi_proto::oblivious::ProblemType::OhttpKey);
+            Ok(answer(400, "application/problem+json", p.to_json()))
+        }
+    }
+    let mut stub = Stub::default();
+    stub.add("mimi.a.example", &[], Behaviour::Honest, Duration::ZERO);
+    let stub = Arc::new(stub);
+    let d = Discoverer::new(
+        BadRequestKeyError(Relay(stub.clone())),
+        Options {
+            dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("alice.example.com").await.unwrap();
+    assert!(
+        matches!(&found.providers[0].outcome, Outcome::Error { code, .. } if code == "key_mismatch"),
+        "{:?}",
+        found.providers[0].outcome
+    );
+    assert_eq!(stub.count("mimi.a.example", "keys"), 2, "one refresh");
+    assert_eq!(stub.count("mimi.a.example", "post"), 2);
+}
+
+#[tokio::test]
+async fn a_zone_cannot_spend_the_relay_budget() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    // 60 records: 40 for the same host, 20 for hosts the stub does not serve.
+    let mut records: Vec<String> = (0..40)
+        .map(|i| format!("v=MIMI1; p={}; e=mimi.a.example", 100 - i))
+        .collect();
+    records.extend((0..20).map(|i| format!("v=MIMI1; p={}; e=mimi.x{i}.example", 200 + i)));
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let stub = Arc::new(stub);
+    let d = discoverer(&stub, zone(&[(ALICE, &records)]));
+    // Concurrent lookups share one key fetch per gateway.
+    let (a, b) = tokio::join!(
+        d.discover("alice.example.com"),
+        d.discover("alice.example.com")
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for found in [&a, &b] {
+        assert_eq!(found.providers.len(), 16, "at most 16 providers asked");
+        assert_eq!(found.providers[0].preference, 61, "the lowest p wins");
+        assert_eq!(
+            found
+                .warnings
+                .iter()
+                .filter(|w| w.starts_with("not asked"))
+                .count(),
+            5
+        );
+    }
+    assert_eq!(stub.count("mimi.a.example", "keys"), 1);
+    assert_eq!(stub.count("mimi.a.example", "own_keys"), 1);
+    assert_eq!(stub.count("mimi.a.example", "post"), 2);
 }
 
 #[tokio::test]

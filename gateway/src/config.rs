@@ -233,6 +233,11 @@ impl Config {
         if self.limits.max_body_bytes < 64 {
             return bad("limits.max_body_bytes must be at least 64");
         }
+        if self.keys.publish_ahead_secs < self.keys.max_age_secs {
+            return bad(
+                "keys.publish_ahead_secs must be at least keys.max_age_secs: a new key must reach every cached copy (the relay's shared one included) before it is used, or clients' key checks fail",
+            );
+        }
         if self.keys.grace_secs < self.keys.max_age_secs {
             return bad(
                 "keys.grace_secs must be at least keys.max_age_secs, or cached key lists would break",

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use mimi_proto::query::MAX_ACCOUNT_URI_LEN;
 use mimi_proto::{Identifier, MimiUri, SearchIdentifierType};
 use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
@@ -180,6 +181,11 @@ fn validate(entry: &Entry) -> Result<(Identifier, MimiUri)> {
         .map_err(|e| Error::InvalidEntry(format!("identifier: {e}")))?;
     let account =
         MimiUri::parse(&entry.account).map_err(|e| Error::InvalidEntry(format!("account: {e}")))?;
+    if account.to_string().len() > MAX_ACCOUNT_URI_LEN {
+        return Err(Error::InvalidEntry(format!(
+            "account: longer than {MAX_ACCOUNT_URI_LEN} octets"
+        )));
+    }
     Ok((id, account))
 }
 

@@ -18,13 +18,14 @@ use mimi_proto::oblivious::{
     DIRECTORY_PATH, DNS_QUERY_PATH, IDENTIFIER_QUERY_PREFIX, MEDIA_DNS_MESSAGE, MEDIA_JSON,
     MEDIA_OCTET_STREAM,
 };
-use mimi_proto::query::{IdentifierUri, UserProfile};
+use mimi_proto::query::{IdentifierUri, MAX_ACCOUNTS_PER_IDENTIFIER, UserProfile};
 use mimi_proto::{
     Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
 
 use crate::directory::Directory;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// The largest answer taken from an upstream API or resolver.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024;
@@ -247,6 +248,7 @@ pub async fn answer(
     backend: &Backend,
     dns: Option<&DnsForwarder>,
     public_host: &str,
+    metrics: &Metrics,
 ) -> Result<InnerResponse> {
     let is = |m: &[u8]| req.method == m;
     if req.path == DIRECTORY_PATH {
@@ -269,10 +271,20 @@ pub async fn answer(
         if !is(b"POST") {
             return Err(Error::InnerMethodNotAllowed);
         }
-        return match backend {
-            Backend::Embedded(dir) => identifier_query(dir, req.body),
-            Backend::Upstream(up) => up.forward(req).await,
+        let (answer, capped) = match backend {
+            Backend::Embedded(dir) => identifier_query(dir, req.body)?,
+            Backend::Upstream(up) => cap_upstream_answer(up.forward(req).await?),
         };
+        if capped {
+            // Said here and in the metrics, never on the wire: a longer answer
+            // would leave the padding bucket (DESIGN §4).
+            tracing::warn!(
+                max = MAX_ACCOUNTS_PER_IDENTIFIER,
+                "an identifier has more accounts than are sent; the answer was cut"
+            );
+            metrics.accounts_capped();
+        }
+        return Ok(answer);
     }
     if req.path == DNS_QUERY_PATH {
         let Some(dns) = dns else {
@@ -288,8 +300,9 @@ pub async fn answer(
 
 /// The embedded identifierQuery: one query element of type handle, email or
 /// phone; anything else is `unsupportedField`. Absent and not searchable give
-/// the same `notFound`.
-pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<InnerResponse> {
+/// the same `notFound`. The flag says whether the accounts were cut to
+/// [`MAX_ACCOUNTS_PER_IDENTIFIER`].
+pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResponse, bool)> {
     let request = IdentifierRequest::from_bytes(body).map_err(|_| Error::MalformedQuery)?;
     let response = match request.query_elements.as_slice() {
         [] => return Err(Error::MalformedQuery),
@@ -314,11 +327,46 @@ pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<InnerResponse> {
         }
         _ => IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField),
     };
-    Ok(InnerResponse {
-        status: 200,
-        content_type: MEDIA_OCTET_STREAM.into(),
-        body: response.to_bytes().map_err(|_| Error::Internal)?,
-    })
+    let (response, capped) = cap_accounts(response);
+    Ok((
+        InnerResponse {
+            status: 200,
+            content_type: MEDIA_OCTET_STREAM.into(),
+            body: response.to_bytes().map_err(|_| Error::Internal)?,
+        },
+        capped,
+    ))
+}
+
+/// Cuts an answer to [`MAX_ACCOUNTS_PER_IDENTIFIER`] accounts (and as many
+/// profiles); says whether it had more.
+fn cap_accounts(mut response: IdentifierResponse) -> (IdentifierResponse, bool) {
+    let capped = response.uri.len() > MAX_ACCOUNTS_PER_IDENTIFIER
+        || response.found_profiles.len() > MAX_ACCOUNTS_PER_IDENTIFIER;
+    response.uri.truncate(MAX_ACCOUNTS_PER_IDENTIFIER);
+    response
+        .found_profiles
+        .truncate(MAX_ACCOUNTS_PER_IDENTIFIER);
+    (response, capped)
+}
+
+/// The provider's own API may hold more accounts for an identifier than a
+/// client is sent: a successful answer that decodes is cut like the embedded
+/// directory's; anything else passes as it came.
+fn cap_upstream_answer(answer: InnerResponse) -> (InnerResponse, bool) {
+    if answer.status != 200 {
+        return (answer, false);
+    }
+    let Ok(response) = IdentifierResponse::from_bytes(&answer.body) else {
+        return (answer, false);
+    };
+    match cap_accounts(response) {
+        (cut, true) => match cut.to_bytes() {
+            Ok(body) => (InnerResponse { body, ..answer }, true),
+            Err(_) => (answer, false),
+        },
+        (_, false) => (answer, false),
+    }
 }
 
 fn found(accounts: Vec<String>) -> IdentifierResponse {

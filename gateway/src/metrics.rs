@@ -41,6 +41,7 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS_US.len()],
     decap_count: AtomicU64,
     decap_sum_us: AtomicU64,
+    accounts_capped: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -50,6 +51,7 @@ impl Default for Metrics {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             decap_count: AtomicU64::new(0),
             decap_sum_us: AtomicU64::new(0),
+            accounts_capped: AtomicU64::new(0),
         }
     }
 }
@@ -72,6 +74,16 @@ impl Metrics {
         }
         self.decap_count.fetch_add(1, Ordering::Relaxed);
         self.decap_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Counts one answer that had more accounts than a client is sent.
+    pub fn accounts_capped(&self) {
+        self.accounts_capped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many answers were cut to the most accounts a client is sent.
+    pub fn capped_answers(&self) -> u64 {
+        self.accounts_capped.load(Ordering::Relaxed)
     }
 
     /// How many requests had this outcome.
@@ -115,6 +127,13 @@ impl Metrics {
         );
         let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_sum {sum}");
         let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_count {count}");
+        out.push_str("# HELP mimi_gateway_accounts_capped_total identifierQuery answers cut to the most accounts sent for one identifier.\n");
+        out.push_str("# TYPE mimi_gateway_accounts_capped_total counter\n");
+        let _ = writeln!(
+            out,
+            "mimi_gateway_accounts_capped_total {}",
+            self.capped_answers()
+        );
         out.push_str(
             "# HELP mimi_gateway_live_key Key ids accepted now (1 = first in the served list).\n",
         );

@@ -132,9 +132,11 @@ impl Gateway {
     ) -> Result<InnerResponse> {
         let msg = oblivious::decode_message(plain).map_err(|_| Error::InnerMalformed)?;
         let control = msg.control();
-        let (Some(method), Some(authority), Some(path)) =
-            (control.method(), control.authority(), control.path())
-        else {
+        let (Some(method), Some(authority), Some(path)) = (
+            control.method(),
+            oblivious::request_authority(&msg),
+            control.path(),
+        ) else {
             return Err(Error::InnerMalformed);
         };
 
@@ -176,7 +178,14 @@ impl Gateway {
             content_type: msg.header().get(b"content-type"),
             body: msg.content(),
         };
-        inner::answer(&req, &self.backend, self.dns.as_ref(), &self.public_host).await
+        inner::answer(
+            &req,
+            &self.backend,
+            self.dns.as_ref(),
+            &self.public_host,
+            &self.metrics,
+        )
+        .await
     }
 }
 

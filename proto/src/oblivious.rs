@@ -49,17 +49,34 @@ pub const SUITES: [SymmetricSuite; 2] = [
 /// Input keying material length for deriving a key pair.
 pub const IKM_LEN: usize = 32;
 
-/// The smallest padding bucket, in bytes of Binary HTTP.
+/// The smallest padding bucket for requests, in bytes of Binary HTTP.
 ///
 /// With requests padded to at least 1024 bytes, every legal identifier
 /// (at most 318 octets for an email address) lands in the same bucket for a
 /// provider host of up to 128 octets, so the relay cannot tell lengths apart.
 pub const MIN_PADDED_LEN: usize = 1024;
 
-/// The length a Binary HTTP message of `len` bytes is padded to: the next
+/// The smallest padding bucket for responses, in bytes of Binary HTTP.
+///
+/// Sized so that every identifierQuery answer with up to
+/// [`MAX_ACCOUNTS_PER_IDENTIFIER`](crate::query::MAX_ACCOUNTS_PER_IDENTIFIER)
+/// accounts of up to
+/// [`MAX_ACCOUNT_URI_LEN`](crate::query::MAX_ACCOUNT_URI_LEN) octets
+/// (each listed twice, as a URI and as a profile's stable URI: at most
+/// 6,500 bytes), and every DNS answer holding up to 16 MIMI records of up to
+/// 400 octets each, falls in the same bucket as an empty answer.
+pub const MIN_PADDED_RESPONSE_LEN: usize = 8192;
+
+/// The length a Binary HTTP request of `len` bytes is padded to: the next
 /// power of two, and at least [`MIN_PADDED_LEN`].
 pub fn padded_len(len: usize) -> usize {
     len.next_power_of_two().max(MIN_PADDED_LEN)
+}
+
+/// The length a Binary HTTP response of `len` bytes is padded to: the next
+/// power of two, and at least [`MIN_PADDED_RESPONSE_LEN`].
+pub fn padded_response_len(len: usize) -> usize {
+    len.next_power_of_two().max(MIN_PADDED_RESPONSE_LEN)
 }
 
 /// Derives a server key configuration with our KEM and suites from 32 bytes
@@ -170,10 +187,11 @@ pub fn encode_request(
         msg.put_header(name.as_bytes(), value.as_bytes());
     }
     msg.write_content(body);
-    write_padded(&msg)
+    write_padded(&msg, padded_len)
 }
 
-/// Builds a known-length Binary HTTP response, zero-padded to [`padded_len`].
+/// Builds a known-length Binary HTTP response, zero-padded to
+/// [`padded_response_len`].
 pub fn encode_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<u8>> {
     let status = bhttp::StatusCode::try_from(status).map_err(|_| Error::InvalidBinaryHttp)?;
     let mut msg = bhttp::Message::response(status);
@@ -181,15 +199,24 @@ pub fn encode_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Re
         msg.put_header(name.as_bytes(), value.as_bytes());
     }
     msg.write_content(body);
-    write_padded(&msg)
+    write_padded(&msg, padded_response_len)
 }
 
-fn write_padded(msg: &bhttp::Message) -> Result<Vec<u8>> {
+fn write_padded(msg: &bhttp::Message, bucket: fn(usize) -> usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(MIN_PADDED_LEN);
     msg.write_bhttp(bhttp::Mode::KnownLength, &mut out)
         .map_err(|_| Error::InvalidBinaryHttp)?;
-    out.resize(padded_len(out.len()), 0);
+    out.resize(bucket(out.len()), 0);
     Ok(out)
+}
+
+/// The authority a decoded Binary HTTP request names: its `:authority`, or,
+/// when that is empty, its `Host` header (RFC 9292 §3.5).
+pub fn request_authority(msg: &bhttp::Message) -> Option<&[u8]> {
+    match msg.control().authority() {
+        Some(a) if !a.is_empty() => Some(a),
+        _ => msg.header().get(b"host").filter(|h| !h.is_empty()),
+    }
 }
 
 /// Reads a Binary HTTP message (request or response); anything after it must

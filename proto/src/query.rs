@@ -339,6 +339,14 @@ impl Codec for IdentifierResponse {
     }
 }
 
+/// The most accounts a gateway returns for one identifier: every answer up to
+/// this many falls in the same padding bucket as an empty one (DESIGN §4).
+pub const MAX_ACCOUNTS_PER_IDENTIFIER: usize = 16;
+
+/// The longest account URI, in octets, that a directory holds and a client
+/// accepts; with [`MAX_ACCOUNTS_PER_IDENTIFIER`] it bounds an answer's size.
+pub const MAX_ACCOUNT_URI_LEN: usize = 200;
+
 /// A MIMI account URI: `mimi://<provider-domain>/u/<account>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MimiUri {
@@ -350,8 +358,12 @@ pub struct MimiUri {
 
 impl MimiUri {
     /// Parses `mimi://<domain>/u/<account>`. The account is one non-empty
-    /// path segment of URI unreserved or percent-encoded characters.
+    /// path segment of URI unreserved or percent-encoded characters; the
+    /// whole URI is at most [`MAX_ACCOUNT_URI_LEN`] octets.
     pub fn parse(s: &str) -> Result<Self> {
+        if s.len() > MAX_ACCOUNT_URI_LEN {
+            return Err(Error::InvalidMimiUri);
+        }
         let rest = s.strip_prefix("mimi://").ok_or(Error::InvalidMimiUri)?;
         let (domain, account) = rest.split_once("/u/").ok_or(Error::InvalidMimiUri)?;
         let domain =

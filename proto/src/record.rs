@@ -386,9 +386,10 @@ mod tests {
     #[test]
     fn long_records_split_into_255_octet_strings() {
         let r = parse(&format!(
-            "v=MIMI1; e={}.example; a=mimi://m.example/u/{}",
+            "v=MIMI1; e={}.{}.example; a=mimi://m.example/u/{}",
             "h".repeat(60),
-            "x".repeat(300)
+            "i".repeat(60),
+            "x".repeat(150)
         ))
         .unwrap()
         .unwrap();

@@ -72,6 +72,14 @@ pub struct LimitsSection {
     pub max_concurrent: usize,
     /// Time in-flight requests get at shutdown.
     pub shutdown_grace_ms: u64,
+    /// `CONNECT` tunnels one client may hold open at once.
+    pub tunnels_per_client: u32,
+    /// `CONNECT` tunnels open at once, in all.
+    pub max_tunnels: usize,
+    /// How long a tunnel may stay open.
+    pub tunnel_lifetime_ms: u64,
+    /// Bytes a tunnel carries each way, at most.
+    pub tunnel_max_bytes: u64,
 }
 
 impl Default for LimitsSection {
@@ -83,6 +91,10 @@ impl Default for LimitsSection {
             upstream_timeout_ms: 10_000,
             max_concurrent: 1024,
             shutdown_grace_ms: 10_000,
+            tunnels_per_client: 8,
+            max_tunnels: 1024,
+            tunnel_lifetime_ms: 30_000,
+            tunnel_max_bytes: 64 * 1024,
         }
     }
 }
@@ -183,6 +195,15 @@ impl Config {
         if self.limits.max_concurrent == 0 || self.limits.max_body_bytes == 0 {
             return bad("limits.max_concurrent and limits.max_body_bytes must be positive");
         }
+        if self.limits.tunnels_per_client == 0
+            || self.limits.max_tunnels == 0
+            || self.limits.tunnel_lifetime_ms == 0
+            || self.limits.tunnel_max_bytes < 16 * 1024
+        {
+            return bad(
+                "limits.tunnels_per_client, max_tunnels and tunnel_lifetime_ms must be positive, and tunnel_max_bytes at least 16384 (a TLS handshake and a key list)",
+            );
+        }
         if self.key_cache.min_age_secs > self.key_cache.max_age_secs {
             return bad("key_cache.min_age_secs is larger than key_cache.max_age_secs");
         }
@@ -201,6 +222,13 @@ impl Config {
             rate: self.rate.per_second,
             burst: self.rate.burst,
             max_clients: self.rate.max_clients,
+            tunnels: crate::tunnel::TunnelLimits {
+                per_client: self.limits.tunnels_per_client,
+                total: self.limits.max_tunnels,
+                lifetime: ms(self.limits.tunnel_lifetime_ms),
+                max_bytes: self.limits.tunnel_max_bytes,
+                connect_timeout: ms(self.limits.upstream_timeout_ms),
+            },
         }
     }
 }

@@ -31,6 +31,12 @@ pub enum Error {
     /// The relay is at its concurrency limit.
     #[error("relay busy")]
     Busy,
+    /// `CONNECT` to anything but an allowlisted gateway.
+    #[error("CONNECT is served only to the gateways this relay serves")]
+    TunnelForbidden,
+    /// The client (or the relay) holds as many tunnels as allowed.
+    #[error("too many tunnels open")]
+    TunnelLimit,
 
     // ---- the gateway's side ----
     /// The gateway could not be reached or answered badly.
@@ -64,6 +70,8 @@ impl Error {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TunnelForbidden => StatusCode::FORBIDDEN,
+            Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
             Self::GatewayUnreachable => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Config(_) | Self::Tls(_) | Self::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -74,7 +82,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::RateLimited(secs) => Some(*secs),
-            Self::Busy => Some(1),
+            Self::Busy | Self::TunnelLimit => Some(1),
             _ => None,
         }
     }

@@ -27,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::server::{self, ConnectionLimits};
 use crate::targets::Allowlist;
+use crate::tunnel::{TunnelLimits, Tunnels};
 use crate::upstream::Upstream;
 
 /// How the relay behaves.
@@ -48,6 +49,8 @@ pub struct Options {
     pub burst: u32,
     /// Clients remembered by the rate limiter.
     pub max_clients: usize,
+    /// `CONNECT` tunnels.
+    pub tunnels: TunnelLimits,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             rate: 10.0,
             burst: 50,
             max_clients: 100_000,
+            tunnels: TunnelLimits::default(),
         }
     }
 }
@@ -73,14 +77,24 @@ pub struct Relay {
     upstream: Upstream,
     limiter: RateLimiter,
     in_flight: Semaphore,
+    tunnels: Tunnels,
+    outbound_bind: Option<std::net::IpAddr>,
     metrics: Metrics,
     options: Options,
 }
 
 impl Relay {
-    /// Assembles a relay.
-    pub fn new(allowlist: Allowlist, keys: KeyCache, upstream: Upstream, options: Options) -> Self {
+    /// Assembles a relay; tunnels leave from `outbound_bind` (default: any).
+    pub fn new(
+        allowlist: Allowlist,
+        keys: KeyCache,
+        upstream: Upstream,
+        options: Options,
+        outbound_bind: Option<std::net::IpAddr>,
+    ) -> Self {
         Self {
+            tunnels: Tunnels::new(options.tunnels),
+            outbound_bind,
             limiter: RateLimiter::new(options.rate, options.burst, options.max_clients),
             in_flight: Semaphore::new(options.max_concurrent.max(1)),
             metrics: Metrics::new(allowlist.hosts()),
@@ -106,6 +120,9 @@ impl Relay {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let resp = match req.uri().path() {
+            _ if req.method() == Method::CONNECT => {
+                self.tunnel(req, peer).await.unwrap_or_else(|e| refuse(&e))
+            }
             "/healthz" => respond(
                 StatusCode::OK,
                 Some(HeaderValue::from_static("text/plain")),
@@ -161,6 +178,31 @@ impl Relay {
             }
             Ok(resp)
         }
+    }
+
+    /// `CONNECT host:port`: only to an allowlisted gateway, at its configured
+    /// address; nothing is connected otherwise.
+    async fn tunnel<B>(
+        &self,
+        mut req: Request<B>,
+        peer: SocketAddr,
+    ) -> Result<Response<Full<Bytes>>, Error> {
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .filter(|_| req.uri().scheme().is_none())
+            .ok_or(Error::TunnelForbidden)?;
+        let target = self.allowlist.resolve_connect(&authority)?;
+        self.limiter
+            .check(peer.ip(), Instant::now())
+            .map_err(Error::RateLimited)?;
+        let admission = self.tunnels.admit(peer.ip())?;
+        let upstream = self.tunnels.connect(target, self.outbound_bind).await?;
+        self.metrics.tunnelled(target.index);
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        self.tunnels.splice(on_upgrade, upstream, admission);
+        Ok(respond(StatusCode::OK, None, Bytes::new()))
     }
 
     async fn read_body<B>(&self, req: Request<B>) -> Result<Bytes, Error>

@@ -14,6 +14,7 @@
 //! - [`upstream`]: the pooled client towards gateways.
 //! - [`keycache`]: the shared, coalescing key cache.
 //! - [`ratelimit`]: per-client token buckets in bounded memory.
+//! - [`tunnel`]: `CONNECT` tunnels to allowlisted gateways, bounded.
 //! - [`config`], [`tls`], [`metrics`], [`error`].
 
 pub mod config;
@@ -25,6 +26,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod targets;
 pub mod tls;
+pub mod tunnel;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -63,7 +65,13 @@ pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::Serve
         None => None,
     };
     Ok((
-        Arc::new(Relay::new(allowlist, keys, upstream, config.options())),
+        Arc::new(Relay::new(
+            allowlist,
+            keys,
+            upstream,
+            config.options(),
+            config.outbound_bind,
+        )),
         tls,
     ))
 }

@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The statuses the relay answers with; anything else counts as "other".
-const STATUSES: [u16; 14] = [
-    200, 400, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504, 0,
+const STATUSES: [u16; 15] = [
+    200, 400, 403, 404, 405, 408, 413, 415, 422, 429, 500, 502, 503, 504, 0,
 ];
 
 /// The relay's counters.
@@ -15,6 +15,7 @@ pub struct Metrics {
     by_status: [AtomicU64; STATUSES.len()],
     forwards: Vec<AtomicU64>,
     key_fetches: Vec<AtomicU64>,
+    tunnels: Vec<AtomicU64>,
     hosts: Vec<String>,
 }
 
@@ -25,6 +26,7 @@ impl Metrics {
             by_status: std::array::from_fn(|_| AtomicU64::new(0)),
             forwards: hosts.iter().map(|_| AtomicU64::new(0)).collect(),
             key_fetches: hosts.iter().map(|_| AtomicU64::new(0)).collect(),
+            tunnels: hosts.iter().map(|_| AtomicU64::new(0)).collect(),
             hosts: hosts.to_vec(),
         }
     }
@@ -48,6 +50,13 @@ impl Metrics {
     /// Counts one key list served for gateway `index`.
     pub fn keys_served(&self, index: usize) {
         if let Some(c) = self.key_fetches.get(index) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one tunnel opened to gateway `index`.
+    pub fn tunnelled(&self, index: usize) {
+        if let Some(c) = self.tunnels.get(index) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -81,6 +90,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "mimi_relay_keys_served_total{{gateway=\"{h}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP mimi_relay_tunnels_total CONNECT tunnels opened, by gateway.\n# TYPE mimi_relay_tunnels_total counter\n");
+        for (h, c) in self.hosts.iter().zip(&self.tunnels) {
+            let _ = writeln!(
+                out,
+                "mimi_relay_tunnels_total{{gateway=\"{h}\"}} {}",
                 c.load(Ordering::Relaxed)
             );
         }

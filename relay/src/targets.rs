@@ -18,6 +18,10 @@ pub struct Target {
     /// Where its gateway resource is: `https://<host>/.well-known/ohttp-gateway`
     /// unless the configuration maps it elsewhere.
     pub url: http::Uri,
+    /// Where `CONNECT` tunnels to it go: the URL's host and port.
+    pub connect_host: String,
+    /// The URL's port (443 for `https`, 80 for `http` when it names none).
+    pub connect_port: u16,
     /// Its position in the allowlist (for per-host counters and caches).
     pub index: usize,
 }
@@ -55,11 +59,22 @@ impl Allowlist {
             }
             let index = list.order.len();
             list.order.push(host.clone());
+            let connect_host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_owned();
+            let connect_port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+                Some("http") => 80,
+                _ => 443,
+            });
             list.by_host.insert(
                 host.clone(),
                 Target {
                     host: host.clone(),
                     url: uri,
+                    connect_host,
+                    connect_port,
                     index,
                 },
             );
@@ -80,6 +95,27 @@ impl Allowlist {
         self.by_host
             .get(&host.to_ascii_lowercase())
             .ok_or(Error::UnknownGateway)
+    }
+
+    /// The target a `CONNECT` authority (`host:port`) names, if its host is
+    /// allowed with that port (443 for a host listed without one). Anything
+    /// else, an IP literal or a port the list does not name included, is
+    /// `TunnelForbidden`.
+    pub fn resolve_connect(&self, authority: &str) -> Result<&Target> {
+        let authority = authority.to_ascii_lowercase();
+        let (host, port) = authority.rsplit_once(':').ok_or(Error::TunnelForbidden)?;
+        let port: u16 = port.parse().map_err(|_| Error::TunnelForbidden)?;
+        if host.len() > 253 {
+            return Err(Error::TunnelForbidden);
+        }
+        let listed = if port == 443 {
+            self.by_host.get(host)
+        } else {
+            None
+        };
+        listed
+            .or_else(|| self.by_host.get(&authority))
+            .ok_or(Error::TunnelForbidden)
     }
 
     /// The hosts, in configuration order.
@@ -150,6 +186,39 @@ mod tests {
             assert!(
                 matches!(l.resolve(path), Err(Error::UnknownGateway)),
                 "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn connect_reaches_only_listed_hosts_at_their_configured_address() {
+        let l = list();
+        let t = l.resolve_connect("mimi.p.example:443").unwrap();
+        assert_eq!(
+            (t.connect_host.as_str(), t.connect_port),
+            ("mimi.p.example", 443)
+        );
+        let t = l.resolve_connect("MIMI.Q.example:8443").unwrap();
+        assert_eq!(
+            (t.connect_host.as_str(), t.connect_port),
+            ("127.0.0.4", 1234)
+        );
+        for authority in [
+            "mimi.p.example",
+            "mimi.p.example:80",
+            "mimi.p.example:8443",
+            "mimi.q.example:443",
+            "127.0.0.4:1234",
+            "[::1]:443",
+            "evil.example:443",
+            "mimi.p.example.:443",
+            "mimi.p.example:443:443",
+            "user@mimi.p.example:443",
+            "",
+        ] {
+            assert!(
+                matches!(l.resolve_connect(authority), Err(Error::TunnelForbidden)),
+                "{authority}"
             );
         }
     }

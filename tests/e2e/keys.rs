@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use mimi_client::Transport;
+use mimi_client::{KeySource, Transport};
 use mimi_gateway::keys::RotationPolicy;
 use mimi_testbed::World;
 
@@ -12,7 +12,10 @@ async fn two_clients_get_identical_key_bytes() {
     let world = World::start().await.unwrap();
     let host = world.providers[0].host.clone();
     let (a, b) = (world.transport().unwrap(), world.transport().unwrap());
-    let (ka, kb) = tokio::join!(a.get_keys(&host), b.get_keys(&host));
+    let (ka, kb) = tokio::join!(
+        a.fetch_keys(&host, KeySource::Shared),
+        b.fetch_keys(&host, KeySource::Shared)
+    );
     let (ka, kb) = (ka.unwrap(), kb.unwrap());
     assert_eq!(ka.status, 200);
     assert_eq!(ka.body, kb.body);
@@ -20,6 +23,10 @@ async fn two_clients_get_identical_key_bytes() {
         ka.body.as_ref(),
         world.providers[0].gateway.keys().ring().encoded_list()
     );
+    // The gateway's own list, over TLS through the relay's CONNECT: the same.
+    let own = a.fetch_keys(&host, KeySource::Tunnel).await.unwrap();
+    assert_eq!(own.status, 200);
+    assert_eq!(own.body, ka.body);
     world.shutdown().await;
 }
 

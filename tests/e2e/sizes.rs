@@ -49,7 +49,7 @@ async fn request_and_response_sizes_do_not_depend_on_the_identifier_or_the_answe
         );
     }
     let client = world.client_with(DnsMode::Static(zone)).unwrap();
-    // Warm the directory cache, so every later POST is one identifierQuery.
+    // Warm the key cache, so every later POST is one identifierQuery.
     client.discover("alice.example.com").await.unwrap();
     world.recorder.clear();
 

@@ -620,9 +620,13 @@ pub struct Delayed {
 }
 
 impl Transport for Delayed {
-    async fn get_keys(&self, gateway: &str) -> mimi_client::Result<mimi_client::RelayAnswer> {
+    async fn fetch_keys(
+        &self,
+        gateway: &str,
+        source: mimi_client::KeySource,
+    ) -> mimi_client::Result<mimi_client::RelayAnswer> {
         tokio::time::sleep(self.delay).await;
-        self.inner.get_keys(gateway).await
+        self.inner.fetch_keys(gateway, source).await
     }
 
     async fn post(
@@ -661,7 +665,7 @@ async fn run_full_with<T: Transport>(
     concurrency: usize,
     duration: Duration,
 ) -> Result<RunStats> {
-    // Keys and directory documents are fetched once per provider: warm them.
+    // Keys are fetched and checked once per provider: warm them.
     discoverer.discover(&identifier(0)).await?;
     let before = setup.cpu();
     let next = Arc::new(AtomicUsize::new(1));

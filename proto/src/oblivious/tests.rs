@@ -118,6 +118,30 @@ fn padding_buckets() {
     assert_eq!(padded_len(1024), 1024);
     assert_eq!(padded_len(1025), 2048);
     assert_eq!(padded_len(5000), 8192);
+    assert_eq!(padded_response_len(0), 8192);
+    assert_eq!(padded_response_len(8193), 16384);
+}
+
+#[test]
+fn authority_may_come_from_host() {
+    // RFC 9292 §5.1's example request: empty :authority, a Host header.
+    let mut msg = bhttp::Message::request(
+        b"GET".to_vec(),
+        b"https".to_vec(),
+        Vec::new(),
+        b"/hello.txt".to_vec(),
+    );
+    msg.put_header(b"host", b"www.example.com");
+    let mut bytes = Vec::new();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes)
+        .unwrap();
+    let decoded = decode_message(&bytes).unwrap();
+    assert_eq!(request_authority(&decoded), Some(&b"www.example.com"[..]));
+    let named = decode_message(
+        &encode_request("GET", "m.example", "/", &[("host", "other.example")], b"").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(request_authority(&named), Some(&b"m.example"[..]));
 }
 
 #[test]
