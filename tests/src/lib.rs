@@ -9,11 +9,14 @@
 //! - [`recorder`]: what each party received and sent, and the search for
 //!   leaked identifiers in every encoding.
 //! - [`report`]: the demo's results and "who saw what" tables.
+//! - [`hostile`]: a relay that substitutes keys or refuses tunnels, and a
+//!   gateway that tries to tag clients, for the attack tests.
 //! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
 //! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
 
 pub mod bench;
 pub mod dns;
+pub mod hostile;
 pub mod pki;
 pub mod procs;
 pub mod recorder;

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::dns::{self, DnsServer};
+use crate::hostile::{HostileRelay, RelayAttack, TaggingGateway};
 use crate::pki::TestCa;
 use crate::recorder::{Exchange, Party, Recorder};
 use crate::samples::{CLIENT_IP, DNS_IP, PROVIDERS, RELAY_IP};
@@ -40,6 +41,19 @@ pub struct Provider {
     task: Option<JoinHandle<()>>,
 }
 
+/// The host of the tagging gateway, when a world has one.
+pub const TAGGING_HOST: &str = "mimi.evil.example";
+
+/// What a world holds besides its honest parties.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Setup {
+    /// The relay attacks clients this way (honest when `None`).
+    pub relay_attack: Option<RelayAttack>,
+    /// A provider whose gateway tries to tag clients ([`TAGGING_HOST`],
+    /// on 127.0.0.8), allowlisted at the relay.
+    pub tagging_gateway: bool,
+}
+
 /// The running world.
 pub struct World {
     /// What every party received and sent.
@@ -56,6 +70,10 @@ pub struct World {
     pub providers: Vec<Provider>,
     /// Where keys, directories and certificates live.
     pub dir: tempfile::TempDir,
+    /// The relay's attack, when it is hostile.
+    pub hostile_relay: Option<Arc<HostileRelay>>,
+    /// The tagging gateway, when there is one.
+    pub tagging_gateway: Option<Arc<TaggingGateway>>,
     dns: Option<DnsServer>,
     stop: watch::Sender<bool>,
     relay_task: Option<JoinHandle<()>>,
@@ -133,8 +151,13 @@ where
 }
 
 impl World {
-    /// Starts everything.
+    /// Starts everything, every party honest.
     pub async fn start() -> Result<Self> {
+        Self::start_with(Setup::default()).await
+    }
+
+    /// Starts everything, with the hostile parties `setup` names.
+    pub async fn start_with(setup: Setup) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let recorder = Arc::new(Recorder::default());
         let ca = TestCa::new()?;
@@ -164,6 +187,11 @@ impl World {
             );
         }
 
+        let tagging = match setup.tagging_gateway {
+            true => Some(Self::start_tagging_gateway(&dir, &ca, &recorder, &stop).await?),
+            false => None,
+        };
+
         // The relay, trusting the CA, serving both gateways.
         let leaf = ca.issue(&["relay.testbed.example", "127.0.0.3"])?;
         let (cert, key) = (dir.path().join("relay.pem"), dir.path().join("relay.key"));
@@ -176,10 +204,14 @@ impl World {
         config.rate.per_second = 1000.0;
         config.rate.burst = 1000;
         config.limits.upstream_timeout_ms = 3000;
-        for p in &providers {
+        let hosts = providers
+            .iter()
+            .map(|p| (p.host.clone(), p.addr))
+            .chain(tagging.as_ref().map(|(_, a)| (TAGGING_HOST.to_owned(), *a)));
+        for (host, addr) in hosts {
             config.gateway.push(mimi_relay::config::GatewayEntry {
-                host: p.host.clone(),
-                url: Some(format!("https://{}/.well-known/ohttp-gateway", p.addr)),
+                host,
+                url: Some(format!("https://{addr}/.well-known/ohttp-gateway")),
             });
         }
         let (relay, tls) = mimi_relay::assemble(&config)?;
@@ -188,13 +220,16 @@ impl World {
             .context("binding the relay")?;
         let relay_addr = listener.local_addr()?;
         let rec = recorder.clone();
+        let hostile_relay = setup.relay_attack.map(|a| Arc::new(HostileRelay::new(a)));
+        let hostile = hostile_relay.clone();
         let handler = move |req: Request<Incoming>, peer: SocketAddr| {
-            let relay = relay.clone();
-            let rec = rec.clone();
+            let (relay, rec, hostile) = (relay.clone(), rec.clone(), hostile.clone());
             async move {
-                tapped(&rec, Party::Relay, req, peer, |r| {
-                    let relay = relay.clone();
-                    async move { relay.handle(r, peer).await }
+                tapped(&rec, Party::Relay, req, peer, |r| async move {
+                    match &hostile {
+                        Some(h) => h.handle(&relay, r, peer).await,
+                        None => relay.handle(r, peer).await,
+                    }
                 })
                 .await
             }
@@ -212,10 +247,52 @@ impl World {
             relay_addr,
             providers,
             dir,
+            hostile_relay,
+            tagging_gateway: tagging.map(|(g, _)| g),
             dns: Some(dns),
             stop,
             relay_task: Some(relay_task),
         })
+    }
+
+    /// The tagging gateway on 127.0.0.8, with TLS from the test CA, until
+    /// the world stops.
+    async fn start_tagging_gateway(
+        dir: &tempfile::TempDir,
+        ca: &TestCa,
+        recorder: &Arc<Recorder>,
+        stop: &watch::Sender<bool>,
+    ) -> Result<(Arc<TaggingGateway>, SocketAddr)> {
+        let at = ip([127, 0, 0, 8]);
+        let leaf = ca.issue(&[TAGGING_HOST, &at.to_string()])?;
+        let (cert, key) = (dir.path().join("evil.pem"), dir.path().join("evil.key"));
+        std::fs::write(&cert, &leaf.cert_pem)?;
+        std::fs::write(&key, &leaf.key_pem)?;
+        let tls = mimi_relay::tls::server_config(&cert, &key)?;
+        let listener = TcpListener::bind((at, 0))
+            .await
+            .context("binding the tagging gateway")?;
+        let addr = listener.local_addr()?;
+        let gateway = Arc::new(TaggingGateway::new(TAGGING_HOST));
+        let (g, rec) = (gateway.clone(), recorder.clone());
+        let handler = move |req: Request<Incoming>, peer: SocketAddr| {
+            let (g, rec) = (g.clone(), rec.clone());
+            async move {
+                tapped(
+                    &rec,
+                    Party::Gateway("evil".into()),
+                    req,
+                    peer,
+                    |r| async move { g.handle(r).await },
+                )
+                .await
+            }
+        };
+        let mut rx = stop.subscribe();
+        tokio::spawn(serve(listener, Some(tls), limits(), handler, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        Ok((gateway, addr))
     }
 
     #[allow(clippy::too_many_arguments)]
