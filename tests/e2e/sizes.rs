@@ -78,3 +78,191 @@ async fn request_and_response_sizes_do_not_depend_on_the_identifier_or_the_answe
     assert_eq!(sizes[0].0, sizes[1].0);
     world.shutdown().await;
 }
+
+/// A handle of exactly `len` octets (3 to 253): labels of up to 63 `a`s, then `.b`.
+fn handle_of_length(len: usize) -> String {
+    let mut s = String::new();
+    let mut left = len - 2;
+    while left > 0 {
+        let mut label = left.min(63);
+        if left - label == 1 {
+            label -= 1; // leave room for a dot and a one-octet label
+        }
+        s.push_str(&"a".repeat(label));
+        left -= label;
+        if left > 0 {
+            s.push('.');
+            left -= 1;
+        }
+    }
+    s.push_str(".b");
+    s
+}
+
+/// The distinct (request, response) sizes the relay saw for POSTs.
+fn distinct(sizes: &[(usize, usize)]) -> (Vec<usize>, Vec<usize>) {
+    let mut req: Vec<usize> = sizes.iter().map(|s| s.0).collect();
+    let mut res: Vec<usize> = sizes.iter().map(|s| s.1).collect();
+    req.sort_unstable();
+    req.dedup();
+    res.sort_unstable();
+    res.dedup();
+    (req, res)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
+    use mimi_gateway::directory::{Directory, Entry};
+    use mimi_proto::query::{MAX_ACCOUNT_URI_LEN, MAX_ACCOUNTS_PER_IDENTIFIER};
+
+    let world = World::start().await.unwrap();
+    let alpha = &world.providers[0];
+    let host = alpha.host.clone();
+
+    // Identifiers of every legal length, of each kind.
+    let mut ids: Vec<String> = (3..=253).map(handle_of_length).collect();
+    ids.extend((1..=64).map(|n| format!("{}@example.com", "l".repeat(n))));
+    ids.extend([100, 200, 253].map(|n| format!("{}@{}", "l".repeat(64), handle_of_length(n))));
+    ids.extend((8..=15).map(|n| format!("+{}", "5".repeat(n))));
+    // Found with 1 to the maximum number of accounts, each as long as allowed.
+    let directory =
+        Directory::open(&world.dir.path().join(&alpha.name).join("directory.sqlite")).unwrap();
+    for k in 1..=MAX_ACCOUNTS_PER_IDENTIFIER {
+        let id = format!("n{k}.sizes.example");
+        for a in 0..k {
+            let prefix = format!("mimi://alpha.example/u/{a:02}");
+            let account = format!("{prefix}{}", "x".repeat(MAX_ACCOUNT_URI_LEN - prefix.len()));
+            directory
+                .add(&Entry {
+                    identifier: id.clone(),
+                    account,
+                    searchable: true,
+                })
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    // More than the maximum (the last one above): cut, and still the same size.
+    for a in MAX_ACCOUNTS_PER_IDENTIFIER..MAX_ACCOUNTS_PER_IDENTIFIER + 4 {
+        directory
+            .add(&Entry {
+                identifier: format!("n{MAX_ACCOUNTS_PER_IDENTIFIER}.sizes.example"),
+                account: format!("mimi://alpha.example/u/extra{a}"),
+                searchable: true,
+            })
+            .unwrap();
+    }
+    // Not found, and present but not searchable.
+    ids.push("nobody.example.com".into());
+    ids.push("carol.example.com".into());
+
+    let mut zone = BTreeMap::new();
+    for id in &ids {
+        let name = mimi_proto::Identifier::parse(id).unwrap().dns_name();
+        zone.insert(name, vec![vec![format!("v=MIMI1; e={host}").into_bytes()]]);
+    }
+    let client = world.client_with(DnsMode::Static(zone)).unwrap();
+    client.discover("alice.example.com").await.ok(); // keys, checked once
+    world.recorder.clear();
+    for id in &ids {
+        let d = client.discover(id).await.unwrap();
+        assert!(
+            !matches!(d.providers[0].outcome, mimi_client::Outcome::Error { .. }),
+            "{id}: {:?}",
+            d.providers[0].outcome
+        );
+        if let Some(k) = id
+            .strip_prefix('n')
+            .and_then(|r| r.strip_suffix(".sizes.example"))
+        {
+            let k: usize = k.parse().unwrap();
+            assert_eq!(crate::accounts(&d).len(), k, "{id}");
+        }
+    }
+    assert_eq!(alpha.gateway.metrics().capped_answers(), 1);
+
+    // Each error answer the gateway gives after decryption.
+    let session = client.session();
+    let query = mimi_proto::codec::Codec::to_bytes(&mimi_proto::IdentifierRequest::single(
+        mimi_proto::SearchIdentifierType::Handle,
+        "alice.example.com",
+    ))
+    .unwrap();
+    let fixed = format!("/v1/identifierQuery/{host}");
+    let wrong = [
+        ("POST", "other.example", fixed.as_str(), &query[..]), // foreign origin: 403
+        ("POST", host.as_str(), "/nowhere", &query[..]),       // 404
+        ("GET", host.as_str(), fixed.as_str(), &[][..]),       // 405
+        ("POST", host.as_str(), fixed.as_str(), &b"junk"[..]), // malformed query: 400
+    ];
+    for (method, authority, path, body) in wrong {
+        let answer = session
+            .request(
+                &host,
+                mimi_client::session::InnerRequest {
+                    method,
+                    authority,
+                    path,
+                    content_type: Some("application/octet-stream"),
+                    body,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(answer.status >= 400, "{method} {authority}{path}");
+    }
+
+    let sizes = post_sizes(&world);
+    assert_eq!(sizes.len(), ids.len() + wrong.len());
+    let (requests, responses) = distinct(&sizes);
+    assert_eq!(
+        requests.len(),
+        1,
+        "request sizes on the relay: {requests:?}"
+    );
+    assert_eq!(
+        responses.len(),
+        1,
+        "response sizes on the relay: {responses:?}"
+    );
+    world.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oblivious_dns_answers_with_0_to_16_records_are_one_size_on_the_relay() {
+    use mimi_testbed::samples::record_count_name;
+
+    let world = World::start().await.unwrap();
+    let client = world.client(true).unwrap();
+    client.discover("alice.example.com").await.unwrap(); // keys, checked once
+    world.recorder.clear();
+    for k in 0..=16 {
+        let handle = record_count_name(k)
+            .trim_start_matches("_mimi.")
+            .trim_end_matches('.')
+            .to_owned();
+        let result = client.discover(&handle).await;
+        match (k, result) {
+            (0, Err(mimi_client::Error::NoMimiRecord)) => {}
+            (k, Ok(d)) => assert_eq!(d.providers.len(), k),
+            (k, Err(e)) => panic!("{k} records: {e}"),
+        }
+    }
+    // NXDOMAIN too.
+    assert!(client.discover("nothing.sizes.example.com").await.is_err());
+    // Every POST was a DNS query: the providers the records name are not served.
+    let sizes = post_sizes(&world);
+    assert_eq!(sizes.len(), 18);
+    let (requests, responses) = distinct(&sizes);
+    assert_eq!(
+        requests.len(),
+        1,
+        "request sizes on the relay: {requests:?}"
+    );
+    assert_eq!(
+        responses.len(),
+        1,
+        "response sizes on the relay: {responses:?}"
+    );
+    world.shutdown().await;
+}

@@ -141,5 +141,32 @@ pub fn zones() -> Vec<(&'static str, Vec<(String, String)>)> {
         (name_of("frank@example.com"), record(10, beta)),
     ];
     let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
+    let mut example = example;
+    example.extend(record_count_names());
     vec![("example.com.", example), ("e164.arpa.", e164)]
+}
+
+/// The longest MIMI record the padding is documented to cover, in octets
+/// (16 of them fit the response bucket: DESIGN §4, `MIN_PADDED_RESPONSE_LEN`).
+pub const LONGEST_RECORD: usize = 400;
+
+/// The name that holds `k` MIMI records (for the padding tests: 0 to 16).
+pub fn record_count_name(k: usize) -> String {
+    format!("_mimi.r{k}.sizes.example.com.")
+}
+
+/// `k` records of [`LONGEST_RECORD`] octets at [`record_count_name`]`(k)`,
+/// for k = 1 to 16, each naming a provider no relay serves; and one name
+/// with no MIMI record (k = 0).
+fn record_count_names() -> Vec<(String, String)> {
+    let mut out = vec![(record_count_name(0), "v=spf1 -all".to_owned())];
+    for k in 1..=16 {
+        for i in 0..k {
+            let mut text = format!("v=MIMI1; p={i}; e=mimi.p{i}.sizes.example; s=p{i}; x=");
+            // An unknown tag fills the record to the documented longest.
+            text.push_str(&"f".repeat(LONGEST_RECORD - text.len()));
+            out.push((record_count_name(k), text));
+        }
+    }
+    out
 }
