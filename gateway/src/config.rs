@@ -314,6 +314,13 @@ mod tests {
         assert!(c.validate().is_err());
         c.public_host = "m.example:8443".into();
         c.validate().unwrap();
+        c.keys.publish_ahead_secs = c.keys.max_age_secs - 1;
+        assert!(
+            matches!(c.validate(), Err(Error::Config(m)) if m.contains("publish_ahead_secs")),
+            "a new key must reach every cached copy before it is used"
+        );
+        c.keys.publish_ahead_secs = c.keys.max_age_secs;
+        c.validate().unwrap();
         c.keys.grace_secs = 1;
         assert!(c.validate().is_err());
     }

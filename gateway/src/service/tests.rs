@@ -287,6 +287,43 @@ fn foreign_origin_is_an_encrypted_403() {
 }
 
 #[test]
+fn an_empty_authority_with_a_host_header_is_served() {
+    // RFC 9292 §3.5 and its §5.1 example: `:authority` empty, `Host` given.
+    let f = fixture();
+    let now = SystemTime::now();
+    let date = oblivious::format_date(now);
+    let mut msg = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        Vec::new(),
+        format!("/v1/identifierQuery/{HOST}").into_bytes(),
+    );
+    msg.put_header(b"host", HOST.as_bytes());
+    msg.put_header(b"date", date.as_bytes());
+    msg.write_content(lookup("alice.example.com"));
+    let mut bytes = Vec::new();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes).unwrap();
+    let (m, _) = exchange(&f.gw, &bytes, now);
+    assert_eq!(status(&m), 200);
+    let r = IdentifierResponse::from_bytes(m.content()).unwrap();
+    assert_eq!(r.response_code, IdentifierQueryCode::Success);
+
+    // A foreign Host is as foreign as a foreign :authority.
+    let mut msg = bhttp::Message::request(
+        b"POST".to_vec(),
+        b"https".to_vec(),
+        Vec::new(),
+        format!("/v1/identifierQuery/{HOST}").into_bytes(),
+    );
+    msg.put_header(b"host", b"evil.example");
+    msg.put_header(b"date", date.as_bytes());
+    msg.write_content(lookup("alice.example.com"));
+    let mut bytes = Vec::new();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes).unwrap();
+    assert_eq!(status(&exchange(&f.gw, &bytes, now).0), 403);
+}
+
+#[test]
 fn unknown_inner_path_and_method() {
     let f = fixture();
     let now = SystemTime::now();
