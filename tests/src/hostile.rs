@@ -37,12 +37,15 @@ pub enum RelayAttack {
     RefuseConnect,
 }
 
+/// A key list the relay made, and the server that opens what is sealed to it.
+type OwnKeys = (Vec<u8>, ohttp::Server);
+
 /// A relay that attacks as `attack` says, and is honest otherwise.
 #[derive(Debug)]
 pub struct HostileRelay {
     attack: RelayAttack,
     /// Key lists handed out, by client connection (one entry when not targeting).
-    keys: Mutex<HashMap<Option<SocketAddr>, (Vec<u8>, ohttp::Server)>>,
+    keys: Mutex<HashMap<Option<SocketAddr>, OwnKeys>>,
     /// Requests the relay managed to decrypt.
     decrypted: AtomicUsize,
     /// Key lists of its own it handed out.

@@ -76,6 +76,18 @@ async fn demo(oblivious_dns: bool) -> Result<()> {
         "Who saw what\n{}",
         report::who_saw_what(&world.recorder, &answers)
     );
+    let live_keys: Vec<(String, String, Vec<u8>)> = world
+        .providers
+        .iter()
+        .map(|p| {
+            let ids = p.gateway.keys().ring().ids().to_vec();
+            (p.name.clone(), p.host.clone(), ids)
+        })
+        .collect();
+    println!(
+        "Keys checked before use\n{}",
+        report::keys_checked(&world.recorder, &live_keys)
+    );
     world.shutdown().await;
     Ok(())
 }

@@ -126,3 +126,59 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
     );
     out
 }
+
+/// How each provider's key was checked before anything was encrypted to it
+/// (DESIGN §4.1), from what the relay and the gateways recorded: the
+/// client's tunnels through the relay to the gateway itself, the relay's
+/// shared copies it fetched, and whether every request was encrypted to a
+/// key the gateway publishes.
+pub fn keys_checked(recorder: &Recorder, live_keys: &[(String, String, Vec<u8>)]) -> String {
+    let relay = recorder.of(&Party::Relay);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<15} {:>8} {:>13} {:>9}  key used",
+        "provider", "tunnels", "shared copies", "requests"
+    );
+    for (name, host, ids) in live_keys {
+        let tunnels = relay
+            .iter()
+            .filter(|e| {
+                e.received
+                    .starts_with(format!("CONNECT {host}:").as_bytes())
+            })
+            .count();
+        let shared = relay
+            .iter()
+            .filter(|e| {
+                // The request line; over HTTP/2 its target is absolute.
+                let line = e.received.split(|&b| b == b'\n').next().unwrap_or_default();
+                let line = String::from_utf8_lossy(line);
+                line.starts_with("GET ") && line.contains(&format!("/gateway/{host} "))
+            })
+            .count();
+        let posts: Vec<u8> = recorder
+            .of(&Party::Gateway(name.clone()))
+            .iter()
+            .filter(|e| e.received.starts_with(b"POST "))
+            .filter_map(|e| {
+                let at = e.received.windows(2).position(|w| w == b"\n\n")?;
+                e.received.get(at + 2).copied()
+            })
+            .collect();
+        let verdict = if posts.is_empty() {
+            "nothing sent".to_owned()
+        } else if tunnels > 0 && shared > 0 && posts.iter().all(|id| ids.contains(id)) {
+            format!("confirmed over TLS to {host} (tunnelled) and against the relay's shared copy")
+        } else {
+            "NOT CONFIRMED".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "{:<15} {tunnels:>8} {shared:>13} {:>9}  {verdict}",
+            format!("gateway {name}"),
+            posts.len()
+        );
+    }
+    out
+}

@@ -302,7 +302,8 @@ fn an_empty_authority_with_a_host_header_is_served() {
     msg.put_header(b"date", date.as_bytes());
     msg.write_content(lookup("alice.example.com"));
     let mut bytes = Vec::new();
-    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes).unwrap();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes)
+        .unwrap();
     let (m, _) = exchange(&f.gw, &bytes, now);
     assert_eq!(status(&m), 200);
     let r = IdentifierResponse::from_bytes(m.content()).unwrap();
@@ -319,7 +320,8 @@ fn an_empty_authority_with_a_host_header_is_served() {
     msg.put_header(b"date", date.as_bytes());
     msg.write_content(lookup("alice.example.com"));
     let mut bytes = Vec::new();
-    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes).unwrap();
+    msg.write_bhttp(bhttp::Mode::KnownLength, &mut bytes)
+        .unwrap();
     assert_eq!(status(&exchange(&f.gw, &bytes, now).0), 403);
 }
 
