@@ -66,3 +66,47 @@ async fn rotation_during_a_run_of_discoveries_fails_none() {
     assert_eq!(world.providers[0].gateway.keys().ring().ids()[0], ids[3]);
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_key_fetches_work_and_show_the_gateway_only_the_key_fetch() {
+    use mimi_client::{Discoverer, DnsMode, KeyCheck, Options};
+    use mimi_testbed::recorder::Party;
+
+    let world = World::start().await.unwrap();
+    let provider = &world.providers[0];
+    let transport = world
+        .transport()
+        .unwrap()
+        .with_direct_address(&provider.host, provider.addr);
+    let d = Discoverer::new(
+        transport,
+        Options {
+            dns: DnsMode::Server {
+                addr: world.dns_addr,
+                tcp: false,
+            },
+            key_check: KeyCheck::DirectShared,
+            local_address: Some([127, 0, 0, 2].into()),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let found = d.discover("bob.example.com").await.unwrap();
+    assert_eq!(crate::accounts(&found), ["mimi://alpha.example/u/bob"]);
+    // The gateway saw the client's address for the key fetch only, and
+    // every request with a body came from the relay.
+    for e in world.recorder.of(&Party::Gateway(provider.name.clone())) {
+        if e.peer.ip() == std::net::IpAddr::from([127, 0, 0, 2]) {
+            assert!(e.received.starts_with(b"GET /.well-known/ohttp-gateway "));
+        } else {
+            assert_eq!(e.peer.ip(), std::net::IpAddr::from([127, 0, 0, 3]));
+        }
+    }
+    assert!(
+        world
+            .recorder
+            .peers(&Party::Gateway(provider.name.clone()))
+            .contains(&[127, 0, 0, 2].into())
+    );
+    world.shutdown().await;
+}
