@@ -35,9 +35,14 @@ struct Args {
     /// Print JSON Lines: one object per identifier (schema in the README).
     #[arg(long)]
     json: bool,
-    /// The Oblivious HTTP relay, e.g. `https://relay.example`.
+    /// The Oblivious HTTP relay: an origin (`https://relay.example`, whose
+    /// resources are `/gateway/<host>`) or a URI template with `{gateway}`.
     #[arg(long, env = "MIMI_RELAY")]
     relay: Option<String>,
+    /// A relay resource for one provider's gateway, `HOST=URL` (relays with
+    /// one resource per gateway); repeatable.
+    #[arg(long = "relay-for", value_name = "HOST=URL")]
+    relay_for: Vec<String>,
     /// Where DNS questions go: `system`, `udp:ADDR:PORT`, `tcp:ADDR:PORT`,
     /// `doh:https://HOST[:PORT]/PATH`, or `oblivious:GATEWAY-HOST` (through the relay).
     #[arg(long, env = "MIMI_DNS")]
@@ -52,7 +57,8 @@ struct Args {
     /// `direct` (the gateway then sees your address, never what you ask).
     #[arg(long, env = "MIMI_KEY_CHECK")]
     key_check: Option<String>,
-    /// Configuration file (TOML: relay, dns, ca_file, key_check, timeout_secs, concurrency).
+    /// Configuration file (TOML: relay, dns, ca_file, key_check, timeout_secs,
+    /// concurrency, and a `[relays]` table of gateway host = relay URL).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
     /// Seconds each provider may take.
@@ -71,6 +77,9 @@ struct Args {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     relay: Option<String>,
+    /// Gateway host → relay resource URL.
+    #[serde(default)]
+    relays: std::collections::BTreeMap<String, String>,
     dns: Option<String>,
     ca_file: Option<PathBuf>,
     key_check: Option<String>,
@@ -80,6 +89,7 @@ struct FileConfig {
 
 struct Settings {
     relay: String,
+    relay_for: Vec<(String, String)>,
     dns: DnsMode,
     ca_file: Option<PathBuf>,
     key_check: KeyCheck,
@@ -121,7 +131,11 @@ async fn run(args: Args) -> u8 {
         },
         None => Vec::new(),
     };
-    let discoverer = RelayTransport::new(&settings.relay, &roots, settings.timeout).and_then(|t| {
+    let transport = settings.relay_for.iter().fold(
+        RelayTransport::new(&settings.relay, &roots, settings.timeout),
+        |t, (host, url)| t.and_then(|t| t.with_relay_for(host, url)),
+    );
+    let discoverer = transport.and_then(|t| {
         Discoverer::new(
             t,
             Options {
@@ -244,8 +258,18 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
             .unwrap_or("system"),
     )
     .await?;
+    // Flags win over the file, host by host.
+    let mut relay_for = file.relays;
+    for pair in &args.relay_for {
+        let (host, url) = pair
+            .split_once('=')
+            .filter(|(h, u)| mimi_proto::record::Endpoint::parse(h).is_some() && !u.is_empty())
+            .ok_or_else(|| format!("--relay-for {pair:?}: expected HOST=URL"))?;
+        relay_for.insert(host.to_ascii_lowercase(), url.to_owned());
+    }
     let settings = Settings {
         relay,
+        relay_for: relay_for.into_iter().collect(),
         dns,
         ca_file: args.ca_file.clone().or(file.ca_file),
         key_check,

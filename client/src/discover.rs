@@ -74,6 +74,10 @@ pub struct ProviderResult {
     pub outcome: Outcome,
     /// How long step 2 took for this provider, in milliseconds.
     pub elapsed_ms: u64,
+    /// How the provider's key was checked before use (`tunnel+shared`,
+    /// `tunnel`, `direct+shared`, `direct`): the configured check, without
+    /// `+shared` where the provider's relay keeps no shared copy.
+    pub key_check: &'static str,
 }
 
 /// What one provider said.
@@ -230,6 +234,11 @@ impl<T: Transport> Discoverer<T> {
                         code: "internal".into(),
                     },
                     elapsed_ms: 0,
+                    key_check: self
+                        .inner
+                        .session
+                        .key_check_for(&record.endpoint.to_string())
+                        .as_str(),
                 })
             })
             .collect();
@@ -258,6 +267,7 @@ impl<T: Transport> Inner<T> {
     async fn ask_provider(&self, id: &Identifier, record: &MimiRecord) -> ProviderResult {
         let started = Instant::now();
         let host = record.endpoint.to_string();
+        let key_check = self.session.key_check_for(&host).as_str();
         let outcome = match tokio::time::timeout(
             self.options.provider_timeout,
             self.query(id, &host),
@@ -275,6 +285,7 @@ impl<T: Transport> Inner<T> {
             dns_account: record.account.as_ref().map(ToString::to_string),
             outcome,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            key_check,
         }
     }
 

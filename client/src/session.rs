@@ -249,7 +249,7 @@ impl<T: Transport> Session<T> {
     async fn confirmed_key(&self, gateway: &str) -> Result<ConfirmedKey> {
         for _ in 0..2 {
             let authentic = self.fetch_list(gateway, self.key_check.authentic());
-            let (authentic, shared) = if self.key_check.shared() {
+            let (authentic, shared) = if self.checks_shared(gateway) {
                 let shared = self.fetch_list(gateway, KeySource::Shared);
                 let (a, s) = tokio::join!(authentic, shared);
                 (a?, Some(s?))
@@ -271,6 +271,22 @@ impl<T: Transport> Session<T> {
             }
         }
         Err(Error::KeyInconsistent)
+    }
+
+    /// Whether `gateway`'s key is checked against the relay's shared copy:
+    /// when the key check asks for it and the relay keeps one.
+    pub fn checks_shared(&self, gateway: &str) -> bool {
+        self.key_check.shared() && self.transport.serves_shared_keys(gateway)
+    }
+
+    /// How `gateway`'s key is checked, as configuration names it: the
+    /// configured check, without `+shared` where the relay keeps no copy.
+    pub fn key_check_for(&self, gateway: &str) -> KeyCheck {
+        match (self.key_check, self.checks_shared(gateway)) {
+            (KeyCheck::TunnelShared, false) => KeyCheck::Tunnel,
+            (KeyCheck::DirectShared, false) => KeyCheck::Direct,
+            (check, _) => check,
+        }
     }
 
     /// A key list from `source`, and how long it may be kept.

@@ -61,22 +61,100 @@ pub trait Transport: Send + Sync + 'static {
         gateway: &str,
         source: KeySource,
     ) -> impl Future<Output = Result<RelayAnswer>> + Send;
-    /// `POST /gateway/<gateway>` with an encapsulated request.
+    /// `POST` an encapsulated request to the relay resource for `gateway`.
     fn post(
         &self,
         gateway: &str,
         body: Vec<u8>,
     ) -> impl Future<Output = Result<RelayAnswer>> + Send;
+    /// Whether the relay for `gateway` keeps a shared copy of its keys
+    /// ([`KeySource::Shared`]); relays with one resource per gateway serve
+    /// keys only through `CONNECT`.
+    fn serves_shared_keys(&self, gateway: &str) -> bool {
+        let _ = gateway;
+        true
+    }
 }
 
-/// A relay reached over HTTPS (or plain HTTP on a loopback address, for tests).
+/// The placeholder for the gateway host in a relay URI template.
+pub const GATEWAY_PLACEHOLDER: &str = "{gateway}";
+
+/// Where one gateway's requests go: a relay resource (a URI template with
+/// [`GATEWAY_PLACEHOLDER`], or a fixed URL) and that relay's origin, which
+/// `CONNECT` goes to.
+#[derive(Clone)]
+struct RelayRoute {
+    template: String,
+    host: String,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Our layout (`…/gateway/<host>`): the same resource serves a shared key copy.
+    shared_keys: bool,
+}
+
+impl RelayRoute {
+    /// Parses a relay URL: unless `fixed`, a bare origin means
+    /// `<origin>/gateway/{gateway}`. `http://` only to a loopback address.
+    fn parse(url: &str, relay_tls: &Arc<rustls::ClientConfig>, fixed: bool) -> Result<Self> {
+        let bad = || Error::InvalidRelayUrl(url.to_owned());
+        let template = if fixed || url.contains(GATEWAY_PLACEHOLDER) {
+            url.to_owned()
+        } else {
+            let origin_only = url
+                .split_once("://")
+                .is_some_and(|(_, rest)| !rest.trim_end_matches('/').contains('/'));
+            if origin_only {
+                format!(
+                    "{}{RELAY_PREFIX}{GATEWAY_PLACEHOLDER}",
+                    url.trim_end_matches('/')
+                )
+            } else {
+                url.to_owned()
+            }
+        };
+        let uri: http::Uri = template
+            .replace(GATEWAY_PLACEHOLDER, "gateway.example")
+            .parse()
+            .map_err(|_| bad())?;
+        let host = uri
+            .host()
+            .ok_or_else(bad)?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            // Anyone on the path could read and change plain HTTP: only a
+            // relay on this machine (tests) may be reached that way.
+            Some("http") if is_loopback(&host) => false,
+            Some("http") => return Err(Error::InsecureRelay(url.to_owned())),
+            _ => return Err(bad()),
+        };
+        if uri.query().is_some() || url.contains('@') {
+            return Err(bad());
+        }
+        let shared_keys = template.ends_with(&format!("{RELAY_PREFIX}{GATEWAY_PLACEHOLDER}"));
+        Ok(Self {
+            port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            host,
+            tls: https.then(|| relay_tls.clone()),
+            template,
+            shared_keys,
+        })
+    }
+
+    fn url(&self, gateway: &str) -> String {
+        self.template.replace(GATEWAY_PLACEHOLDER, gateway)
+    }
+}
+
+/// Relays reached over HTTPS (or plain HTTP on a loopback address, for
+/// tests): one for every gateway, or one per gateway (DESIGN §6).
 #[derive(Clone)]
 pub struct RelayTransport {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
-    base: String,
-    relay_host: String,
-    relay_port: u16,
-    relay_tls: Option<Arc<rustls::ClientConfig>>,
+    default: RelayRoute,
+    per_gateway: HashMap<String, RelayRoute>,
+    relay_tls: Arc<rustls::ClientConfig>,
     gateway_tls: Arc<rustls::ClientConfig>,
     local: Option<IpAddr>,
     direct_addresses: HashMap<String, SocketAddr>,
@@ -86,7 +164,7 @@ pub struct RelayTransport {
 impl std::fmt::Debug for RelayTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayTransport")
-            .field("base", &self.base)
+            .field("relay", &self.default.template)
             .finish_non_exhaustive()
     }
 }
@@ -125,40 +203,29 @@ fn tls_config(extra: &[CertificateDer<'static>], http1_only: bool) -> Result<rus
 }
 
 impl RelayTransport {
-    /// A transport to the relay at `base` (e.g. `https://relay.example`),
-    /// trusting the webpki roots plus `extra_roots` for the relay and for
-    /// gateways. `http://` is refused except on a loopback address.
+    /// A transport to the relay at `relay`: a bare origin
+    /// (`https://relay.example`, meaning `<origin>/gateway/{gateway}`) or a
+    /// URI template with `{gateway}`. It trusts the webpki roots plus
+    /// `extra_roots`, for the relay and for gateways. `http://` is refused
+    /// except on a loopback address.
     pub fn new(
-        base: &str,
+        relay: &str,
         extra_roots: &[CertificateDer<'static>],
         timeout: Duration,
     ) -> Result<Self> {
-        Self::with_local_address(base, extra_roots, timeout, None)
+        Self::with_local_address(relay, extra_roots, timeout, None)
     }
 
     /// As [`RelayTransport::new`], with connections leaving from `local`
     /// (for hosts with several addresses).
     pub fn with_local_address(
-        base: &str,
+        relay: &str,
         extra_roots: &[CertificateDer<'static>],
         timeout: Duration,
         local: Option<IpAddr>,
     ) -> Result<Self> {
-        let bad = || Error::InvalidRelayUrl(base.to_owned());
-        let uri: http::Uri = base.parse().map_err(|_| bad())?;
-        let host = uri.host().ok_or_else(bad)?.to_owned();
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            // Anyone on the path could read and change plain HTTP: only a
-            // relay on this machine (tests) may be reached that way.
-            Some("http") if is_loopback(&host) => false,
-            Some("http") => return Err(Error::InsecureRelay(base.to_owned())),
-            _ => return Err(bad()),
-        };
-        if uri.query().is_some() || base.contains('@') {
-            return Err(bad());
-        }
-        let relay_port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let relay_tls = Arc::new(tls_config(extra_roots, true)?);
+        let default = RelayRoute::parse(relay, &relay_tls, false)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
@@ -175,17 +242,29 @@ impl RelayTransport {
         gateway_tls.resumption = rustls::client::Resumption::disabled();
         Ok(Self {
             client: Client::builder(TokioExecutor::new()).build(connector),
-            base: base.trim_end_matches('/').to_owned(),
-            relay_host: host.trim_matches(['[', ']']).to_owned(),
-            relay_port,
-            relay_tls: https
-                .then(|| tls_config(extra_roots, true).map(Arc::new))
-                .transpose()?,
+            default,
+            per_gateway: HashMap::new(),
+            relay_tls,
             gateway_tls: Arc::new(gateway_tls),
             local,
             direct_addresses: HashMap::new(),
             timeout,
         })
+    }
+
+    /// Sends `gateway`'s requests to the relay resource at `url` instead (a
+    /// relay with one resource per gateway, which forwards `POST` there and
+    /// serves keys only through `CONNECT` to its origin).
+    pub fn with_relay_for(mut self, gateway: &str, url: &str) -> Result<Self> {
+        let route = RelayRoute::parse(url, &self.relay_tls, true)?;
+        self.per_gateway.insert(gateway.to_ascii_lowercase(), route);
+        Ok(self)
+    }
+
+    fn route(&self, gateway: &str) -> &RelayRoute {
+        self.per_gateway
+            .get(&gateway.to_ascii_lowercase())
+            .unwrap_or(&self.default)
     }
 
     /// For [`KeySource::Direct`]: reach gateway `host` (as named in DNS, with
@@ -208,10 +287,6 @@ impl RelayTransport {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| Error::Timeout)?
-    }
-
-    fn url(&self, gateway: &str) -> String {
-        format!("{}{RELAY_PREFIX}{gateway}", self.base)
     }
 
     /// A TCP connection to `host:port` (an address or a name), from `local`.
@@ -241,8 +316,9 @@ impl RelayTransport {
     /// the gateway inside the tunnel.
     async fn tunnel_keys(&self, gateway: &str) -> Result<RelayAnswer> {
         let (host, port) = split_host_port(gateway)?;
+        let route = self.route(gateway);
         let tcp = self
-            .connect_tcp(&self.relay_host, self.relay_port)
+            .connect_tcp(&route.host, route.port)
             .await
             .map_err(|_| Error::RelayUnreachable)?;
         let authority = format!("{host}:{port}");
@@ -252,10 +328,10 @@ impl RelayTransport {
             .header(HOST, authority.as_str())
             .body(Empty::<Bytes>::new())
             .map_err(|_| Error::TunnelFailed("bad gateway name".into()))?;
-        let resp = match &self.relay_tls {
+        let resp = match &route.tls {
             Some(config) => {
-                let name = ServerName::try_from(self.relay_host.clone())
-                    .map_err(|_| Error::InvalidRelayUrl(self.base.clone()))?;
+                let name = ServerName::try_from(route.host.clone())
+                    .map_err(|_| Error::InvalidRelayUrl(route.template.clone()))?;
                 let tls = tokio_rustls::TlsConnector::from(config.clone())
                     .connect(name, tcp)
                     .await
@@ -380,12 +456,13 @@ impl Transport for RelayTransport {
     async fn fetch_keys(&self, gateway: &str, source: KeySource) -> Result<RelayAnswer> {
         match source {
             KeySource::Shared => {
+                let route = self.route(gateway);
                 let req = Request::builder()
                     .method(Method::GET)
-                    .uri(self.url(gateway))
+                    .uri(route.url(gateway))
                     .header(ACCEPT, MEDIA_OHTTP_KEYS)
                     .body(Full::new(Bytes::new()))
-                    .map_err(|_| Error::InvalidRelayUrl(self.base.clone()))?;
+                    .map_err(|_| Error::InvalidRelayUrl(route.template.clone()))?;
                 self.exchange(req).await
             }
             KeySource::Tunnel => tokio::time::timeout(self.timeout, self.tunnel_keys(gateway))
@@ -398,19 +475,57 @@ impl Transport for RelayTransport {
     }
 
     async fn post(&self, gateway: &str, body: Vec<u8>) -> Result<RelayAnswer> {
+        let route = self.route(gateway);
         let req = Request::builder()
             .method(Method::POST)
-            .uri(self.url(gateway))
+            .uri(route.url(gateway))
             .header(CONTENT_TYPE, MEDIA_OHTTP_REQ)
             .body(Full::new(Bytes::from(body)))
-            .map_err(|_| Error::InvalidRelayUrl(self.base.clone()))?;
+            .map_err(|_| Error::InvalidRelayUrl(route.template.clone()))?;
         self.exchange(req).await
+    }
+
+    fn serves_shared_keys(&self, gateway: &str) -> bool {
+        self.route(gateway).shared_keys
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_urls_and_templates() {
+        let t = Duration::from_secs(1);
+        let ours = RelayTransport::new("https://relay.example/", &[], t).unwrap();
+        assert_eq!(
+            ours.route("m.example").url("m.example"),
+            "https://relay.example/gateway/m.example"
+        );
+        assert!(ours.serves_shared_keys("m.example"));
+        let templated =
+            RelayTransport::new("https://relay.example:8443/ohttp/{gateway}/req", &[], t).unwrap();
+        let route = templated.route("m.example");
+        assert_eq!(
+            route.url("m.example"),
+            "https://relay.example:8443/ohttp/m.example/req"
+        );
+        assert_eq!((route.host.as_str(), route.port), ("relay.example", 8443));
+        assert!(!templated.serves_shared_keys("m.example"));
+        let mixed = ours
+            .with_relay_for("M.Other.example", "https://one.example/")
+            .unwrap();
+        assert_eq!(
+            mixed.route("m.other.example").url("m.other.example"),
+            "https://one.example/"
+        );
+        assert!(!mixed.serves_shared_keys("m.other.example"));
+        assert!(mixed.serves_shared_keys("m.example"));
+        assert!(matches!(
+            mixed.with_relay_for("x.example", "http://one.example/"),
+            Err(Error::InsecureRelay(_))
+        ));
+    }
 
     #[test]
     fn plain_http_only_to_loopback() {

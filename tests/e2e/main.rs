@@ -2,6 +2,7 @@
 //! per scenario. Parties: client 127.0.0.2, relay 127.0.0.3, gateways
 //! 127.0.0.4 and 127.0.0.5, DNS 127.0.0.6.
 
+mod any_relay;
 mod failure;
 mod hostile;
 mod keys;

@@ -11,12 +11,14 @@
 //! - [`report`]: the demo's results and "who saw what" tables.
 //! - [`hostile`]: a relay that substitutes keys or refuses tunnels, and a
 //!   gateway that tries to tag clients, for the attack tests.
+//! - [`one_relay`]: a relay with one resource per gateway, as found in the wild.
 //! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
 //! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
 
 pub mod bench;
 pub mod dns;
 pub mod hostile;
+pub mod one_relay;
 pub mod pki;
 pub mod procs;
 pub mod recorder;

@@ -414,6 +414,12 @@ impl World {
         )?)
     }
 
+    /// A receiver that turns true when the world stops, for parties a test
+    /// adds.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
     /// Stops one provider's gateway (to test failures).
     pub async fn stop_provider(&mut self, index: usize) {
         let p = &mut self.providers[index];
