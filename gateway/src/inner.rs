@@ -115,6 +115,19 @@ impl Upstream {
         })
     }
 
+    /// Whether the discovery API answers at all (for `mimi-gateway check`):
+    /// a `GET` of its base URL, whose HTTP status, whatever it is, is returned.
+    pub async fn probe(&self) -> Result<u16> {
+        let request = http::Request::get(self.base.as_str())
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| Error::UpstreamUnavailable)?;
+        let resp = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| Error::UpstreamTimeout)?
+            .map_err(|_| Error::UpstreamUnavailable)?;
+        Ok(resp.status().as_u16())
+    }
+
     async fn forward(&self, req: &InnerRequest<'_>) -> Result<InnerResponse> {
         let method = http::Method::from_bytes(req.method).map_err(|_| Error::InnerMalformed)?;
         let mut builder = http::Request::builder()

@@ -14,8 +14,10 @@
 //! - [`replay`]: the bounded replay cache.
 //! - [`directory`]: the SQLite directory and its import formats.
 //! - [`http`] and [`server`]: the HTTP surface and the accept loop.
+//! - [`check`]: what `mimi-gateway check` verifies before a start.
 //! - [`config`], [`tls`], [`metrics`], [`error`].
 
+pub mod check;
 pub mod config;
 pub mod directory;
 pub mod error;

@@ -40,6 +40,9 @@ enum Command {
     /// Manage the embedded directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Check the configuration, key file, database, TLS files and upstream
+    /// without starting; exit 1 with every problem listed.
+    Check(ServeFlags),
 }
 
 #[derive(Debug, Default, Args)]
@@ -107,6 +110,15 @@ enum DirectoryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write every entry, in a form `import` reads back.
+    Export {
+        /// Where to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The format (default: from the output's extension, else CSV).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
     /// Import entries from a file, all or nothing.
     Import {
         /// CSV (identifier,account[,searchable]) or JSON array.
@@ -138,22 +150,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(config, ServeFlags::default()),
         Some(Command::Serve(flags)) => serve(config, flags),
+        Some(Command::Check(flags)) => check(apply(config, flags).0),
         Some(Command::Keys(cmd)) => keys(&config, cmd),
         Some(Command::Directory(cmd)) => directory(&config, cmd),
     }
 }
 
-fn serve(mut config: Config, flags: ServeFlags) -> anyhow::Result<()> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if flags.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+/// The configuration with the flags applied, and whether to log as JSON.
+fn apply(mut config: Config, flags: ServeFlags) -> (Config, bool) {
     if let Some(v) = flags.listen {
         config.listen = v;
     }
@@ -184,6 +188,43 @@ fn serve(mut config: Config, flags: ServeFlags) -> anyhow::Result<()> {
             timeout_ms: 2_000,
             bind: None,
         });
+    }
+    (config, flags.log_json)
+}
+
+fn check(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(mimi_gateway::check::check(&config));
+    for line in &report.ok {
+        println!("ok       {line}");
+    }
+    for line in &report.problems {
+        println!("PROBLEM  {line}");
+    }
+    if report.problems.is_empty() {
+        println!("the gateway can start");
+        Ok(())
+    } else {
+        bail!(
+            "{} problem(s); the gateway would not start",
+            report.problems.len()
+        )
+    }
+}
+
+fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
+    let (config, log_json) = apply(config, flags);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log_json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
     let (gateway, tls) = mimi_gateway::assemble(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -330,6 +371,27 @@ fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
                     let flag = if e.searchable { "" } else { "  (hidden)" };
                     println!("{}\t{}{flag}", e.identifier, e.account);
                 }
+            }
+        }
+        DirectoryCommand::Export { output, format } => {
+            let format = format.unwrap_or(match &output {
+                Some(p) if p.extension().is_some_and(|e| e == "json") => Format::Json,
+                _ => Format::Csv,
+            });
+            let entries = dir.list()?;
+            let sink: Box<dyn Write> = match &output {
+                Some(path) => Box::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            match format {
+                Format::Csv => directory::write_csv(&entries, sink)?,
+                Format::Json => directory::write_json(&entries, sink)?,
+            }
+            if let Some(path) = output {
+                eprintln!("exported {} entries to {}", entries.len(), path.display());
             }
         }
         DirectoryCommand::Import { file, format } => {

@@ -15,8 +15,10 @@
 //! - [`keycache`]: the shared, coalescing key cache.
 //! - [`ratelimit`]: per-client token buckets in bounded memory.
 //! - [`tunnel`]: `CONNECT` tunnels to allowlisted gateways, bounded.
+//! - [`check`]: what `mimi-relay check` verifies before a start.
 //! - [`config`], [`tls`], [`metrics`], [`error`].
 
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mimi_relay::config::{GatewayEntry, TlsFiles};
 use mimi_relay::{Config, http};
 use tokio::net::TcpListener;
@@ -41,6 +41,15 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<RelayCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RelayCommand {
+    /// Check the configuration, TLS files, gateway CA file and allowlist
+    /// without starting; exit 1 with every problem listed.
+    Check,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,6 +91,23 @@ fn main() -> anyhow::Result<()> {
             None => (g, None),
         };
         config.gateway.push(GatewayEntry { host, url });
+    }
+    if let Some(RelayCommand::Check) = cli.command {
+        let report = mimi_relay::check::check(&config);
+        for line in &report.ok {
+            println!("ok       {line}");
+        }
+        for line in &report.problems {
+            println!("PROBLEM  {line}");
+        }
+        if report.problems.is_empty() {
+            println!("the relay can start");
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{} problem(s); the relay would not start",
+            report.problems.len()
+        );
     }
     let (relay, tls) = mimi_relay::assemble(&config)?;
 

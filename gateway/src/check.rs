@@ -1,0 +1,136 @@
+//! `mimi-gateway check`: everything that can be checked before a start, each
+//! problem said in a sentence, so that a deploy script can stop before a
+//! broken gateway replaces a working one. Nothing is created or changed.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::keys::{KeyFile, KeyRing};
+
+/// What a check found: what is fine, and every problem.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was checked and is fine.
+    pub ok: Vec<String>,
+    /// What is wrong; empty when the gateway can start.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    fn check(&mut self, what: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => self.ok.push(format!("{what}: {detail}")),
+            Err(problem) => self.problems.push(format!("{what}: {problem}")),
+        }
+    }
+}
+
+/// Checks `config`, its key file, database, TLS files and upstream.
+pub async fn check(config: &Config) -> Report {
+    let mut report = Report::default();
+    report.check(
+        "configuration",
+        config
+            .validate()
+            .map(|()| "valid".into())
+            .map_err(|e| e.to_string()),
+    );
+    report.check("key file", key_file(&config.key_file));
+    if let Some(files) = &config.tls {
+        report.check(
+            "TLS",
+            crate::tls::server_config(&files.cert, &files.key)
+                .map(|_| format!("{} and its key load", files.cert.display()))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    match &config.upstream {
+        None => report.check("directory", database(&config.directory.database)),
+        Some(up) => {
+            let roots = match &up.ca_file {
+                Some(path) => crate::tls::load_roots(path).map_err(|e| e.to_string()),
+                None => Ok(Vec::new()),
+            };
+            let reachable = match roots {
+                Ok(roots) => crate::inner::Upstream::new(
+                    &up.url,
+                    Duration::from_millis(up.timeout_ms),
+                    &roots,
+                )
+                .map_err(|e| e.to_string())
+                .map(|u| async move { u.probe().await }),
+                Err(e) => Err(e),
+            };
+            let result = match reachable {
+                Ok(probe) => probe
+                    .await
+                    .map(|status| format!("{} answers (HTTP {status})", up.url))
+                    .map_err(|e| format!("{} does not answer: {e}", up.url)),
+                Err(e) => Err(e),
+            };
+            report.check("upstream", result);
+        }
+    }
+    report
+}
+
+fn key_file(path: &Path) -> Result<String, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            return match dir.map(std::fs::metadata) {
+                Some(Err(e)) => Err(format!(
+                    "{} does not exist, and its directory cannot be used: {e}",
+                    path.display()
+                )),
+                _ => Ok(format!("{} will be created at first start", path.display())),
+            };
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is readable by others (mode {mode:o}); chmod 600 it",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let file = KeyFile::load(path).map_err(|e| e.to_string())?;
+    let ring = KeyRing::build(&file, SystemTime::now()).map_err(|e| e.to_string())?;
+    if ring.ids().is_empty() {
+        return Err(format!(
+            "{} holds no live key; run `mimi-gateway keys rotate`",
+            path.display()
+        ));
+    }
+    Ok(format!(
+        "{} serves key ids {:?}",
+        path.display(),
+        ring.ids()
+    ))
+}
+
+fn database(path: &Path) -> Result<String, String> {
+    if !path.exists() {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        return match dir.map(std::fs::metadata) {
+            Some(Err(e)) => Err(format!(
+                "{} does not exist, and its directory cannot be used: {e}",
+                path.display()
+            )),
+            _ => Ok(format!("{} will be created at first start", path.display())),
+        };
+    }
+    let dir = Directory::open(path).map_err(|e| e.to_string())?;
+    let n = dir.count().map_err(|e| e.to_string())?;
+    Ok(format!("{} opens, {n} entries", path.display()))
+}

@@ -1,0 +1,63 @@
+//! `mimi-relay check`: everything that can be checked before a start, each
+//! problem said in a sentence, for deploy scripts. Nothing is bound.
+
+use crate::config::Config;
+use crate::targets::Allowlist;
+
+/// What a check found: what is fine, and every problem.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was checked and is fine.
+    pub ok: Vec<String>,
+    /// What is wrong; empty when the relay can start.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    fn check(&mut self, what: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => self.ok.push(format!("{what}: {detail}")),
+            Err(problem) => self.problems.push(format!("{what}: {problem}")),
+        }
+    }
+}
+
+/// Checks `config`, its TLS files, its gateway CA file and its allowlist.
+pub fn check(config: &Config) -> Report {
+    let mut report = Report::default();
+    report.check(
+        "configuration",
+        config
+            .validate()
+            .map(|()| "valid".into())
+            .map_err(|e| e.to_string()),
+    );
+    if let Some(files) = &config.tls {
+        report.check(
+            "TLS",
+            crate::tls::server_config(&files.cert, &files.key)
+                .map(|_| format!("{} and its key load", files.cert.display()))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    if let Some(path) = &config.gateway_ca_file {
+        report.check(
+            "gateway CA file",
+            crate::tls::load_roots(path)
+                .map(|roots| format!("{}: {} certificate(s)", path.display(), roots.len()))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let entries: Vec<(String, Option<String>)> = config
+        .gateway
+        .iter()
+        .map(|g| (g.host.clone(), g.url.clone()))
+        .collect();
+    report.check(
+        "gateways",
+        Allowlist::new(&entries)
+            .map(|l| l.hosts().join(", "))
+            .map_err(|e| e.to_string()),
+    );
+    report
+}
