@@ -10,8 +10,8 @@ fn unit(name: &str) -> String {
 /// The value of `key=` in the unit, if set (the last one wins, as in systemd).
 fn value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
 }
 
 #[test]
