@@ -61,7 +61,7 @@ struct Args {
     /// concurrency, and a `[relays]` table of gateway host = relay URL).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
-    /// Seconds each provider may take.
+    /// Seconds a whole lookup may take, DNS and every provider included.
     #[arg(long)]
     timeout: Option<u64>,
     /// Identifiers looked up at once (batches).
@@ -140,7 +140,10 @@ async fn run(args: Args) -> u8 {
             t,
             Options {
                 dns: settings.dns.clone(),
+                dns_timeout: settings.timeout,
                 provider_timeout: settings.timeout,
+                lookup_timeout: Some(settings.timeout),
+                ca_roots: roots.clone(),
                 concurrency: settings.concurrency,
                 key_check: settings.key_check,
                 ..Options::default()
@@ -155,6 +158,14 @@ async fn run(args: Args) -> u8 {
         }
     };
 
+    if !matches!(settings.dns, DnsMode::Oblivious { .. } | DnsMode::Static(_)) {
+        eprintln!(
+            "mimi-discover: note: step 1 asks DNS directly, so the resolver sees your address \
+             and each name looked up (for an email address, a hash of its local part that a \
+             dictionary reverses quickly). `--dns oblivious:GATEWAY-HOST` sends it through \
+             the relay instead."
+        );
+    }
     let progress = (args.file.is_some() && inputs.len() > 1 && std::io::stderr().is_terminal())
         .then(|| {
             let bar = indicatif::ProgressBar::new(inputs.len() as u64);

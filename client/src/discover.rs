@@ -35,6 +35,12 @@ pub struct Options {
     pub dns_timeout: Duration,
     /// How long one provider's step 2 may take, retries included.
     pub provider_timeout: Duration,
+    /// How long a whole lookup may take, DNS and every provider included;
+    /// none: each step has only its own timeout.
+    pub lookup_timeout: Option<Duration>,
+    /// Extra CA certificates trusted for DNS-over-HTTPS (the relay and
+    /// gateways take theirs from the transport).
+    pub ca_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
     /// How many identifiers [`Discoverer::discover_many`] works on at once.
     pub concurrency: usize,
     /// The local address DNS queries leave from (default: any).
@@ -51,6 +57,8 @@ impl Default for Options {
             dns: DnsMode::System,
             dns_timeout: Duration::from_secs(5),
             provider_timeout: Duration::from_secs(10),
+            lookup_timeout: None,
+            ca_roots: Vec::new(),
             concurrency: 8,
             local_address: None,
             key_check: KeyCheck::default(),
@@ -170,7 +178,12 @@ impl<T: Transport> Discoverer<T> {
     pub fn new(transport: T, options: Options) -> Result<Self> {
         Ok(Self {
             inner: Arc::new(Inner {
-                step1: Step1::new(&options.dns, options.dns_timeout, options.local_address)?,
+                step1: Step1::new(
+                    &options.dns,
+                    options.dns_timeout,
+                    options.local_address,
+                    &options.ca_roots,
+                )?,
                 session: Session::new(transport, options.key_check),
                 options,
             }),
@@ -187,8 +200,13 @@ impl<T: Transport> Discoverer<T> {
         let id = Identifier::parse(input).map_err(Error::InvalidIdentifier)?;
         let name = id.dns_name();
         let inner = &self.inner;
+        let deadline = inner.options.lookup_timeout.map(|t| Instant::now() + t);
+        let budget = |step: Duration| match deadline {
+            Some(d) => step.min(d.saturating_duration_since(Instant::now())),
+            None => step,
+        };
         let records = tokio::time::timeout(
-            inner.options.dns_timeout,
+            budget(inner.options.dns_timeout),
             inner.step1.txt(&name, &inner.session),
         )
         .await
@@ -214,9 +232,10 @@ impl<T: Transport> Discoverer<T> {
         bound_providers(&mut found, inner.options.max_providers, &mut warnings);
         // One task per provider, so that their cryptography runs on every
         // core and a slow provider holds up no other.
+        let step2 = budget(inner.options.provider_timeout);
         let tasks = found.iter().cloned().map(|record| {
             let (inner, id) = (self.inner.clone(), id.clone());
-            tokio::spawn(async move { inner.ask_provider(&id, &record).await })
+            tokio::spawn(async move { inner.ask_provider(&id, &record, step2).await })
         });
         let finished = futures::future::join_all(tasks).await;
         let providers = finished
@@ -264,16 +283,16 @@ impl<T: Transport> Discoverer<T> {
 }
 
 impl<T: Transport> Inner<T> {
-    async fn ask_provider(&self, id: &Identifier, record: &MimiRecord) -> ProviderResult {
+    async fn ask_provider(
+        &self,
+        id: &Identifier,
+        record: &MimiRecord,
+        timeout: Duration,
+    ) -> ProviderResult {
         let started = Instant::now();
         let host = record.endpoint.to_string();
         let key_check = self.session.key_check_for(&host).as_str();
-        let outcome = match tokio::time::timeout(
-            self.options.provider_timeout,
-            self.query(id, &host),
-        )
-        .await
-        {
+        let outcome = match tokio::time::timeout(timeout, self.query(id, &host)).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => Outcome::failed(&e),
             Err(_) => Outcome::failed(&Error::Timeout),

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::ProtoErrorKind;
+use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::xfer::Protocol;
 use hickory_resolver::TokioResolver;
@@ -60,10 +61,12 @@ pub(crate) enum Step1 {
 }
 
 impl Step1 {
+    /// Step 1 in `mode`; DNS-over-HTTPS trusts the webpki roots plus `roots`.
     pub(crate) fn new(
         mode: &DnsMode,
         timeout: Duration,
         local: Option<std::net::IpAddr>,
+        roots: &[rustls_pki_types::CertificateDer<'static>],
     ) -> Result<Self> {
         let bind = local.map(|ip| SocketAddr::new(ip, 0));
         let mut opts = ResolverOpts::default();
@@ -71,6 +74,11 @@ impl Step1 {
         // each with a third of it (found under load by mimi-bench).
         opts.timeout = (timeout / 3).max(Duration::from_millis(300));
         opts.attempts = 3;
+        // EDNS0, so that answers up to 1,232 bytes come over UDP (DESIGN §3).
+        opts.edns0 = true;
+        if matches!(mode, DnsMode::Doh { .. }) {
+            opts.tls_config = crate::transport::tls_config(roots, false)?;
+        }
         let config = match mode {
             DnsMode::Oblivious { gateway } => return Ok(Self::Oblivious(gateway.clone())),
             DnsMode::Static(zone) => return Ok(Self::Static(zone.clone())),
@@ -126,21 +134,25 @@ impl Step1 {
                     .iter()
                     .map(|txt| txt.txt_data().iter().map(|s| s.to_vec()).collect())
                     .collect()),
-                Err(e) if e.is_nx_domain() => Err(Error::NameNotFound),
-                Err(e) if e.is_no_records_found() => Ok(Vec::new()),
-                Err(e) => {
-                    let timeout = e.proto().is_some_and(|p| {
-                        matches!(p.kind(), hickory_proto::ProtoErrorKind::Timeout)
-                    });
-                    if timeout {
-                        Err(Error::DnsTimeout)
-                    } else {
-                        Err(Error::DnsFailed(e.to_string()))
-                    }
-                }
+                Err(e) => Err(lookup_error(&e)),
             },
             Self::Oblivious(gateway) => oblivious_txt(name, gateway, session).await,
         }
+    }
+}
+
+/// What a failed lookup means (DESIGN §3): only NXDOMAIN and NODATA say
+/// "not discoverable"; SERVFAIL, REFUSED, FORMERR, timeouts and unreachable
+/// servers are failures of the lookup, never an answer.
+fn lookup_error(e: &hickory_resolver::ResolveError) -> Error {
+    match e.proto().map(|p| p.kind()) {
+        Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => match *response_code {
+            ResponseCode::NXDomain => Error::NameNotFound,
+            ResponseCode::NoError => Error::NoMimiRecord,
+            code => Error::DnsFailed(format!("the DNS server answered {code}")),
+        },
+        Some(ProtoErrorKind::Timeout) => Error::DnsTimeout,
+        _ => Error::DnsFailed(e.to_string()),
     }
 }
 
@@ -153,11 +165,16 @@ async fn oblivious_txt<T: Transport>(
 ) -> Result<Vec<TxtRecord>> {
     let qname = Name::from_ascii(name).map_err(|_| Error::DnsFailed("bad query name".into()))?;
     let mut query = Message::new();
-    // ID 0, as RFC 8484 §4.1 recommends for cache friendliness.
+    // ID 0, as RFC 8484 §4.1 recommends for cache friendliness; EDNS0 with
+    // the DO bit, so that a validating resolver says whether the answer is
+    // authentic (DESIGN §3).
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232).set_dnssec_ok(true);
     query
         .set_id(0)
         .set_recursion_desired(true)
-        .add_query(Query::query(qname, RecordType::TXT));
+        .add_query(Query::query(qname, RecordType::TXT))
+        .set_edns(edns);
     let body = query
         .to_vec()
         .map_err(|e| Error::DnsFailed(e.to_string()))?;

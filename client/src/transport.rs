@@ -181,7 +181,10 @@ fn is_loopback(host: &str) -> bool {
 
 /// A rustls client configuration trusting the webpki roots plus `extra`,
 /// offering only HTTP/1.1 when `http1_only`.
-fn tls_config(extra: &[CertificateDer<'static>], http1_only: bool) -> Result<rustls::ClientConfig> {
+pub(crate) fn tls_config(
+    extra: &[CertificateDer<'static>],
+    http1_only: bool,
+) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for c in extra {

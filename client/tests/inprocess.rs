@@ -169,6 +169,106 @@ async fn dns_stub(txt: String) -> SocketAddr {
     addr
 }
 
+/// A DNS server stub on 127.0.0.5 answering every query with `code` and no records.
+async fn failing_dns(code: hickory_proto::op::ResponseCode) -> SocketAddr {
+    let udp = UdpSocket::bind("127.0.0.5:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                return;
+            };
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut m = Message::new();
+            m.set_id(q.id())
+                .set_message_type(MessageType::Response)
+                .set_response_code(code)
+                .add_queries(q.queries().to_vec());
+            let _ = udp.send_to(&m.to_vec().unwrap(), peer).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn servfail_and_refused_are_failures_not_absence() {
+    use hickory_proto::op::ResponseCode;
+    for code in [
+        ResponseCode::ServFail,
+        ResponseCode::Refused,
+        ResponseCode::FormErr,
+    ] {
+        let dns = failing_dns(code).await;
+        let transport =
+            RelayTransport::new("http://127.0.0.3:9", &[], Duration::from_secs(2)).unwrap();
+        let d = Discoverer::new(
+            transport,
+            Options {
+                dns: DnsMode::Server {
+                    addr: dns,
+                    tcp: false,
+                },
+                dns_timeout: Duration::from_secs(2),
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        let err = d.discover("alice.example.com").await.unwrap_err();
+        assert!(
+            matches!(&err, mimi_client::Error::DnsFailed(m) if m.contains(&code.to_string())),
+            "{code}: {err:?}"
+        );
+        assert_eq!(mimi_client::error_code(&err), "dns_failed");
+        let args = vec![
+            "--relay".to_string(),
+            "http://127.0.0.3:9".into(),
+            "--dns".into(),
+            format!("udp:{dns}"),
+            "--timeout".into(),
+            "2".into(),
+            "alice.example.com".into(),
+        ];
+        let (exit, stdout, stderr) = tokio::task::spawn_blocking(move || run_cli(&args))
+            .await
+            .unwrap();
+        assert_eq!(exit, 3, "{code}: {stdout}{stderr}");
+        assert!(stdout.contains("DNS lookup failed"), "{stdout}");
+        assert!(
+            stderr.contains("the resolver sees your address"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_bounds_the_whole_lookup_dns_included() {
+    // A DNS server that never answers.
+    let silent = UdpSocket::bind("127.0.0.5:0").await.unwrap();
+    let dns = silent.local_addr().unwrap();
+    let args = vec![
+        "--relay".to_string(),
+        "http://127.0.0.3:9".into(),
+        "--dns".into(),
+        format!("udp:{dns}"),
+        "--timeout".into(),
+        "1".into(),
+        "alice.example.com".into(),
+    ];
+    let started = std::time::Instant::now();
+    let (exit, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    drop(silent);
+    assert_eq!(exit, 3, "{stdout}");
+    assert!(stdout.contains("DNS did not answer in time"), "{stdout}");
+    // Bounded by --timeout 1 (plus process start), not by the 5 s default.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
 /// `mimi-discover` arguments for the in-process relay and DNS stub, trusting
 /// the gateway certificate in `dir`, then `rest`.
 fn world_args(

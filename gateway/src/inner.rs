@@ -172,6 +172,12 @@ impl Upstream {
 
 /// A DNS resolver that `/dns-query` forwards to: UDP, then TCP when the
 /// answer is truncated.
+///
+/// Queries go out with a random ID of the gateway's choosing, and only an
+/// answer with that ID and the same question is taken (anything else on the
+/// socket is dropped), so an off-path attacker must guess both the port and
+/// the ID. The client gets the answer with its own ID back (0, as RFC 8484
+/// §4.1 recommends).
 #[derive(Debug, Clone)]
 pub struct DnsForwarder {
     /// The resolver's address.
@@ -180,6 +186,15 @@ pub struct DnsForwarder {
     pub timeout: Duration,
     /// The local address queries leave from (default: any).
     pub bind: Option<std::net::IpAddr>,
+}
+
+/// Whether `answer` is the response to the query with `id` and `questions`.
+fn answers(answer: &[u8], id: u16, questions: &[hickory_proto::op::Query]) -> Option<bool> {
+    let m = hickory_proto::op::Message::from_vec(answer).ok()?;
+    let ours = m.id() == id
+        && m.message_type() == hickory_proto::op::MessageType::Response
+        && m.queries() == questions;
+    ours.then(|| m.truncated())
 }
 
 impl DnsForwarder {
@@ -191,9 +206,16 @@ impl DnsForwarder {
         {
             return Err(Error::MalformedQuery);
         }
-        let answer = tokio::time::timeout(self.timeout, self.exchange(query, parsed.id()))
-            .await
-            .map_err(|_| Error::UpstreamTimeout)??;
+        // The ID is the first two bytes of the header: patched in place, so
+        // that nothing else of the client's query or the answer is re-encoded.
+        let id: u16 = rand::random();
+        let mut outgoing = query.to_vec();
+        outgoing[..2].copy_from_slice(&id.to_be_bytes());
+        let mut answer =
+            tokio::time::timeout(self.timeout, self.exchange(&outgoing, id, parsed.queries()))
+                .await
+                .map_err(|_| Error::UpstreamTimeout)??;
+        answer[..2].copy_from_slice(&parsed.id().to_be_bytes());
         Ok(InnerResponse {
             status: 200,
             content_type: MEDIA_DNS_MESSAGE.into(),
@@ -201,7 +223,12 @@ impl DnsForwarder {
         })
     }
 
-    async fn exchange(&self, query: &[u8], id: u16) -> Result<Vec<u8>> {
+    async fn exchange(
+        &self,
+        query: &[u8],
+        id: u16,
+        questions: &[hickory_proto::op::Query],
+    ) -> Result<Vec<u8>> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let bind: SocketAddr = match self.bind {
             Some(ip) => (ip, 0).into(),
@@ -215,23 +242,15 @@ impl DnsForwarder {
         socket.connect(self.addr).await.map_err(unavailable)?;
         socket.send(query).await.map_err(unavailable)?;
         let mut buf = vec![0u8; 4096];
-        let answer = loop {
+        loop {
             let n = socket.recv(&mut buf).await.map_err(unavailable)?;
-            // Ignore stray datagrams that are not the answer to this query.
-            match hickory_proto::op::Message::from_vec(&buf[..n]) {
-                Ok(m)
-                    if m.id() == id
-                        && m.message_type() == hickory_proto::op::MessageType::Response =>
-                {
-                    if !m.truncated() {
-                        return Ok(buf[..n].to_vec());
-                    }
-                    break m;
-                }
-                _ => continue,
+            match answers(&buf[..n], id, questions) {
+                Some(false) => return Ok(buf[..n].to_vec()),
+                Some(true) => break,
+                // Not the answer to this query (spoofed or stray): dropped.
+                None => continue,
             }
-        };
-        drop(answer);
+        }
         // Truncated: ask again over TCP.
         let socket = if self.addr.is_ipv4() {
             tokio::net::TcpSocket::new_v4()
@@ -251,7 +270,10 @@ impl DnsForwarder {
         let n = usize::from(tcp.read_u16().await.map_err(unavailable)?);
         let mut answer = vec![0u8; n];
         tcp.read_exact(&mut answer).await.map_err(unavailable)?;
-        Ok(answer)
+        match answers(&answer, id, questions) {
+            Some(_) => Ok(answer),
+            None => Err(Error::UpstreamUnavailable),
+        }
     }
 }
 

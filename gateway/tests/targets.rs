@@ -246,3 +246,78 @@ async fn oblivious_dns_over_udp_and_tcp_after_truncation() {
         gw.stop().await;
     }
 }
+
+/// A resolver stub whose every answer is preceded by two forgeries, as an
+/// attacker racing it would send: one with the ID the client chose (which a
+/// forwarder that keeps it makes predictable) and one with the right ID but
+/// another question. Both name an attacker's provider.
+async fn racing_dns() -> SocketAddr {
+    let udp = UdpSocket::bind("127.0.0.7:0").await.unwrap();
+    let addr = udp.local_addr().unwrap();
+    fn message(id: u16, question: Query, txt: &str) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(id)
+            .set_message_type(MessageType::Response)
+            .add_query(question.clone());
+        m.add_answer(Record::from_rdata(
+            question.name().clone(),
+            60,
+            RData::TXT(TXT::new(vec![txt.into()])),
+        ));
+        m.to_vec().unwrap()
+    }
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let (n, peer) = udp.recv_from(&mut buf).await.unwrap();
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            let question = q.queries()[0].clone();
+            let evil = "v=MIMI1; e=mimi.attacker.example";
+            let other = Query::query(
+                Name::from_ascii("_mimi.other.example.").unwrap(),
+                RecordType::TXT,
+            );
+            for forged in [
+                message(4242, question.clone(), evil),
+                message(q.id(), other, evil),
+            ] {
+                udp.send_to(&forged, peer).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            udp.send_to(&message(q.id(), question, "v=MIMI1; e=m.example"), peer)
+                .await
+                .unwrap();
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn forged_dns_answers_racing_the_resolver_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let resolver = racing_dns().await;
+    let mut cfg = config(dir.path());
+    cfg.dns = Some(mimi_gateway::config::DnsSection {
+        resolver,
+        timeout_ms: 2000,
+        bind: None,
+    });
+    let gw = spawn(&cfg).await;
+    let c = client();
+    for _ in 0..3 {
+        let (status, msg) = exchange(&c, gw.addr, &dns_query_bhttp(&txt_query())).await;
+        assert_eq!(status, 200);
+        let answer = Message::from_vec(msg.unwrap().content()).unwrap();
+        assert_eq!(answer.id(), 4242, "the client's own ID comes back");
+        let texts: Vec<String> = answer
+            .answers()
+            .iter()
+            .filter_map(|r| match r.data() {
+                RData::TXT(t) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, ["v=MIMI1; e=m.example"], "a forgery was taken");
+    }
+    gw.stop().await;
+}

@@ -76,3 +76,47 @@ async fn relay_down() {
         }
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dns_over_https_trusts_the_configured_ca() {
+    use mimi_client::{Discoverer, DnsMode, Options};
+    use mimi_testbed::doh::{self, DOH_HOST};
+
+    let world = World::start().await.unwrap();
+    let doh_addr = doh::spawn(
+        [127, 0, 0, 10].into(),
+        world.dns_addr,
+        &world.ca,
+        world.dir.path(),
+        world.stopping(),
+    )
+    .await
+    .unwrap();
+    let mode = DnsMode::Doh {
+        addr: doh_addr,
+        tls_name: DOH_HOST.into(),
+        path: "/dns-query".into(),
+    };
+    let client = |roots: Vec<rustls_pki_types::CertificateDer<'static>>| {
+        Discoverer::new(
+            world.transport().unwrap(),
+            Options {
+                dns: mode.clone(),
+                ca_roots: roots,
+                local_address: Some([127, 0, 0, 2].into()),
+                ..Options::default()
+            },
+        )
+        .unwrap()
+    };
+    let trusting = client(vec![world.ca.der().clone()]);
+    let d = trusting.discover("bob.example.com").await.unwrap();
+    assert_eq!(crate::accounts(&d), ["mimi://alpha.example/u/bob"]);
+    // Without the CA, the private certificate is refused: a failure, said so.
+    let err = client(Vec::new())
+        .discover("bob.example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(mimi_client::error_code(&err), "dns_failed", "{err}");
+    world.shutdown().await;
+}

@@ -12,11 +12,13 @@
 //! - [`hostile`]: a relay that substitutes keys or refuses tunnels, and a
 //!   gateway that tries to tag clients, for the attack tests.
 //! - [`one_relay`]: a relay with one resource per gateway, as found in the wild.
-//! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server.
+//! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server;
+//!   [`doh`]: a DNS-over-HTTPS front for it.
 //! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
 
 pub mod bench;
 pub mod dns;
+pub mod doh;
 pub mod hostile;
 pub mod one_relay;
 pub mod pki;
