@@ -57,10 +57,18 @@ struct Args {
     /// `direct` (the gateway then sees your address, never what you ask).
     #[arg(long, env = "MIMI_KEY_CHECK")]
     key_check: Option<String>,
-    /// Configuration file (TOML: relay, dns, ca_file, key_check, timeout_secs,
-    /// concurrency, and a `[relays]` table of gateway host = relay URL).
+    /// Configuration file (TOML: relay, dns, ca_file, key_check, trust_anchor,
+    /// require_dnssec, timeout_secs, concurrency, and a `[relays]` table of
+    /// gateway host = relay URL).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
+    /// DNSSEC trust anchors (DNSKEY records in zone-file form) instead of the
+    /// root's, built in: for private roots and tests.
+    #[arg(long, env = "MIMI_TRUST_ANCHOR")]
+    trust_anchor: Option<PathBuf>,
+    /// Refuse DNS answers that are not DNSSEC-signed.
+    #[arg(long)]
+    require_dnssec: bool,
     /// Seconds a whole lookup may take, DNS and every provider included.
     #[arg(long)]
     timeout: Option<u64>,
@@ -83,6 +91,9 @@ struct FileConfig {
     dns: Option<String>,
     ca_file: Option<PathBuf>,
     key_check: Option<String>,
+    trust_anchor: Option<PathBuf>,
+    #[serde(default)]
+    require_dnssec: bool,
     timeout_secs: Option<u64>,
     concurrency: Option<usize>,
 }
@@ -93,6 +104,8 @@ struct Settings {
     dns: DnsMode,
     ca_file: Option<PathBuf>,
     key_check: KeyCheck,
+    trust_anchor: Option<PathBuf>,
+    require_dnssec: bool,
     timeout: Duration,
     concurrency: usize,
 }
@@ -144,6 +157,8 @@ async fn run(args: Args) -> u8 {
                 provider_timeout: settings.timeout,
                 lookup_timeout: Some(settings.timeout),
                 ca_roots: roots.clone(),
+                trust_anchor: settings.trust_anchor.clone(),
+                require_dnssec: settings.require_dnssec,
                 concurrency: settings.concurrency,
                 key_check: settings.key_check,
                 ..Options::default()
@@ -284,6 +299,8 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
         dns,
         ca_file: args.ca_file.clone().or(file.ca_file),
         key_check,
+        trust_anchor: args.trust_anchor.clone().or(file.trust_anchor),
+        require_dnssec: args.require_dnssec || file.require_dnssec,
         timeout: Duration::from_secs(args.timeout.or(file.timeout_secs).unwrap_or(10).max(1)),
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(8).max(1),
     };
@@ -435,7 +452,19 @@ fn write_table(
         Ok(d) => d,
         Err(e) => return writeln!(out, "{input}: {e}\n"),
     };
-    writeln!(out, "{} ({})", d.identifier, d.kind)?;
+    writeln!(
+        out,
+        "{} ({}; DNS {})",
+        d.identifier,
+        d.kind,
+        d.dnssec.as_str()
+    )?;
+    if d.dnssec == mimi_client::Dnssec::Insecure {
+        writeln!(
+            out,
+            "  note: the DNS answer is not DNSSEC-signed, so it could have been changed on the way"
+        )?;
+    }
     let width = d
         .providers
         .iter()

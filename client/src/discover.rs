@@ -13,7 +13,7 @@ use mimi_proto::record::{MimiRecord, sort_by_preference};
 use mimi_proto::{Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiUri};
 use serde::Serialize;
 
-use crate::dns::{DnsMode, Step1};
+use crate::dns::{DnsMode, Dnssec, Step1};
 use crate::error::{Error, Result};
 use crate::session::{InnerRequest, KeyCheck, Session};
 use crate::transport::Transport;
@@ -41,6 +41,11 @@ pub struct Options {
     /// Extra CA certificates trusted for DNS-over-HTTPS (the relay and
     /// gateways take theirs from the transport).
     pub ca_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// DNSSEC trust anchors (DNSKEY records in zone-file form) instead of
+    /// the root's, built in: for private roots and tests.
+    pub trust_anchor: Option<std::path::PathBuf>,
+    /// Refuse answers that are not DNSSEC-signed (`insecure`).
+    pub require_dnssec: bool,
     /// How many identifiers [`Discoverer::discover_many`] works on at once.
     pub concurrency: usize,
     /// The local address DNS queries leave from (default: any).
@@ -59,6 +64,8 @@ impl Default for Options {
             provider_timeout: Duration::from_secs(10),
             lookup_timeout: None,
             ca_roots: Vec::new(),
+            trust_anchor: None,
+            require_dnssec: false,
             concurrency: 8,
             local_address: None,
             key_check: KeyCheck::default(),
@@ -126,6 +133,9 @@ pub struct Discovery {
     pub kind: String,
     /// The DNS name asked in step 1.
     pub dns_name: String,
+    /// What DNSSEC says of the step 1 answer: `secure` or `insecure` (a
+    /// `bogus` answer is an error, and nothing is sent).
+    pub dnssec: Dnssec,
     /// Each provider, in preference order.
     pub providers: Vec<ProviderResult>,
     /// Records that were skipped, and why.
@@ -183,6 +193,7 @@ impl<T: Transport> Discoverer<T> {
                     options.dns_timeout,
                     options.local_address,
                     &options.ca_roots,
+                    options.trust_anchor.as_deref(),
                 )?,
                 session: Session::new(transport, options.key_check),
                 options,
@@ -205,12 +216,19 @@ impl<T: Transport> Discoverer<T> {
             Some(d) => step.min(d.saturating_duration_since(Instant::now())),
             None => step,
         };
-        let records = tokio::time::timeout(
+        let (records, dnssec) = tokio::time::timeout(
             budget(inner.options.dns_timeout),
             inner.step1.txt(&name, &inner.session),
         )
         .await
         .map_err(|_| Error::DnsTimeout)??;
+        // A forged answer could send the identifier to an attacker's
+        // provider: nothing goes anywhere unless the answer holds.
+        match dnssec {
+            Dnssec::Bogus => return Err(Error::DnsBogus),
+            Dnssec::Insecure if inner.options.require_dnssec => return Err(Error::DnsInsecure),
+            _ => {}
+        }
         let mut warnings = Vec::new();
         let mut found = Vec::new();
         for record in &records {
@@ -265,6 +283,7 @@ impl<T: Transport> Discoverer<T> {
             identifier: id.to_string(),
             kind: id.kind().to_owned(),
             dns_name: name,
+            dnssec,
             providers,
             warnings,
         })

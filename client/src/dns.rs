@@ -6,12 +6,17 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures::StreamExt;
 use hickory_proto::ProtoErrorKind;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::dnssec::{DnssecDnsHandle, Proof, TrustAnchors};
 use hickory_proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::xfer::Protocol;
+use hickory_proto::xfer::{DnsHandle, DnsRequestOptions};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::name_server::NameServerPool;
 use hickory_resolver::name_server::TokioConnectionProvider;
 use mimi_proto::oblivious::{DNS_QUERY_PATH, MEDIA_DNS_MESSAGE};
 
@@ -21,6 +26,29 @@ use crate::transport::Transport;
 
 /// A TXT record as its character-strings.
 pub type TxtRecord = Vec<Vec<u8>>;
+
+/// What DNSSEC says of a step 1 answer (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dnssec {
+    /// Signed, and the chain of trust from the trust anchor holds.
+    Secure,
+    /// Provably unsigned (no chain of trust): usable, and shown as such.
+    Insecure,
+    /// The signatures or the chain do not hold: never used.
+    Bogus,
+}
+
+impl Dnssec {
+    /// The name used in output: `secure`, `insecure`, `bogus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Secure => "secure",
+            Self::Insecure => "insecure",
+            Self::Bogus => "bogus",
+        }
+    }
+}
 
 /// Where step 1 asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,20 +81,27 @@ pub enum DnsMode {
     Static(BTreeMap<String, Vec<TxtRecord>>),
 }
 
+/// A validating handle on the same servers as the resolver, for the raw
+/// responses the zone-cut check reads (the resolver keeps no authority section).
+type RawValidating = DnssecDnsHandle<NameServerPool<TokioConnectionProvider>>;
+
 /// Step 1, ready to ask.
 pub(crate) enum Step1 {
-    Resolver(Box<TokioResolver>),
+    Resolver(Box<TokioResolver>, Box<RawValidating>),
     Oblivious(String),
     Static(BTreeMap<String, Vec<TxtRecord>>),
 }
 
 impl Step1 {
-    /// Step 1 in `mode`; DNS-over-HTTPS trusts the webpki roots plus `roots`.
+    /// Step 1 in `mode`; DNS-over-HTTPS trusts the webpki roots plus `roots`;
+    /// answers are validated from `trust_anchor` (DNSKEY records in
+    /// zone-file form), or from the root's anchors built in.
     pub(crate) fn new(
         mode: &DnsMode,
         timeout: Duration,
         local: Option<std::net::IpAddr>,
         roots: &[rustls_pki_types::CertificateDer<'static>],
+        trust_anchor: Option<&std::path::Path>,
     ) -> Result<Self> {
         let bind = local.map(|ip| SocketAddr::new(ip, 0));
         let mut opts = ResolverOpts::default();
@@ -74,8 +109,20 @@ impl Step1 {
         // each with a third of it (found under load by mimi-bench).
         opts.timeout = (timeout / 3).max(Duration::from_millis(300));
         opts.attempts = 3;
-        // EDNS0, so that answers up to 1,232 bytes come over UDP (DESIGN §3).
+        // EDNS0 with the DO bit, and the chain validated here (DESIGN §3).
         opts.edns0 = true;
+        opts.validate = true;
+        let anchors = match trust_anchor {
+            Some(path) => TrustAnchors::from_file(path)
+                .map_err(|e| Error::Config(format!("trust anchor {}: {e}", path.display())))?,
+            None => TrustAnchors::default(),
+        };
+        if anchors.is_empty() {
+            return Err(Error::Config(
+                "the trust anchor file holds no DNSKEY".into(),
+            ));
+        }
+        let anchors = std::sync::Arc::new(anchors);
         if matches!(mode, DnsMode::Doh { .. }) {
             opts.tls_config = crate::transport::tls_config(roots, false)?;
         }
@@ -83,10 +130,9 @@ impl Step1 {
             DnsMode::Oblivious { gateway } => return Ok(Self::Oblivious(gateway.clone())),
             DnsMode::Static(zone) => return Ok(Self::Static(zone.clone())),
             DnsMode::System => {
-                let mut builder = TokioResolver::builder_tokio()
+                let (config, _) = hickory_resolver::system_conf::read_system_conf()
                     .map_err(|e| Error::Config(format!("system DNS configuration: {e}")))?;
-                *builder.options_mut() = opts;
-                return Ok(Self::Resolver(Box::new(builder.build())));
+                config
             }
             DnsMode::Server { addr, tcp } => {
                 let mut c = ResolverConfig::new();
@@ -114,30 +160,122 @@ impl Step1 {
                 c
             }
         };
+        let raw = DnssecDnsHandle::with_trust_anchor(
+            NameServerPool::from_config(
+                config.name_servers().to_vec().into(),
+                opts.clone(),
+                TokioConnectionProvider::default(),
+            ),
+            anchors.clone(),
+        );
         let builder =
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
-                .with_options(opts);
-        Ok(Self::Resolver(Box::new(builder.build())))
+                .with_options(opts)
+                .with_trust_anchor(anchors);
+        Ok(Self::Resolver(Box::new(builder.build()), Box::new(raw)))
     }
 
-    /// The TXT records at `name` (fully qualified). A name with no TXT
-    /// records gives an empty list; a name that does not exist, an error.
+    /// The TXT records at `name` (fully qualified), and what DNSSEC says of
+    /// them. A name with no TXT records, or that does not exist, is an error.
     pub(crate) async fn txt<T: Transport>(
         &self,
         name: &str,
         session: &Session<T>,
-    ) -> Result<Vec<TxtRecord>> {
+    ) -> Result<(Vec<TxtRecord>, Dnssec)> {
         match self {
-            Self::Static(zone) => zone.get(name).cloned().ok_or(Error::NameNotFound),
-            Self::Resolver(resolver) => match resolver.txt_lookup(name).await {
-                Ok(lookup) => Ok(lookup
-                    .iter()
-                    .map(|txt| txt.txt_data().iter().map(|s| s.to_vec()).collect())
-                    .collect()),
+            // A fixed zone is the caller's own data: nothing to validate.
+            Self::Static(zone) => zone
+                .get(name)
+                .cloned()
+                .map(|r| (r, Dnssec::Insecure))
+                .ok_or(Error::NameNotFound),
+            Self::Resolver(resolver, raw) => match resolver.txt_lookup(name).await {
+                Ok(lookup) => {
+                    let mut proofs = Vec::new();
+                    let mut records = Vec::new();
+                    for record in lookup.as_lookup().records() {
+                        if let RData::TXT(txt) = record.data() {
+                            proofs.push(record.proof());
+                            records.push(txt.txt_data().iter().map(|s| s.to_vec()).collect());
+                        }
+                    }
+                    let verdict = match verdict(&proofs) {
+                        Dnssec::Insecure => insecure_or_stripped(raw, name).await?,
+                        v => v,
+                    };
+                    Ok((records, verdict))
+                }
                 Err(e) => Err(lookup_error(&e)),
             },
             Self::Oblivious(gateway) => oblivious_txt(name, gateway, session).await,
         }
+    }
+}
+
+/// One verdict for an answer: secure only if every record is; bogus if any
+/// record failed or could not be judged.
+fn verdict(proofs: &[Proof]) -> Dnssec {
+    if proofs
+        .iter()
+        .any(|p| matches!(p, Proof::Bogus | Proof::Indeterminate))
+    {
+        Dnssec::Bogus
+    } else if !proofs.is_empty() && proofs.iter().all(|p| *p == Proof::Secure) {
+        Dnssec::Secure
+    } else {
+        Dnssec::Insecure
+    }
+}
+
+/// An answer hickory calls insecure is insecure only if it lies below a
+/// provably unsigned delegation: an NSEC, validated, owned by a zone cut
+/// above the name, whose type map has NS and no DS (RFC 4035 §5.2). hickory
+/// 0.25 accepts any authenticated "no DS here" at the record's own name, so
+/// a forger who strips a signed zone's signatures would pass as insecure;
+/// here, reaching a signed cut first makes the answer bogus.
+async fn insecure_or_stripped(raw: &RawValidating, name: &str) -> Result<Dnssec> {
+    let mut at = Name::from_ascii(name).map_err(|_| Error::DnsFailed("bad query name".into()))?;
+    let mut options = DnsRequestOptions::default();
+    options.use_edns = true;
+    loop {
+        let response = raw
+            .lookup(Query::query(at.clone(), RecordType::DS), options)
+            .next()
+            .await;
+        match response {
+            Some(Ok(response)) => {
+                let signed_cut = response
+                    .answers()
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::DS && r.proof() == Proof::Secure);
+                if signed_cut {
+                    return Ok(Dnssec::Bogus);
+                }
+                let unsigned_cut = response.name_servers().iter().any(|r| {
+                    r.name() == &at
+                        && r.proof() == Proof::Secure
+                        && match r.data() {
+                            RData::DNSSEC(DNSSECRData::NSEC(nsec)) => {
+                                let types: Vec<RecordType> = nsec.type_bit_maps().collect();
+                                types.contains(&RecordType::NS) && !types.contains(&RecordType::DS)
+                            }
+                            _ => false,
+                        }
+                });
+                if unsigned_cut {
+                    return Ok(Dnssec::Insecure);
+                }
+            }
+            // No DS, proven or not: not a cut we can use; look further up.
+            Some(Err(e)) if e.is_no_records_found() || e.kind().as_nsec().is_some() => {}
+            Some(Err(e)) => return Err(Error::DnsFailed(e.to_string())),
+            None => return Err(Error::DnsFailed("no answer".into())),
+        }
+        if at.is_root() {
+            // The root is signed: it is the trust anchor.
+            return Ok(Dnssec::Bogus);
+        }
+        at = at.base_name();
     }
 }
 
@@ -152,6 +290,7 @@ fn lookup_error(e: &hickory_resolver::ResolveError) -> Error {
             code => Error::DnsFailed(format!("the DNS server answered {code}")),
         },
         Some(ProtoErrorKind::Timeout) => Error::DnsTimeout,
+        Some(ProtoErrorKind::Nsec { .. }) => Error::DnsBogus,
         _ => Error::DnsFailed(e.to_string()),
     }
 }
@@ -162,7 +301,7 @@ async fn oblivious_txt<T: Transport>(
     name: &str,
     gateway: &str,
     session: &Session<T>,
-) -> Result<Vec<TxtRecord>> {
+) -> Result<(Vec<TxtRecord>, Dnssec)> {
     let qname = Name::from_ascii(name).map_err(|_| Error::DnsFailed("bad query name".into()))?;
     let mut query = Message::new();
     // ID 0, as RFC 8484 §4.1 recommends for cache friendliness; EDNS0 with
@@ -204,12 +343,21 @@ async fn oblivious_txt<T: Transport>(
         ResponseCode::NXDomain => return Err(Error::NameNotFound),
         code => return Err(Error::DnsFailed(code.to_string())),
     }
-    Ok(msg
+    let records: Vec<TxtRecord> = msg
         .answers()
         .iter()
         .filter_map(|r| match r.data() {
             RData::TXT(txt) => Some(txt.txt_data().iter().map(|s| s.to_vec()).collect()),
             _ => None,
         })
-        .collect())
+        .collect();
+    // The validating resolver behind the gateway says so with AD; the OHTTP
+    // encryption to a gateway with checked keys protects the bit on the way
+    // (RFC 4035 §4.9.3). A bogus answer comes as SERVFAIL.
+    let dnssec = if msg.authentic_data() {
+        Dnssec::Secure
+    } else {
+        Dnssec::Insecure
+    };
+    Ok((records, dnssec))
 }

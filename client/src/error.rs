@@ -36,6 +36,17 @@ pub enum Error {
     /// DNS answered with an error.
     #[error("the DNS lookup failed ({0})")]
     DnsFailed(String),
+    /// The answer's DNSSEC signatures or chain of trust do not hold: it may
+    /// be forged, and nothing was sent to any provider it names.
+    #[error(
+        "the DNS answer failed DNSSEC validation (it may be forged); nothing was sent to any provider"
+    )]
+    DnsBogus,
+    /// The answer is not DNSSEC-signed and signed answers are required.
+    #[error(
+        "the DNS answer is not DNSSEC-signed, and signed answers are required; nothing was sent"
+    )]
+    DnsInsecure,
 
     // ---- step 2: the relay ----
     /// The relay could not be reached.

@@ -33,7 +33,7 @@ pub mod session;
 pub mod transport;
 
 pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
-pub use dns::DnsMode;
+pub use dns::{DnsMode, Dnssec};
 pub use error::{Error, Result};
 pub use session::KeyCheck;
 pub use transport::{KeySource, RelayAnswer, RelayTransport, Transport};
@@ -50,6 +50,8 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::NameNotFound => "name_not_found",
         Error::DnsTimeout => "dns_timeout",
         Error::DnsFailed(_) => "dns_failed",
+        Error::DnsBogus => "dns_bogus",
+        Error::DnsInsecure => "dns_insecure",
         Error::RelayUnreachable => "relay_unreachable",
         Error::RateLimited(_) => "rate_limited",
         Error::UnknownGateway => "unknown_gateway",

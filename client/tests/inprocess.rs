@@ -1,14 +1,13 @@
 //! The client against the real gateway and relay, in process on loopback:
 //! the gateway on 127.0.0.4, the relay on 127.0.0.3; and the `mimi-discover`
-//! command against them.
+//! command's input checks and failures. (The command finding accounts runs
+//! in the testbed, against its signed DNS: `tests/e2e/cli.rs`.)
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType};
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{RData, Record};
 use mimi_client::{Discoverer, DnsMode, Options, Outcome, RelayTransport};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -140,35 +139,6 @@ async fn relay_down_is_a_clear_error() {
     );
 }
 
-/// A DNS server stub on 127.0.0.5 answering every TXT query with `txt`.
-async fn dns_stub(txt: String) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.5:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
-                return;
-            };
-            let Ok(q) = Message::from_vec(&buf[..n]) else {
-                continue;
-            };
-            let mut m = Message::new();
-            m.set_id(q.id())
-                .set_message_type(MessageType::Response)
-                .add_queries(q.queries().to_vec());
-            let name = q.queries()[0].name().clone();
-            m.add_answer(Record::from_rdata(
-                name,
-                60,
-                RData::TXT(TXT::new(vec![txt.clone()])),
-            ));
-            let _ = udp.send_to(&m.to_vec().unwrap(), peer).await;
-        }
-    });
-    addr
-}
-
 /// A DNS server stub on 127.0.0.5 answering every query with `code` and no records.
 async fn failing_dns(code: hickory_proto::op::ResponseCode) -> SocketAddr {
     let udp = UdpSocket::bind("127.0.0.5:0").await.unwrap();
@@ -216,9 +186,11 @@ async fn servfail_and_refused_are_failures_not_absence() {
             },
         )
         .unwrap();
+        // With validation on, hickory reports a SERVFAIL as a negative answer
+        // it cannot validate: a failure all the same, never "not discoverable".
         let err = d.discover("alice.example.com").await.unwrap_err();
         assert!(
-            matches!(&err, mimi_client::Error::DnsFailed(m) if m.contains(&code.to_string())),
+            matches!(&err, mimi_client::Error::DnsFailed(_)),
             "{code}: {err:?}"
         );
         assert_eq!(mimi_client::error_code(&err), "dns_failed");
@@ -269,26 +241,6 @@ async fn timeout_bounds_the_whole_lookup_dns_included() {
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
-/// `mimi-discover` arguments for the in-process relay and DNS stub, trusting
-/// the gateway certificate in `dir`, then `rest`.
-fn world_args(
-    relay: SocketAddr,
-    dns: SocketAddr,
-    dir: &std::path::Path,
-    rest: &[&str],
-) -> Vec<String> {
-    let mut args = vec![
-        "--relay".to_string(),
-        format!("http://{relay}"),
-        "--dns".to_string(),
-        format!("udp:{dns}"),
-        "--ca-file".to_string(),
-        dir.join("cert.pem").display().to_string(),
-    ];
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
-}
-
 fn run_cli(args: &[String]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mimi-discover"))
         .args(args)
@@ -301,64 +253,6 @@ fn run_cli(args: &[String]) -> (i32, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_command_finds_the_account_and_says_so_in_json() {
-    let dir = tempfile::tempdir().unwrap();
-    certificate(dir.path());
-    let relay_addr = relay(gateway(dir.path()).await, dir.path()).await;
-    let dns = dns_stub(format!("v=MIMI1; e={HOST}; s=ay")).await;
-    let args = world_args(
-        relay_addr,
-        dns,
-        dir.path(),
-        &["--json", "alice.example.com"],
-    );
-    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || run_cli(&args))
-        .await
-        .unwrap();
-    assert_eq!(code, 0, "{stderr}");
-    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(line["ok"], true);
-    assert_eq!(line["result"]["providers"][0]["outcome"]["status"], "found");
-    assert_eq!(
-        line["result"]["providers"][0]["outcome"]["accounts"][0],
-        "mimi://a.example/u/alice"
-    );
-
-    // Several at once: printed in the order given, whatever order they finish in.
-    let inputs = [
-        "carol.example.com",
-        "alice.example.com",
-        "dave.example.com",
-        "erin.example.com",
-    ];
-    let mut args = world_args(relay_addr, dns, dir.path(), &["--json"]);
-    args.extend(inputs.iter().map(|s| s.to_string()));
-    let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
-        .await
-        .unwrap();
-    assert_eq!(code, 0);
-    let order: Vec<String> = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["input"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert_eq!(order, inputs);
-
-    // Table output, nothing found: exit 1.
-    let args = world_args(relay_addr, dns, dir.path(), &["carol.example.com"]);
-    let (code, stdout, _) = tokio::task::spawn_blocking(move || run_cli(&args))
-        .await
-        .unwrap();
-    assert_eq!(code, 1);
-    assert!(stdout.contains("carol.example.com (handle)"), "{stdout}");
-    assert!(stdout.contains("not found"), "{stdout}");
 }
 
 #[test]

@@ -32,6 +32,7 @@ async fn discoveries_through_a_one_gateway_relay_and_ours() {
                 tcp: false,
             },
             local_address: Some([127, 0, 0, 2].into()),
+            trust_anchor: Some(world.trust_anchor.clone()),
             ..Options::default()
         },
     )

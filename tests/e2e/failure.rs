@@ -104,6 +104,7 @@ async fn dns_over_https_trusts_the_configured_ca() {
                 dns: mode.clone(),
                 ca_roots: roots,
                 local_address: Some([127, 0, 0, 2].into()),
+                trust_anchor: Some(world.trust_anchor.clone()),
                 ..Options::default()
             },
         )

@@ -87,6 +87,7 @@ async fn direct_key_fetches_work_and_show_the_gateway_only_the_key_fetch() {
             },
             key_check: KeyCheck::DirectShared,
             local_address: Some([127, 0, 0, 2].into()),
+            trust_anchor: Some(world.trust_anchor.clone()),
             ..Options::default()
         },
     )

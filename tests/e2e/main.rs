@@ -3,6 +3,7 @@
 //! 127.0.0.4 and 127.0.0.5, DNS 127.0.0.6.
 
 mod any_relay;
+mod cli;
 mod deploy;
 mod failure;
 mod hostile;

@@ -88,6 +88,8 @@ async fn the_binaries_find_an_account() {
             ])
             .arg("--ca-file")
             .arg(&world.ca_file)
+            .arg("--trust-anchor")
+            .arg(&world.trust_anchor)
             .env_remove("MIMI_RELAY")
             .output()
             .unwrap()

@@ -125,6 +125,8 @@ pub struct Setup {
     pub relay: (ServerProcess, SocketAddr),
     /// The DNS server's address.
     pub dns_addr: SocketAddr,
+    /// Its private root's trust anchor, as a file.
+    pub trust_anchor: std::path::PathBuf,
     identifiers: usize,
 }
 
@@ -170,11 +172,17 @@ impl Setup {
         }
         let dns = dns::spawn(
             IpAddr::from(DNS),
-            &[("bench.example.", records)],
+            &[dns::Zone {
+                origin: "bench.example.".into(),
+                records,
+                signed: true,
+            }],
             Arc::new(Recorder::disabled()),
         )
         .await?;
         let dns_addr = dns.addr;
+        let trust_anchor = dir.path().join("trust-anchor.txt");
+        std::fs::write(&trust_anchor, &dns.trust_anchor)?;
 
         let mut csv = String::from("identifier,account\n");
         for k in 0..identifiers {
@@ -245,6 +253,7 @@ impl Setup {
             gateways,
             relay: (relay, relay_addr),
             dns_addr,
+            trust_anchor,
             identifiers,
         })
     }
@@ -286,6 +295,7 @@ impl Setup {
                 },
                 provider_timeout: Duration::from_secs(10),
                 local_address: Some(IpAddr::from(CLIENT)),
+                trust_anchor: Some(self.trust_anchor.clone()),
                 ..Options::default()
             },
         )?)

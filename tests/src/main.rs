@@ -111,9 +111,10 @@ async fn up() -> Result<()> {
     // The same as a configuration file for mimi-discover.
     let config = world.dir.path().join("mimi-discover.toml");
     let text = format!(
-        "relay = \"https://{}\"\nca_file = \"{}\"\ndns = \"udp:{}\"\n",
+        "relay = \"https://{}\"\nca_file = \"{}\"\ntrust_anchor = \"{}\"\ndns = \"udp:{}\"\n",
         world.relay_addr,
         world.ca_file.display(),
+        world.trust_anchor.display(),
         world.dns_addr
     );
     std::fs::write(&config, &text)?;

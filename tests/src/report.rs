@@ -32,8 +32,17 @@ pub fn secrets() -> Vec<(String, &'static str)> {
 /// One line per sample: what was found.
 pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<20} {:<38} result", "identifier", "case");
+    let _ = writeln!(
+        out,
+        "{:<26} {:<38} {:<9} result",
+        "identifier", "case", "DNSSEC"
+    );
     for (sample, result) in rows {
+        let dnssec = match result {
+            Ok(d) => d.dnssec.as_str(),
+            Err(Error::DnsBogus) => "bogus",
+            Err(_) => "-",
+        };
         let text = match result {
             Err(e) => e.to_string(),
             Ok(d) => {
@@ -54,7 +63,11 @@ pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
                 parts.join("; ")
             }
         };
-        let _ = writeln!(out, "{:<20} {:<38} {text}", sample.input, sample.what);
+        let _ = writeln!(
+            out,
+            "{:<26} {:<38} {dnssec:<9} {text}",
+            sample.input, sample.what
+        );
     }
     out
 }

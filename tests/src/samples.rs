@@ -27,6 +27,16 @@ pub const PROVIDERS: [ProviderSpec; 2] = [
             ("bob.example.com", "mimi://alpha.example/u/bob", true),
             ("carol.example.com", "mimi://alpha.example/u/carol", false),
             ("+15550109999", "mimi://alpha.example/u/phoebe", true),
+            (
+                "ivan.insecure.example.com",
+                "mimi://alpha.example/u/ivan",
+                true,
+            ),
+            (
+                "mallory.example.com",
+                "mimi://alpha.example/u/mallory",
+                true,
+            ),
         ],
     },
     ProviderSpec {
@@ -57,6 +67,8 @@ pub enum Expect {
     NotFound,
     /// The name exists but has no MIMI record.
     NoRecord,
+    /// The DNS answer fails DNSSEC validation: refused, nothing sent.
+    Bogus,
 }
 
 /// A sample identifier.
@@ -111,6 +123,16 @@ pub fn samples() -> Vec<Sample> {
             what: "a phone number",
             expect: Expect::Found(&["mimi://alpha.example/u/phoebe"]),
         },
+        Sample {
+            input: "ivan.insecure.example.com",
+            what: "an unsigned zone (DNSSEC insecure)",
+            expect: Expect::Found(&["mimi://alpha.example/u/ivan"]),
+        },
+        Sample {
+            input: "mallory.example.com",
+            what: "a record changed after signing",
+            expect: Expect::Bogus,
+        },
     ]
 }
 
@@ -124,10 +146,14 @@ fn name_of(input: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The zones: origin, and (name, TXT text) records; names fully qualified.
-pub fn zones() -> Vec<(&'static str, Vec<(String, String)>)> {
+/// The unsigned zone delegated from `example.com.` (DNSSEC: insecure).
+pub const INSECURE_ZONE: &str = "insecure.example.com.";
+
+/// The zones: signed `example.com.` and `e164.arpa.`, and an unsigned
+/// delegation below `example.com.`; names fully qualified.
+pub fn zones() -> Vec<crate::dns::Zone> {
     let [alpha, beta] = &PROVIDERS;
-    let example = vec![
+    let mut example = vec![
         (name_of("alice.example.com"), record(10, alpha)),
         (name_of("alice.example.com"), record(20, beta)),
         (name_of("bob.example.com"), record(10, alpha)),
@@ -139,11 +165,22 @@ pub fn zones() -> Vec<(&'static str, Vec<(String, String)>)> {
         ),
         (name_of("erin.example.com"), record(10, beta)),
         (name_of("frank@example.com"), record(10, beta)),
+        // Signed with bob's record, then changed to name an attacker's provider.
+        (crate::dns::TAMPERED.to_owned(), record(10, alpha)),
     ];
-    let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
-    let mut example = example;
     example.extend(record_count_names());
-    vec![("example.com.", example), ("e164.arpa.", e164)]
+    let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
+    let insecure = vec![(name_of("ivan.insecure.example.com"), record(10, alpha))];
+    let zone = |origin: &str, records, signed| crate::dns::Zone {
+        origin: origin.to_owned(),
+        records,
+        signed,
+    };
+    vec![
+        zone("example.com.", example, true),
+        zone("e164.arpa.", e164, true),
+        zone(INSECURE_ZONE, insecure, false),
+    ]
 }
 
 /// The longest MIMI record the padding is documented to cover, in octets

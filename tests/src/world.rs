@@ -64,6 +64,8 @@ pub struct World {
     pub ca_file: PathBuf,
     /// The DNS server's address.
     pub dns_addr: SocketAddr,
+    /// The private DNS root's trust anchor, as a file (DNSKEY, zone-file form).
+    pub trust_anchor: PathBuf,
     /// The relay's address.
     pub relay_addr: SocketAddr,
     /// The providers.
@@ -167,6 +169,8 @@ impl World {
 
         let dns = dns::spawn(ip(DNS_IP), &crate::samples::zones(), recorder.clone()).await?;
         let dns_addr = dns.addr;
+        let trust_anchor = dir.path().join("trust-anchor.txt");
+        std::fs::write(&trust_anchor, &dns.trust_anchor)?;
 
         let mut providers = Vec::new();
         for (i, spec) in PROVIDERS.iter().enumerate() {
@@ -244,6 +248,7 @@ impl World {
             ca,
             ca_file,
             dns_addr,
+            trust_anchor,
             relay_addr,
             providers,
             dir,
@@ -399,6 +404,7 @@ impl World {
                 dns,
                 provider_timeout: Duration::from_secs(5),
                 local_address: Some(ip(CLIENT_IP)),
+                trust_anchor: Some(self.trust_anchor.clone()),
                 ..Options::default()
             },
         )?)
@@ -448,9 +454,10 @@ impl World {
     /// A ready-to-paste `mimi-discover` command for this world.
     pub fn command_line(&self) -> String {
         format!(
-            "mimi-discover --relay https://{} --ca-file {} --dns udp:{} alice.example.com",
+            "mimi-discover --relay https://{} --ca-file {} --trust-anchor {} --dns udp:{} alice.example.com",
             self.relay_addr,
             self.ca_file.display(),
+            self.trust_anchor.display(),
             self.dns_addr
         )
     }
