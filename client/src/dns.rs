@@ -189,26 +189,74 @@ impl Step1 {
                 .cloned()
                 .map(|r| (r, Dnssec::Insecure))
                 .ok_or(Error::NameNotFound),
-            Self::Resolver(resolver, raw) => match resolver.txt_lookup(name).await {
-                Ok(lookup) => {
-                    let mut proofs = Vec::new();
-                    let mut records = Vec::new();
-                    for record in lookup.as_lookup().records() {
-                        if let RData::TXT(txt) = record.data() {
-                            proofs.push(record.proof());
-                            records.push(txt.txt_data().iter().map(|s| s.to_vec()).collect());
-                        }
-                    }
-                    let verdict = match verdict(&proofs) {
-                        Dnssec::Insecure => insecure_or_stripped(raw, name).await?,
-                        v => v,
-                    };
-                    Ok((records, verdict))
-                }
-                Err(e) => Err(lookup_error(&e)),
-            },
+            Self::Resolver(resolver, raw) => resolver_txt(resolver, raw, name).await,
             Self::Oblivious(gateway) => oblivious_txt(name, gateway, session).await,
         }
+    }
+}
+
+/// A validating TXT lookup on its own, for programs that need step 1's
+/// answer and verdict without step 2 (a validating resolver in front of a
+/// DNS gateway, diagnostics).
+pub struct Validator {
+    step1: Step1,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator").finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// A validator asking the server at `addr` (UDP, TCP on truncation)
+    /// from `local`, trusting `trust_anchor` (or the root's anchors).
+    pub fn new(
+        addr: SocketAddr,
+        timeout: Duration,
+        local: Option<std::net::IpAddr>,
+        trust_anchor: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let mode = DnsMode::Server { addr, tcp: false };
+        Ok(Self {
+            step1: Step1::new(&mode, timeout, local, &[], trust_anchor)?,
+        })
+    }
+
+    /// The TXT records at `name` (fully qualified) and what DNSSEC says of
+    /// them; a bogus answer comes back with its records, for the caller to
+    /// refuse.
+    pub async fn txt(&self, name: &str) -> Result<(Vec<TxtRecord>, Dnssec)> {
+        match &self.step1 {
+            Step1::Resolver(resolver, raw) => resolver_txt(resolver, raw, name).await,
+            _ => Err(Error::Config("not a resolver".into())),
+        }
+    }
+}
+
+/// A validated TXT lookup through the resolver, with the zone-cut check.
+async fn resolver_txt(
+    resolver: &TokioResolver,
+    raw: &RawValidating,
+    name: &str,
+) -> Result<(Vec<TxtRecord>, Dnssec)> {
+    match resolver.txt_lookup(name).await {
+        Ok(lookup) => {
+            let mut proofs = Vec::new();
+            let mut records = Vec::new();
+            for record in lookup.as_lookup().records() {
+                if let RData::TXT(txt) = record.data() {
+                    proofs.push(record.proof());
+                    records.push(txt.txt_data().iter().map(|s| s.to_vec()).collect());
+                }
+            }
+            let verdict = match verdict(&proofs) {
+                Dnssec::Insecure => insecure_or_stripped(raw, name).await?,
+                v => v,
+            };
+            Ok((records, verdict))
+        }
+        Err(e) => Err(lookup_error(&e)),
     }
 }
 

@@ -12,6 +12,11 @@ async fn step_one_through_the_relay() {
     let client = world.client(true).unwrap();
     let d = client.discover("alice.example.com").await.unwrap();
     assert_eq!(
+        d.dnssec,
+        mimi_client::Dnssec::Secure,
+        "the resolver's AD bit"
+    );
+    assert_eq!(
         crate::accounts(&d),
         [
             "mimi://alpha.example/u/alice",
@@ -29,12 +34,24 @@ async fn step_one_through_the_relay() {
         Err(mimi_client::Error::NameNotFound)
     ));
 
-    let dns_peers = world.recorder.peers(&Party::Dns);
+    // An unsigned zone: insecure. A forged record: the validating resolver
+    // refuses it (SERVFAIL), so nothing is sent to the provider it names.
+    let d = client.discover("ivan.insecure.example.com").await.unwrap();
+    assert_eq!(d.dnssec, mimi_client::Dnssec::Insecure);
+    let err = client.discover("mallory.example.com").await.unwrap_err();
+    assert_eq!(mimi_client::error_code(&err), "dns_failed", "{err}");
+
     let gateway_ip: IpAddr = "127.0.0.4".parse().unwrap();
+    let resolver_ip: IpAddr = "127.0.0.11".parse().unwrap();
     assert_eq!(
-        dns_peers,
+        world.recorder.peers(&Party::Resolver),
         [gateway_ip],
         "the resolver sees the gateway, never the client"
+    );
+    assert_eq!(
+        world.recorder.peers(&Party::Dns),
+        [resolver_ip],
+        "the authoritative server sees the resolver, never the client"
     );
     for e in world.recorder.of(&Party::Relay) {
         for name in [

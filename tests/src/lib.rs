@@ -12,6 +12,7 @@
 //! - [`hostile`]: a relay that substitutes keys or refuses tunnels, and a
 //!   gateway that tries to tag clients, for the attack tests.
 //! - [`one_relay`]: a relay with one resource per gateway, as found in the wild.
+//! - [`resolver`]: the validating resolver behind the DNS gateway.
 //! - [`pki`]: the test CA; [`dns`]: the authoritative DNS server;
 //!   [`doh`]: a DNS-over-HTTPS front for it.
 //! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
@@ -25,6 +26,7 @@ pub mod pki;
 pub mod procs;
 pub mod recorder;
 pub mod report;
+pub mod resolver;
 pub mod samples;
 pub mod world;
 

@@ -16,6 +16,8 @@ pub enum Party {
     Gateway(String),
     /// The authoritative DNS server.
     Dns,
+    /// The validating resolver behind the DNS gateway (oblivious mode).
+    Resolver,
 }
 
 impl std::fmt::Display for Party {
@@ -24,6 +26,7 @@ impl std::fmt::Display for Party {
             Self::Relay => f.write_str("relay"),
             Self::Gateway(name) => write!(f, "gateway {name}"),
             Self::Dns => f.write_str("DNS server"),
+            Self::Resolver => f.write_str("resolver"),
         }
     }
 }

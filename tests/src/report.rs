@@ -90,6 +90,7 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
     let mut parties = vec![Party::Relay];
     parties.extend(PROVIDERS.iter().map(|p| Party::Gateway(p.name.to_owned())));
     parties.push(Party::Dns);
+    parties.push(Party::Resolver);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -121,6 +122,10 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
                 format!("{answered} decrypted queries (by design), from the relay only")
             }
             Party::Dns => format!("{names} DNS names asked, from {}", list(&peers)),
+            Party::Resolver => format!(
+                "{names} DNS names asked (oblivious mode), from {}",
+                list(&peers)
+            ),
         };
         let _ = writeln!(
             out,

@@ -57,6 +57,8 @@ pub const RELAY_IP: [u8; 4] = [127, 0, 0, 3];
 pub const CLIENT_IP: [u8; 4] = [127, 0, 0, 2];
 /// The DNS server's address.
 pub const DNS_IP: [u8; 4] = [127, 0, 0, 6];
+/// The validating resolver behind the DNS gateway.
+pub const RESOLVER_IP: [u8; 4] = [127, 0, 0, 11];
 
 /// What discovering a sample should give.
 #[derive(Debug, Clone, PartialEq, Eq)]

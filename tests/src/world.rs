@@ -25,7 +25,7 @@ use crate::dns::{self, DnsServer};
 use crate::hostile::{HostileRelay, RelayAttack, TaggingGateway};
 use crate::pki::TestCa;
 use crate::recorder::{Exchange, Party, Recorder};
-use crate::samples::{CLIENT_IP, DNS_IP, PROVIDERS, RELAY_IP};
+use crate::samples::{CLIENT_IP, DNS_IP, PROVIDERS, RELAY_IP, RESOLVER_IP};
 
 /// A running provider.
 pub struct Provider {
@@ -172,10 +172,15 @@ impl World {
         let trust_anchor = dir.path().join("trust-anchor.txt");
         std::fs::write(&trust_anchor, &dns.trust_anchor)?;
 
+        // The validating resolver the first provider's DNS gateway forwards to.
+        let resolver =
+            crate::resolver::spawn(ip(RESOLVER_IP), dns_addr, &trust_anchor, recorder.clone())
+                .await?;
+
         let mut providers = Vec::new();
         for (i, spec) in PROVIDERS.iter().enumerate() {
-            // The first provider also fronts the DNS server (oblivious DNS).
-            let fronted_dns = (i == 0).then_some(dns_addr);
+            // The first provider also fronts the resolver (oblivious DNS).
+            let fronted_dns = (i == 0).then_some(resolver);
             providers.push(
                 Self::start_provider(
                     &dir,
