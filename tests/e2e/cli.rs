@@ -83,12 +83,20 @@ async fn the_command_finds_accounts_and_says_what_dnssec_said() {
 async fn forged_answers_are_refused_and_unsigned_ones_shown_or_refused() {
     let world = World::start().await.unwrap();
     let w = &world;
-    // A record changed without re-signing: bogus, exit 3, nothing sent.
+    // A record changed without re-signing: bogus, exit 3, nothing sent to
+    // any provider (neither the relay nor any gateway saw a thing).
+    world.recorder.clear();
     let (code, stdout, _) =
         tokio::task::block_in_place(|| discover(w, &["--json", "mallory.example.com"]));
     assert_eq!(code, 3, "{stdout}");
     let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(line["error"]["code"], "dns_bogus");
+    for party in [
+        mimi_testbed::recorder::Party::Relay,
+        mimi_testbed::recorder::Party::Gateway("alpha".into()),
+    ] {
+        assert!(world.recorder.of(&party).is_empty(), "{party} was reached");
+    }
     // An unsigned delegation: insecure, shown with a note; refused when
     // signed answers are required.
     let (code, stdout, _) =

@@ -78,7 +78,7 @@ async fn relay_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dns_over_https_trusts_the_configured_ca() {
+async fn dns_over_https_trusts_the_configured_ca_and_every_mode_validates() {
     use mimi_client::{Discoverer, DnsMode, Options};
     use mimi_testbed::doh::{self, DOH_HOST};
 
@@ -113,6 +113,34 @@ async fn dns_over_https_trusts_the_configured_ca() {
     let trusting = client(vec![world.ca.der().clone()]);
     let d = trusting.discover("bob.example.com").await.unwrap();
     assert_eq!(crate::accounts(&d), ["mimi://alpha.example/u/bob"]);
+    assert_eq!(d.dnssec, mimi_client::Dnssec::Secure);
+    // Every mode validates: UDP, TCP and oblivious too (the system resolver
+    // is this machine's, not the testbed's).
+    for mode in [
+        DnsMode::Server {
+            addr: world.dns_addr,
+            tcp: false,
+        },
+        DnsMode::Server {
+            addr: world.dns_addr,
+            tcp: true,
+        },
+        DnsMode::Oblivious {
+            gateway: world.providers[0].host.clone(),
+        },
+    ] {
+        let c = world.client_with(mode.clone()).unwrap();
+        let d = c.discover("bob.example.com").await.unwrap();
+        assert_eq!(d.dnssec, mimi_client::Dnssec::Secure, "{mode:?}");
+        let err = c.discover("mallory.example.com").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                mimi_client::Error::DnsBogus | mimi_client::Error::DnsFailed(_)
+            ),
+            "{mode:?}: {err:?}"
+        );
+    }
     // Without the CA, the private certificate is refused: a failure, said so.
     let err = client(Vec::new())
         .discover("bob.example.com")
