@@ -359,26 +359,32 @@ async fn a_stale_cached_key_recovers_after_one_refresh() {
     assert_eq!(statuses, [200, 422, 200]);
 }
 
+/// A relay that answers every POST with `status` and the `ohttp-key`
+/// problem type, and is honest about keys.
+struct KeyProblemEveryTime(Relay, u16);
+
+impl Transport for KeyProblemEveryTime {
+    async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
+        self.0.fetch_keys(g, source).await
+    }
+    async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
+        self.0
+            .calls
+            .lock()
+            .unwrap()
+            .push((g.into(), "post", self.1));
+        let p = mimi_proto::oblivious::Problem::of(mimi_proto::oblivious::ProblemType::OhttpKey);
+        Ok(answer(self.1, "application/problem+json", p.to_json()))
+    }
+}
+
 #[tokio::test]
 async fn keys_that_keep_failing_give_up_after_one_retry() {
-    // A relay answering 422 to every POST.
-    struct AlwaysKeyError(Relay);
-    impl Transport for AlwaysKeyError {
-        async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
-            self.0.fetch_keys(g, source).await
-        }
-        async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
-            self.0.calls.lock().unwrap().push((g.into(), "post", 422));
-            let p =
-                mimi_proto::oblivious::Problem::of(mimi_proto::oblivious::ProblemType::OhttpKey);
-            Ok(answer(422, "application/problem+json", p.to_json()))
-        }
-    }
     let mut stub = Stub::default();
     stub.add("mimi.a.example", &[], Behaviour::Honest, Duration::ZERO);
     let stub = Arc::new(stub);
     let d = Discoverer::new(
-        AlwaysKeyError(Relay(stub.clone())),
+        KeyProblemEveryTime(Relay(stub.clone()), 422),
         Options {
             dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
             ..Options::default()
@@ -464,23 +470,11 @@ async fn a_key_the_gateway_does_not_publish_is_never_used() {
 
 #[tokio::test]
 async fn a_400_with_the_key_problem_type_refreshes_keys_once() {
-    struct BadRequestKeyError(Relay);
-    impl Transport for BadRequestKeyError {
-        async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
-            self.0.fetch_keys(g, source).await
-        }
-        async fn post(&self, g: &str, _: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
-            self.0.calls.lock().unwrap().push((g.into(), "post", 400));
-            let p =
-                mimi_proto::oblivious::Problem::of(mimi_proto::oblivious::ProblemType::OhttpKey);
-            Ok(answer(400, "application/problem+json", p.to_json()))
-        }
-    }
     let mut stub = Stub::default();
     stub.add("mimi.a.example", &[], Behaviour::Honest, Duration::ZERO);
     let stub = Arc::new(stub);
     let d = Discoverer::new(
-        BadRequestKeyError(Relay(stub.clone())),
+        KeyProblemEveryTime(Relay(stub.clone()), 400),
         Options {
             dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
             ..Options::default()

@@ -76,19 +76,22 @@ pub async fn check(config: &Config) -> Report {
     report
 }
 
+/// A file the gateway creates at its first start: fine if its directory is there.
+fn created_at_start(path: &Path) -> Result<String, String> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    match dir.map(std::fs::metadata) {
+        Some(Err(e)) => Err(format!(
+            "{} does not exist, and its directory cannot be used: {e}",
+            path.display()
+        )),
+        _ => Ok(format!("{} will be created at first start", path.display())),
+    }
+}
+
 fn key_file(path: &Path) -> Result<String, String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-            return match dir.map(std::fs::metadata) {
-                Some(Err(e)) => Err(format!(
-                    "{} does not exist, and its directory cannot be used: {e}",
-                    path.display()
-                )),
-                _ => Ok(format!("{} will be created at first start", path.display())),
-            };
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return created_at_start(path),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
     #[cfg(unix)]
@@ -121,14 +124,7 @@ fn key_file(path: &Path) -> Result<String, String> {
 
 fn database(path: &Path) -> Result<String, String> {
     if !path.exists() {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        return match dir.map(std::fs::metadata) {
-            Some(Err(e)) => Err(format!(
-                "{} does not exist, and its directory cannot be used: {e}",
-                path.display()
-            )),
-            _ => Ok(format!("{} will be created at first start", path.display())),
-        };
+        return created_at_start(path);
     }
     let dir = Directory::open(path).map_err(|e| e.to_string())?;
     let n = dir.count().map_err(|e| e.to_string())?;
