@@ -70,6 +70,10 @@ pub struct LimitsSection {
     pub upstream_timeout_ms: u64,
     /// Requests in flight at once.
     pub max_concurrent: usize,
+    /// Requests one client (IPv6: one /64) may have in flight at once.
+    pub max_in_flight_per_client: u32,
+    /// Requests in flight to one gateway at once.
+    pub max_in_flight_per_gateway: u32,
     /// Time in-flight requests get at shutdown.
     pub shutdown_grace_ms: u64,
     /// `CONNECT` tunnels one client may hold open at once.
@@ -90,6 +94,8 @@ impl Default for LimitsSection {
             body_timeout_ms: 10_000,
             upstream_timeout_ms: 10_000,
             max_concurrent: 1024,
+            max_in_flight_per_client: 32,
+            max_in_flight_per_gateway: 512,
             shutdown_grace_ms: 10_000,
             tunnels_per_client: 8,
             max_tunnels: 1024,
@@ -192,8 +198,17 @@ impl Config {
         {
             return bad("rate.per_second, rate.burst and rate.max_clients must be positive");
         }
-        if self.limits.max_concurrent == 0 || self.limits.max_body_bytes == 0 {
-            return bad("limits.max_concurrent and limits.max_body_bytes must be positive");
+        if self.limits.max_concurrent == 0
+            || self.limits.max_body_bytes == 0
+            || self.limits.max_in_flight_per_client == 0
+            || self.limits.max_in_flight_per_gateway == 0
+        {
+            return bad(
+                "limits.max_concurrent, max_body_bytes, max_in_flight_per_client and max_in_flight_per_gateway must be positive",
+            );
+        }
+        if !(1e-3..=1e6).contains(&self.rate.per_second) {
+            return bad("rate.per_second must be between 0.001 and 1000000");
         }
         if self.limits.tunnels_per_client == 0
             || self.limits.max_tunnels == 0
@@ -219,6 +234,8 @@ impl Config {
             body_timeout: ms(self.limits.body_timeout_ms),
             drain_timeout: ms(self.limits.shutdown_grace_ms),
             max_concurrent: self.limits.max_concurrent,
+            max_in_flight_per_client: self.limits.max_in_flight_per_client,
+            max_in_flight_per_gateway: self.limits.max_in_flight_per_gateway,
             rate: self.rate.per_second,
             burst: self.rate.burst,
             max_clients: self.rate.max_clients,
@@ -268,6 +285,17 @@ mod tests {
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("TLS")));
         let c = Config::parse(
             "plain_http = true\n[rate]\nper_second = 0.0\n[[gateway]]\nhost = \"a.example\"",
+        )
+        .unwrap();
+        assert!(c.validate().is_err());
+        // A rate so small it would overflow the wait computation.
+        let c = Config::parse(
+            "plain_http = true\n[rate]\nper_second = 1e-30\n[[gateway]]\nhost = \"a.example\"",
+        )
+        .unwrap();
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("per_second")));
+        let c = Config::parse(
+            "plain_http = true\n[limits]\nmax_in_flight_per_client = 0\n[[gateway]]\nhost = \"a.example\"",
         )
         .unwrap();
         assert!(c.validate().is_err());

@@ -22,9 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::error::Error;
+use crate::inflight::PerKey;
 use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::ratelimit::bucket_key;
 use crate::server::{self, ConnectionLimits};
 use crate::targets::Allowlist;
 use crate::tunnel::{TunnelLimits, Tunnels};
@@ -43,6 +45,11 @@ pub struct Options {
     pub drain_timeout: Duration,
     /// Requests being forwarded at once, at most.
     pub max_concurrent: usize,
+    /// Requests one client (IPv6: one /64) may have in flight at once.
+    pub max_in_flight_per_client: u32,
+    /// Requests in flight to one gateway at once, at most: a slow gateway
+    /// cannot take the others' share.
+    pub max_in_flight_per_gateway: u32,
     /// Per-client requests per second.
     pub rate: f64,
     /// Per-client burst.
@@ -61,6 +68,8 @@ impl Default for Options {
             body_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             max_concurrent: 1024,
+            max_in_flight_per_client: 32,
+            max_in_flight_per_gateway: 512,
             rate: 10.0,
             burst: 50,
             max_clients: 100_000,
@@ -77,6 +86,8 @@ pub struct Relay {
     upstream: Upstream,
     limiter: RateLimiter,
     in_flight: Semaphore,
+    per_client: PerKey<std::net::IpAddr>,
+    per_gateway: PerKey<usize>,
     tunnels: Tunnels,
     outbound_bind: Option<std::net::IpAddr>,
     metrics: Metrics,
@@ -97,6 +108,8 @@ impl Relay {
             outbound_bind,
             limiter: RateLimiter::new(options.rate, options.burst, options.max_clients),
             in_flight: Semaphore::new(options.max_concurrent.max(1)),
+            per_client: PerKey::new(options.max_in_flight_per_client),
+            per_gateway: PerKey::new(options.max_in_flight_per_gateway),
             metrics: Metrics::new(allowlist.hosts()),
             allowlist,
             keys,
@@ -158,10 +171,21 @@ impl Relay {
         self.limiter
             .check(peer.ip(), Instant::now())
             .map_err(Error::RateLimited)?;
+        // The body first, holding nothing shared: a client that never
+        // finishes its body costs only its own connection.
+        let body = match method {
+            Method::POST => Some(self.read_body(req).await?),
+            _ => None,
+        };
+        // Then its places: its own share, the gateway's, and the relay's.
+        let _client = self
+            .per_client
+            .take(bucket_key(peer.ip()))
+            .ok_or(Error::RateLimited(1))?;
+        let _gateway = self.per_gateway.take(target.index).ok_or(Error::Busy)?;
         let _permit = self.in_flight.try_acquire().map_err(|_| Error::Busy)?;
 
-        if method == Method::POST {
-            let body = self.read_body(req).await?;
+        if let Some(body) = body {
             self.metrics.forwarded(target.index);
             let answer = self.upstream.post(&target.url, body).await?;
             Ok(respond(answer.status, answer.content_type, answer.body))

@@ -14,6 +14,7 @@
 //! - [`upstream`]: the pooled client towards gateways.
 //! - [`keycache`]: the shared, coalescing key cache.
 //! - [`ratelimit`]: per-client token buckets in bounded memory.
+//! - [`inflight`]: places in flight per client and per gateway.
 //! - [`tunnel`]: `CONNECT` tunnels to allowlisted gateways, bounded.
 //! - [`check`]: what `mimi-relay check` verifies before a start.
 //! - [`config`], [`tls`], [`metrics`], [`error`].
@@ -22,6 +23,7 @@ pub mod check;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod inflight;
 pub mod keycache;
 pub mod metrics;
 pub mod ratelimit;

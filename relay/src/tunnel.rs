@@ -7,9 +7,8 @@
 //! and bytes each way. The relay sees only TLS records: it cannot choose the
 //! key list the client reads. Nothing about a tunnel is logged.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::upgrade::OnUpgrade;
@@ -19,6 +18,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Error;
+use crate::inflight::{PerKey, Place};
 use crate::ratelimit::bucket_key;
 use crate::targets::Target;
 
@@ -55,27 +55,14 @@ impl Default for TunnelLimits {
 pub struct Tunnels {
     limits: TunnelLimits,
     total: Arc<Semaphore>,
-    per_client: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    per_client: PerKey<IpAddr>,
 }
 
 /// A tunnel's place in the limits; released when dropped.
 #[derive(Debug)]
 pub struct Admission {
-    client: IpAddr,
-    per_client: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    _client: Place<IpAddr>,
     _permit: OwnedSemaphorePermit,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut map = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.client);
-            }
-        }
-    }
 }
 
 impl Tunnels {
@@ -83,7 +70,7 @@ impl Tunnels {
     pub fn new(limits: TunnelLimits) -> Self {
         Self {
             total: Arc::new(Semaphore::new(limits.total.max(1))),
-            per_client: Arc::default(),
+            per_client: PerKey::new(limits.per_client),
             limits,
         }
     }
@@ -95,21 +82,17 @@ impl Tunnels {
 
     /// A place for one more tunnel from `client`, or `TunnelLimit`.
     pub fn admit(&self, client: IpAddr) -> Result<Admission, Error> {
-        let key = bucket_key(client);
         let permit = self
             .total
             .clone()
             .try_acquire_owned()
             .map_err(|_| Error::TunnelLimit)?;
-        let mut map = self.per_client.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(key).or_insert(0);
-        if *n >= self.limits.per_client {
-            return Err(Error::TunnelLimit);
-        }
-        *n += 1;
+        let place = self
+            .per_client
+            .take(bucket_key(client))
+            .ok_or(Error::TunnelLimit)?;
         Ok(Admission {
-            client: key,
-            per_client: self.per_client.clone(),
+            _client: place,
             _permit: permit,
         })
     }

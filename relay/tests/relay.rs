@@ -605,3 +605,109 @@ async fn a_client_slow_to_send_headers_is_cut_off() {
     assert!(stub.seen.lock().unwrap().is_empty());
     relay.stop().await;
 }
+
+/// Starts a POST from `client` whose body never finishes; the connection is
+/// returned so that it stays open.
+async fn stalled_post(relay: SocketAddr, client: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(format!("{client}:0").parse().unwrap()).unwrap();
+    let mut s = s.connect(relay).await.unwrap();
+    let req = format!(
+        "POST /gateway/{HOST} HTTP/1.1\r\nhost: r\r\ncontent-type: message/ohttp-req\r\ncontent-length: 1000\r\n\r\n0123"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    s
+}
+
+#[tokio::test]
+async fn stalled_bodies_from_many_addresses_hold_nothing_shared() {
+    let (gw, _) = stub_gateway(Duration::ZERO).await;
+    let mut cfg = config_for(gw, "http");
+    cfg.limits.max_concurrent = 4;
+    cfg.limits.body_timeout_ms = 5_000;
+    let relay = spawn_relay(&cfg).await;
+    // Ten addresses, four stalled bodies each: far more than the permits.
+    let mut held = Vec::new();
+    for a in 20..30 {
+        for _ in 0..4 {
+            held.push(stalled_post(relay.addr, &format!("127.0.0.{a}")).await);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("http://{}/gateway/{HOST}", relay.addr);
+    let ohttp = [("content-type", "message/ohttp-req")];
+    let (status, _, _) = send(&client(), "POST", url, &ohttp, vec![1]).await;
+    assert_eq!(status, 200, "an honest request is answered");
+    drop(held);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn one_client_cannot_take_more_than_its_share() {
+    let (gw, _) = stub_gateway(Duration::from_millis(500)).await;
+    let mut cfg = config_for(gw, "http");
+    cfg.limits.max_in_flight_per_client = 2;
+    cfg.limits.upstream_timeout_ms = 3_000;
+    let relay = spawn_relay(&cfg).await;
+    let url = format!("http://{}/gateway/{HOST}", relay.addr);
+    let ohttp = [("content-type", "message/ohttp-req")];
+    let c = client();
+    let slow = (0..2).map(|i| send(&c, "POST", url.clone(), &ohttp, vec![i]));
+    let slow = futures::future::join_all(slow);
+    let third = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        send(&c, "POST", url.clone(), &ohttp, vec![9]).await
+    };
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let mut http = HttpConnector::new();
+        http.set_local_address(Some("127.0.0.7".parse().unwrap()));
+        let c2: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(http);
+        send(&c2, "POST", url.clone(), &ohttp, vec![8]).await
+    };
+    let (slow, third, other) = tokio::join!(slow, third, other);
+    assert!(slow.iter().all(|r| r.0 == 200));
+    assert_eq!(third.0, 429, "the client's third request at once");
+    assert_eq!(other.0, 200, "another client is served");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_gateway_cannot_starve_the_others() {
+    let (slow_gw, _) = stub_gateway(Duration::from_millis(800)).await;
+    let (fast_gw, _) = stub_gateway(Duration::ZERO).await;
+    let mut cfg = config_for(slow_gw, "http");
+    cfg.gateway.push(GatewayEntry {
+        host: "mimi.fast.example".into(),
+        url: Some(format!("http://{fast_gw}/.well-known/ohttp-gateway")),
+    });
+    cfg.limits.max_concurrent = 4;
+    cfg.limits.max_in_flight_per_gateway = 2;
+    cfg.limits.upstream_timeout_ms = 3_000;
+    let relay = spawn_relay(&cfg).await;
+    let ohttp = [("content-type", "message/ohttp-req")];
+    let slow_url = format!("http://{}/gateway/{HOST}", relay.addr);
+    let fast_url = format!("http://{}/gateway/mimi.fast.example", relay.addr);
+    // Six requests to the slow gateway from six addresses, then one to the fast one.
+    let slow = (0..6).map(|i| {
+        let url = slow_url.clone();
+        async move {
+            let mut http = HttpConnector::new();
+            http.set_local_address(Some(format!("127.0.0.{}", 40 + i).parse().unwrap()));
+            let c: Client<HttpConnector, Full<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(http);
+            send(&c, "POST", url, &ohttp, vec![1]).await.0
+        }
+    });
+    let fast = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        send(&client(), "POST", fast_url, &ohttp, vec![2]).await.0
+    };
+    let (slow, fast) = tokio::join!(futures::future::join_all(slow), fast);
+    assert_eq!(fast, 200, "the fast gateway is still answered");
+    assert_eq!(slow.iter().filter(|s| **s == 200).count(), 2, "{slow:?}");
+    assert!(slow.iter().all(|s| *s == 200 || *s == 503), "{slow:?}");
+    relay.stop().await;
+}
