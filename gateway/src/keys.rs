@@ -130,16 +130,31 @@ impl KeyFile {
         self.keys.iter().map(|k| k.not_before).max()
     }
 
-    /// Reads and validates a key file.
+    /// Reads and validates a key file. A file others can read is refused:
+    /// its keys could decrypt every request sent to them.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
-            path: path.display().to_string(),
-            source,
-        })?;
         let bad = |reason: String| Error::KeyFileFormat {
             path: path.display().to_string(),
             reason,
         };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(bad(format!(
+                    "readable by others (mode {mode:o}): chmod 600 it, and rotate the keys if others may have read them"
+                )));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
+            path: path.display().to_string(),
+            source,
+        })?;
         let file: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if file.version != 1 {
             return Err(bad(format!("unknown version {}", file.version)));
@@ -171,10 +186,23 @@ impl KeyFile {
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(io)?;
         let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        f.write_all(&json).and_then(|()| f.sync_all()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        let written = opts.open(&tmp).and_then(|mut f| {
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            // The rename itself survives a crash only once the directory is synced.
+            std::fs::File::open(dir).and_then(|d| d.sync_all())
+        });
+        if let Err(e) = written {
+            // Leave nothing half-written behind (the temporary file may
+            // not exist, or may be something that is not ours to remove).
+            if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return Err(io(e));
+        }
+        Ok(())
     }
 
     /// Loads the file, or creates it with one fresh key if it does not exist.
@@ -307,6 +335,12 @@ impl KeyManager {
     pub fn open(path: &Path, now: SystemTime) -> Result<Self> {
         let file = KeyFile::load_or_create(path, now)?;
         let ring = KeyRing::build(&file, now)?;
+        if ring.ids().is_empty() {
+            return Err(Error::KeyFileFormat {
+                path: path.display().to_string(),
+                reason: "no key is live (all have expired): run `mimi-gateway keys rotate`".into(),
+            });
+        }
         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(Self {
             path: path.to_owned(),
@@ -338,25 +372,45 @@ impl KeyManager {
             guard.1 = mtime;
             tracing::info!("key file changed on disk; reloaded");
         }
+        let mut rotated = Ok(());
         if let (Some(after), Some(newest)) = (rotate_after, guard.0.newest_not_before()) {
             if unix(now) >= newest + after.as_secs() {
-                let id = guard.0.rotate(now, policy)?;
-                guard.0.save(&self.path)?;
-                guard.1 = std::fs::metadata(&self.path)
-                    .and_then(|m| m.modified())
-                    .ok();
-                tracing::info!(key_id = id, "rotated keys automatically");
+                // On disk first: the keys served are never ones the file
+                // lacks. A failed save leaves everything as it was, and the
+                // rotation is tried again at the next refresh.
+                let mut next = guard.0.clone();
+                rotated = next
+                    .rotate(now, policy)
+                    .and_then(|id| {
+                        next.save(&self.path)?;
+                        Ok(id)
+                    })
+                    .map(|id| {
+                        guard.0 = next;
+                        guard.1 = std::fs::metadata(&self.path)
+                            .and_then(|m| m.modified())
+                            .ok();
+                        tracing::info!(key_id = id, "rotated keys automatically");
+                    });
             }
         }
-        self.ring.store(Arc::new(KeyRing::build(&guard.0, now)?));
-        Ok(())
+        // The schedule moves on (keys become current, expire) either way.
+        let ring = KeyRing::build(&guard.0, now)?;
+        if ring.ids().is_empty() {
+            tracing::error!("no key is live: clients cannot reach this gateway; rotate the keys");
+        }
+        self.ring.store(Arc::new(ring));
+        rotated
     }
 
     /// Rotates now (used by tests and the admin path of a running server).
     pub fn rotate(&self, now: SystemTime, policy: RotationPolicy) -> Result<u8> {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let id = guard.0.rotate(now, policy)?;
-        guard.0.save(&self.path)?;
+        // On disk first: the keys served are never ones the file lacks.
+        let mut next = guard.0.clone();
+        let id = next.rotate(now, policy)?;
+        next.save(&self.path)?;
+        guard.0 = next;
         guard.1 = std::fs::metadata(&self.path)
             .and_then(|m| m.modified())
             .ok();
@@ -509,5 +563,68 @@ mod tests {
             .unwrap();
         assert_eq!(mgr.ring().ids().len(), 2);
         assert_eq!(KeyFile::load(&path).unwrap().keys.len(), 2);
+    }
+
+    #[test]
+    fn a_failed_save_changes_neither_the_file_nor_the_served_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let manager = KeyManager::open(&path, at(T0)).unwrap();
+        let before_ids = manager.ring().ids().to_vec();
+        let before_file = std::fs::read(&path).unwrap();
+        // The temporary file's place is taken by a directory: the save fails.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        assert!(manager.rotate(at(T0 + 10), POLICY).is_err());
+        // Automatic rotation, due at every refresh: each fails, and no key
+        // the file lacks is ever served (even once the new one would be current).
+        for t in [T0 + 10_000, T0 + 10_200, T0 + 20_000] {
+            assert!(
+                manager
+                    .refresh(at(t), Some(Duration::from_secs(1)), POLICY)
+                    .is_err()
+            );
+            assert_eq!(manager.ring().ids(), before_ids, "served keys unchanged");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before_file, "file unchanged");
+        // Once the disk is usable again, rotation goes through, and what is
+        // served is what the file holds.
+        std::fs::remove_dir(&tmp).unwrap();
+        let id = manager.rotate(at(T0 + 20), POLICY).unwrap();
+        let on_disk = KeyFile::load(&path).unwrap();
+        assert!(on_disk.keys.iter().any(|k| k.id == id));
+        let ring = KeyRing::build(&on_disk, at(T0 + 20)).unwrap();
+        assert_eq!(manager.ring().ids(), ring.ids());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        KeyFile::new(at(T0)).save(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = KeyManager::open(&path, at(T0)).unwrap_err();
+        assert!(err.to_string().contains("readable by others"), "{err}");
+    }
+
+    #[test]
+    fn a_gateway_with_no_live_key_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let mut file = KeyFile::new(at(T0));
+        for k in &mut file.keys {
+            k.expires = Some(T0 + 1);
+        }
+        file.save(&path).unwrap();
+        let err = KeyManager::open(&path, at(T0 + 100)).unwrap_err();
+        assert!(err.to_string().contains("no key is live"), "{err}");
     }
 }
