@@ -207,8 +207,8 @@ impl Config {
                 "limits.max_concurrent, max_body_bytes, max_in_flight_per_client and max_in_flight_per_gateway must be positive",
             );
         }
-        if !(1e-3..=1e6).contains(&self.rate.per_second) {
-            return bad("rate.per_second must be between 0.001 and 1000000");
+        if !(1e-3..=1e9).contains(&self.rate.per_second) {
+            return bad("rate.per_second must be between 0.001 and 1000000000");
         }
         if self.limits.tunnels_per_client == 0
             || self.limits.max_tunnels == 0
