@@ -70,6 +70,7 @@ impl Stub {
             extra_origins: vec![],
             date_window: Duration::from_secs(60),
             replay_capacity: 1000,
+            started: None,
         };
         let gateway = Arc::new(Gateway::new(
             settings,

@@ -97,6 +97,7 @@ fn gateway_handle(c: &mut Criterion) {
             extra_origins: vec![],
             date_window: Duration::from_secs(600),
             replay_capacity: 10_000_000,
+            started: None,
         },
         keys.clone(),
         Backend::Embedded(Arc::new(directory)),

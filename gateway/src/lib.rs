@@ -66,6 +66,7 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
         extra_origins: config.extra_origins.clone(),
         date_window: Duration::from_secs(config.replay.window_secs),
         replay_capacity: config.replay.capacity,
+        started: Some(SystemTime::now()),
     };
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),

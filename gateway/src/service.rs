@@ -31,6 +31,11 @@ pub struct Settings {
     pub date_window: Duration,
     /// How many encapsulated keys the replay cache remembers.
     pub replay_capacity: usize,
+    /// When this gateway started, if its replay cache starts empty: until one
+    /// `date_window` has passed, requests dated before it get the `date`
+    /// problem, since the cache cannot know whether it saw them before a
+    /// restart. `None` with a replay store that outlives the process.
+    pub started: Option<SystemTime>,
 }
 
 /// The gateway: keys, replay cache, targets and counters.
@@ -41,6 +46,7 @@ pub struct Gateway {
     origins: Vec<String>,
     public_host: String,
     date_window: Duration,
+    started: Option<i64>,
     backend: Backend,
     dns: Option<DnsForwarder>,
     metrics: Metrics,
@@ -65,6 +71,7 @@ impl Gateway {
             origins,
             public_host: settings.public_host,
             date_window: settings.date_window,
+            started: settings.started.map(unix_secs),
             backend,
             dns,
             metrics: Metrics::default(),
@@ -152,9 +159,16 @@ impl Gateway {
         if skew.abs() > window {
             return Err(Error::StaleDate);
         }
-        let now_s = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now_s = unix_secs(now);
+        // A request dated before a restart may have been answered already:
+        // the empty cache cannot tell, so the client gets the gateway's Date
+        // and its one retry is dated after the start.
+        if self
+            .started
+            .is_some_and(|start| now_s < start + window && now_s + skew < start)
+        {
+            return Err(Error::StaleDate);
+        }
         match self.replay.check_and_insert(enc, now_s + skew, now_s) {
             Verdict::Fresh => {}
             Verdict::Replay => return Err(Error::Replay),
@@ -187,6 +201,11 @@ impl Gateway {
         )
         .await
     }
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn error_response(e: &Error) -> InnerResponse {

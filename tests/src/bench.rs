@@ -784,6 +784,7 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
             extra_origins: vec![],
             date_window: Duration::from_secs(600),
             replay_capacity: 10_000_000,
+            started: None,
         },
         keys.clone(),
         mimi_gateway::inner::Backend::Embedded(Arc::new(directory)),

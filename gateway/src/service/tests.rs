@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
         extra_origins: vec![],
         date_window: Duration::from_secs(60),
         replay_capacity: 10_000,
+        started: None,
     };
     let gw = Gateway::new(settings, keys, Backend::Embedded(Arc::new(directory)), None);
     Fixture { _dir: dir, gw }
@@ -403,4 +404,59 @@ fn a_replay_is_refused() {
     let (_, resp2) = seal(&f.gw, b"");
     assert!(resp2.decapsulate(&again).is_err());
     assert_eq!(f.gw.metrics().get("replay"), 1);
+}
+
+#[test]
+fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
+    let f = fixture();
+    let sent = SystemTime::now();
+    let (enc, _) = seal(
+        &f.gw,
+        &query_bhttp(
+            HOST,
+            &oblivious::format_date(sent),
+            &lookup("alice.example.com"),
+        ),
+    );
+    assert!(block_on(f.gw.handle(&enc, sent)).is_ok());
+    assert_eq!(f.gw.metrics().get("ok"), 1);
+
+    // The gateway restarts 5 s later with the same keys and an empty cache.
+    let started = sent + Duration::from_secs(5);
+    let directory = Directory::open(&f._dir.path().join("dir.sqlite")).unwrap();
+    let keys = Arc::new(KeyManager::open(&f._dir.path().join("keys.json"), started).unwrap());
+    let restarted = Gateway::new(
+        Settings {
+            public_host: HOST.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(60),
+            replay_capacity: 10_000,
+            started: Some(started),
+        },
+        keys,
+        Backend::Embedded(Arc::new(directory)),
+        None,
+    );
+    // The captured request, replayed: the date problem, not an answer.
+    let now = started + Duration::from_secs(1);
+    assert!(block_on(restarted.handle(&enc, now)).is_ok());
+    assert_eq!(restarted.metrics().get("ok"), 0, "the replay was answered");
+    assert_eq!(restarted.metrics().get("stale_date"), 1);
+    // The client's own retry, dated by the gateway's clock, is served.
+    let bhttp = query_bhttp(
+        HOST,
+        &oblivious::format_date(now),
+        &lookup("alice.example.com"),
+    );
+    let (m, _) = exchange(&restarted, &bhttp, now);
+    assert_eq!(status(&m), 200);
+    // One window after the start, the rule no longer applies.
+    let later = started + Duration::from_secs(61);
+    let bhttp = query_bhttp(
+        HOST,
+        &oblivious::format_date(later - Duration::from_secs(30)),
+        &lookup("alice.example.com"),
+    );
+    let (m, _) = exchange(&restarted, &bhttp, later);
+    assert_eq!(status(&m), 200);
 }
