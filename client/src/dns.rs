@@ -256,7 +256,7 @@ async fn resolver_txt(
             };
             Ok((records, verdict))
         }
-        Err(e) => Err(lookup_error(&e)),
+        Err(e) => Err(lookup_error(&e, name)),
     }
 }
 
@@ -316,7 +316,7 @@ async fn insecure_or_stripped(raw: &RawValidating, name: &str) -> Result<Dnssec>
             }
             // No DS, proven or not: not a cut we can use; look further up.
             Some(Err(e)) if e.is_no_records_found() || e.kind().as_nsec().is_some() => {}
-            Some(Err(e)) => return Err(Error::DnsFailed(e.to_string())),
+            Some(Err(e)) => return Err(Error::DnsFailed(without_name(&e.to_string(), name))),
             None => return Err(Error::DnsFailed("no answer".into())),
         }
         if at.is_root() {
@@ -330,7 +330,21 @@ async fn insecure_or_stripped(raw: &RawValidating, name: &str) -> Result<Dnssec>
 /// What a failed lookup means (DESIGN §3): only NXDOMAIN and NODATA say
 /// "not discoverable"; SERVFAIL, REFUSED, FORMERR, timeouts and unreachable
 /// servers are failures of the lookup, never an answer.
-fn lookup_error(e: &hickory_resolver::ResolveError) -> Error {
+/// hickory's error texts may quote the query, and the name stands for the
+/// identifier: it is taken out, so that error messages can be shown and logged.
+fn without_name(text: &str, name: &str) -> String {
+    let bare = name.trim_end_matches('.');
+    if bare.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = text.to_owned();
+    for form in [name.to_owned(), bare.to_owned(), bare.to_ascii_lowercase()] {
+        out = out.replace(&form, "<name>");
+    }
+    out
+}
+
+fn lookup_error(e: &hickory_resolver::ResolveError, name: &str) -> Error {
     match e.proto().map(|p| p.kind()) {
         Some(ProtoErrorKind::NoRecordsFound { response_code, .. }) => match *response_code {
             ResponseCode::NXDomain => Error::NameNotFound,
@@ -339,7 +353,7 @@ fn lookup_error(e: &hickory_resolver::ResolveError) -> Error {
         },
         Some(ProtoErrorKind::Timeout) => Error::DnsTimeout,
         Some(ProtoErrorKind::Nsec { .. }) => Error::DnsBogus,
-        _ => Error::DnsFailed(e.to_string()),
+        _ => Error::DnsFailed(without_name(&e.to_string(), name)),
     }
 }
 
@@ -408,4 +422,26 @@ async fn oblivious_txt<T: Transport>(
         Dnssec::Insecure
     };
     Ok((records, dnssec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_lose_the_name() {
+        let text = "no record found for Query { name: Name(\"_mimi.alice.example.com.\"), query_type: TXT }";
+        let clean = without_name(text, "_mimi.alice.example.com.");
+        assert!(!clean.contains("alice"), "{clean}");
+        assert!(clean.contains("<name>"));
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(&[Proof::Secure, Proof::Secure]), Dnssec::Secure);
+        assert_eq!(verdict(&[Proof::Secure, Proof::Insecure]), Dnssec::Insecure);
+        assert_eq!(verdict(&[Proof::Secure, Proof::Bogus]), Dnssec::Bogus);
+        assert_eq!(verdict(&[Proof::Indeterminate]), Dnssec::Bogus);
+        assert_eq!(verdict(&[]), Dnssec::Insecure);
+    }
 }
