@@ -48,7 +48,8 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
         listener,
         tls,
         gw,
-        cfg.http_options(),
+        cfg.http_options(mimi_server_core::limits::open_files().unwrap())
+            .unwrap(),
         std::future::pending(),
     ));
     addr

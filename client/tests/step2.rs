@@ -69,6 +69,7 @@ impl Stub {
             public_host: host.into(),
             extra_origins: vec![],
             date_window: Duration::from_secs(60),
+            future_skew: std::time::Duration::from_secs(10),
             replay_capacity: 1000,
             started: None,
         };

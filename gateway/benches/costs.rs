@@ -96,6 +96,7 @@ fn gateway_handle(c: &mut Criterion) {
             public_host: HOST.into(),
             extra_origins: vec![],
             date_window: Duration::from_secs(600),
+            future_skew: std::time::Duration::from_secs(10),
             replay_capacity: 10_000_000,
             started: None,
         },

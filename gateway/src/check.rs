@@ -8,24 +8,8 @@ use std::time::{Duration, SystemTime};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::keys::{KeyFile, KeyRing};
-
-/// What a check found: what is fine, and every problem.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was checked and is fine.
-    pub ok: Vec<String>,
-    /// What is wrong; empty when the gateway can start.
-    pub problems: Vec<String>,
-}
-
-impl Report {
-    fn check(&mut self, what: &str, result: Result<String, String>) {
-        match result {
-            Ok(detail) => self.ok.push(format!("{what}: {detail}")),
-            Err(problem) => self.problems.push(format!("{what}: {problem}")),
-        }
-    }
-}
+pub use mimi_server_core::report::Report;
+use mimi_server_core::tls;
 
 /// Checks `config`, its key file, database, TLS files and upstream.
 pub async fn check(config: &Config) -> Report {
@@ -41,7 +25,7 @@ pub async fn check(config: &Config) -> Report {
     if let Some(files) = &config.tls {
         report.check(
             "TLS",
-            crate::tls::server_config(&files.cert, &files.key)
+            tls::server_config(&files.cert, &files.key)
                 .map(|_| format!("{} and its key load", files.cert.display()))
                 .map_err(|e| e.to_string()),
         );
@@ -50,7 +34,7 @@ pub async fn check(config: &Config) -> Report {
         None => report.check("directory", database(&config.directory.database)),
         Some(up) => {
             let roots = match &up.ca_file {
-                Some(path) => crate::tls::load_roots(path).map_err(|e| e.to_string()),
+                Some(path) => tls::load_roots(path).map_err(|e| e.to_string()),
                 None => Ok(Vec::new()),
             };
             let reachable = match roots {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mimi_proto::record::Endpoint;
+use mimi_server_core::{ConnectionsSection, in_range};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ pub struct Config {
     pub keys: KeysSection,
     /// Replay protection.
     pub replay: ReplaySection,
+    /// Connections: caps and timeouts.
+    pub connections: ConnectionsSection,
     /// Request limits.
     pub limits: LimitsSection,
     /// The embedded directory.
@@ -87,13 +90,18 @@ pub struct ReplaySection {
     pub window_secs: u64,
     /// How many requests are remembered.
     pub capacity: usize,
+    /// How far ahead of the gateway's clock a request may be dated. Smaller
+    /// than the window, so that a flood of requests dated ahead cannot fill
+    /// the cache with entries that outlive honest ones.
+    pub future_skew_secs: u64,
 }
 
 impl Default for ReplaySection {
     fn default() -> Self {
         Self {
             window_secs: 60,
-            capacity: 1_000_000,
+            capacity: 4_000_000,
+            future_skew_secs: 10,
         }
     }
 }
@@ -104,24 +112,18 @@ impl Default for ReplaySection {
 pub struct LimitsSection {
     /// Largest encapsulated request.
     pub max_body_bytes: usize,
-    /// Time allowed for request headers (and the TLS handshake).
-    pub header_timeout_ms: u64,
     /// Time allowed for the body.
     pub body_timeout_ms: u64,
     /// Time allowed for a whole request.
     pub request_timeout_ms: u64,
-    /// Time in-flight requests get at shutdown.
-    pub shutdown_grace_ms: u64,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024,
-            header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             request_timeout_ms: 15_000,
-            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -188,6 +190,7 @@ impl Default for Config {
             tls: None,
             keys: KeysSection::default(),
             replay: ReplaySection::default(),
+            connections: ConnectionsSection::default(),
             limits: LimitsSection::default(),
             directory: DirectorySection::default(),
             upstream: None,
@@ -227,21 +230,58 @@ impl Config {
             (Some(_), true) => return bad("choose either [tls] or plain_http, not both"),
             _ => {}
         }
-        if self.replay.window_secs == 0 || self.replay.capacity == 0 {
-            return bad("replay window_secs and capacity must be positive");
-        }
-        if self.limits.max_body_bytes < 64 {
-            return bad("limits.max_body_bytes must be at least 64");
-        }
-        if self.keys.publish_ahead_secs < self.keys.max_age_secs {
+        self.connections.validate()?;
+        let k = &self.keys;
+        in_range("keys.max_age_secs", k.max_age_secs, 60, 604_800)?;
+        if k.publish_ahead_secs < k.max_age_secs {
             return bad(
                 "keys.publish_ahead_secs must be at least keys.max_age_secs: a new key must reach every cached copy (the relay's shared one included) before it is used, or clients' key checks fail",
             );
         }
-        if self.keys.grace_secs < self.keys.max_age_secs {
+        in_range(
+            "keys.publish_ahead_secs",
+            k.publish_ahead_secs,
+            k.max_age_secs,
+            2_592_000,
+        )?;
+        if k.grace_secs < k.max_age_secs {
             return bad(
                 "keys.grace_secs must be at least keys.max_age_secs, or cached key lists would break",
             );
+        }
+        in_range("keys.grace_secs", k.grace_secs, k.max_age_secs, 2_592_000)?;
+        if k.rotate_after_secs != 0 {
+            // Sooner, and new keys would pile up before any is used.
+            in_range(
+                "keys.rotate_after_secs (0: never)",
+                k.rotate_after_secs,
+                k.publish_ahead_secs,
+                31_536_000,
+            )?;
+        }
+        let r = &self.replay;
+        in_range("replay.window_secs", r.window_secs, 10, 600)?;
+        in_range("replay.capacity", r.capacity, 1_000, 100_000_000)?;
+        in_range(
+            "replay.future_skew_secs",
+            r.future_skew_secs,
+            0,
+            r.window_secs,
+        )?;
+        let l = &self.limits;
+        in_range("limits.max_body_bytes", l.max_body_bytes, 64, 1 << 20)?;
+        in_range("limits.body_timeout_ms", l.body_timeout_ms, 100, 120_000)?;
+        in_range(
+            "limits.request_timeout_ms",
+            l.request_timeout_ms,
+            100,
+            300_000,
+        )?;
+        if let Some(up) = &self.upstream {
+            in_range("upstream.timeout_ms", up.timeout_ms, 100, 120_000)?;
+        }
+        if let Some(dns) = &self.dns {
+            in_range("dns.timeout_ms", dns.timeout_ms, 100, 30_000)?;
         }
         if let Some(up) = &self.upstream {
             if !(up.url.starts_with("https://") || up.url.starts_with("http://")) {
@@ -251,20 +291,20 @@ impl Config {
         Ok(())
     }
 
-    /// The HTTP options this configuration gives.
-    pub fn http_options(&self) -> HttpOptions {
+    /// The HTTP options this configuration gives, the connection cap fitted
+    /// under `open_files` (with room for upstream and DNS sockets).
+    pub fn http_options(&self, open_files: u64) -> Result<HttpOptions> {
         let ms = Duration::from_millis;
-        HttpOptions {
+        Ok(HttpOptions {
+            connections: self.connections.limits(open_files, 1024, 1024)?,
             max_body: self.limits.max_body_bytes,
-            header_timeout: ms(self.limits.header_timeout_ms),
             body_timeout: ms(self.limits.body_timeout_ms),
             request_timeout: ms(self.limits.request_timeout_ms),
-            drain_timeout: ms(self.limits.shutdown_grace_ms),
             key_max_age: Duration::from_secs(self.keys.max_age_secs),
             rotate_after: (self.keys.rotate_after_secs > 0)
                 .then(|| Duration::from_secs(self.keys.rotate_after_secs)),
             rotation: self.rotation(),
-        }
+        })
     }
 
     /// The key rotation policy.

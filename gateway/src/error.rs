@@ -62,6 +62,10 @@ pub enum Error {
     /// The upstream discovery API or DNS resolver did not answer in time.
     #[error("upstream timed out")]
     UpstreamTimeout,
+    /// Replay protection cannot vouch for the request (the cache holds all
+    /// it may, every entry inside the window): refused, never let through.
+    #[error("replay protection unavailable; retry shortly")]
+    ReplayUnavailable,
     /// The gateway could not serve the request for a reason of its own.
     #[error("internal error")]
     Internal,
@@ -101,6 +105,9 @@ pub enum Error {
     /// A socket operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Setting up the server (connections, TLS, listeners) failed.
+    #[error(transparent)]
+    Server(#[from] mimi_server_core::Error),
 }
 
 impl Error {
@@ -121,6 +128,7 @@ impl Error {
             Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ReplayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,6 +153,7 @@ impl Error {
             | Self::MalformedQuery
             | Self::UpstreamUnavailable
             | Self::UpstreamTimeout
+            | Self::ReplayUnavailable
             | Self::Internal => Some(Problem::blank(&self.to_string())),
             _ => None,
         }
@@ -169,6 +178,7 @@ impl Error {
             Self::MalformedQuery => "malformed_query",
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::ReplayUnavailable => "replay_unavailable",
             _ => "internal",
         }
     }

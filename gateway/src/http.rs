@@ -13,26 +13,24 @@ use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{
     GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON,
 };
+use mimi_server_core::ConnectionLimits;
 use tokio::net::TcpListener;
 
 use crate::error::Error;
 use crate::keys::RotationPolicy;
-use crate::server::{self, ConnectionLimits};
 use crate::service::Gateway;
 
 /// How the gateway's listener behaves.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Connection caps and timeouts.
+    pub connections: ConnectionLimits,
     /// The largest encapsulated request accepted.
     pub max_body: usize,
-    /// How long a client may take to send its headers.
-    pub header_timeout: Duration,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
     /// How long a whole request may take, target included.
     pub request_timeout: Duration,
-    /// How long in-flight requests get to finish at shutdown.
-    pub drain_timeout: Duration,
     /// The longest `max-age` served with the key list.
     pub key_max_age: Duration,
     /// Rotate keys automatically when the newest is this old.
@@ -44,11 +42,13 @@ pub struct HttpOptions {
 impl Default for HttpOptions {
     fn default() -> Self {
         Self {
+            connections: ConnectionLimits {
+                max_per_client: 1024,
+                ..ConnectionLimits::default()
+            },
             max_body: 16 * 1024,
-            header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(15),
-            drain_timeout: Duration::from_secs(10),
             key_max_age: Duration::from_secs(3600),
             rotate_after: None,
             rotation: RotationPolicy {
@@ -69,12 +69,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let maintenance = tokio::spawn(maintain_keys(gateway.clone(), options.clone()));
-    let limits = ConnectionLimits {
-        header_timeout: options.header_timeout,
-        drain_timeout: options.drain_timeout,
-    };
+    let limits = options.connections;
+    let stats = gateway.metrics().connections().clone();
     let options = Arc::new(options);
-    let handler = move |req: Request<Incoming>| {
+    let handler = move |req: Request<Incoming>, _peer: std::net::SocketAddr| {
         let gateway = gateway.clone();
         let options = options.clone();
         async move {
@@ -85,7 +83,7 @@ pub async fn run(
             }
         }
     };
-    server::serve(listener, tls, limits, handler, shutdown).await;
+    mimi_server_core::serve(listener, tls, limits, stats, handler, shutdown).await;
     maintenance.abort();
 }
 
@@ -95,28 +93,8 @@ pub async fn run_admin(
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = ConnectionLimits {
-        header_timeout: Duration::from_secs(10),
-        drain_timeout: Duration::from_secs(2),
-    };
-    let handler = move |req: Request<Incoming>| {
-        let gateway = gateway.clone();
-        async move {
-            match req.uri().path() {
-                "/metrics" => {
-                    let text = gateway.metrics().render(gateway.keys().ring().ids());
-                    respond(
-                        StatusCode::OK,
-                        "text/plain; version=0.0.4",
-                        text.into_bytes(),
-                    )
-                }
-                "/healthz" => respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-                _ => plain_error(&Error::NotFound),
-            }
-        }
-    };
-    server::serve(listener, None, limits, handler, shutdown).await;
+    let render = move || gateway.metrics().render(gateway.keys().ring().ids());
+    mimi_server_core::admin::serve_admin(listener, render, shutdown).await;
 }
 
 /// Keeps the key ring current: re-reads the key file when it changes and

@@ -95,7 +95,7 @@ impl Upstream {
                 "upstream URL {base:?} must be http:// or https:// with a host"
             )));
         }
-        let tls = crate::tls::client_config(extra_roots)?;
+        let tls = mimi_server_core::tls::client_config(extra_roots)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

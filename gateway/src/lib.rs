@@ -13,9 +13,10 @@
 //! - [`keys`]: the key file, rotation and the lock-free key ring.
 //! - [`replay`]: the bounded replay cache.
 //! - [`directory`]: the SQLite directory and its import formats.
-//! - [`http`] and [`server`]: the HTTP surface and the accept loop.
+//! - [`http`]: the HTTP surface (served by `mimi-server-core`, which it
+//!   shares with the relay).
 //! - [`check`]: what `mimi-gateway check` verifies before a start.
-//! - [`config`], [`tls`], [`metrics`], [`error`].
+//! - [`config`], [`metrics`], [`error`].
 
 pub mod check;
 pub mod config;
@@ -26,12 +27,12 @@ pub mod inner;
 pub mod keys;
 pub mod metrics;
 pub mod replay;
-pub mod server;
 pub mod service;
-pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use mimi_server_core::tls;
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -65,6 +66,7 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
         public_host: config.public_host.clone(),
         extra_origins: config.extra_origins.clone(),
         date_window: Duration::from_secs(config.replay.window_secs),
+        future_skew: Duration::from_secs(config.replay.future_skew_secs),
         replay_capacity: config.replay.capacity,
         started: Some(SystemTime::now()),
     };

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mimi_gateway::directory::{self, Directory, Entry};
 use mimi_gateway::keys::{KeyFile, KeyRing};
 use mimi_gateway::{Config, http};
-use tokio::net::TcpListener;
+use mimi_server_core::process;
 
 /// The provider's OHTTP gateway for private MIMI discovery.
 #[derive(Debug, Parser)]
@@ -196,115 +196,55 @@ fn check(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let report = runtime.block_on(mimi_gateway::check::check(&config));
-    for line in &report.ok {
-        println!("ok       {line}");
-    }
-    for line in &report.problems {
-        println!("PROBLEM  {line}");
-    }
-    if report.problems.is_empty() {
-        println!("the gateway can start");
-        Ok(())
-    } else {
-        bail!(
-            "{} problem(s); the gateway would not start",
-            report.problems.len()
-        )
-    }
+    runtime
+        .block_on(mimi_gateway::check::check(&config))
+        .print("gateway")
+        .map_err(anyhow::Error::msg)
 }
 
 fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
     let (config, log_json) = apply(config, flags);
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    process::init_logging(log_json);
+    // Before the connection cap is fitted under it.
+    let open_files = mimi_server_core::limits::raise_open_files()?;
+    let options = config.http_options(open_files)?;
     let (gateway, tls) = mimi_gateway::assemble(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let addr = listener.local_addr()?;
-        let admin = match config.admin_listen {
-            Some(a) => Some(
-                TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("binding {a}"))?,
-            ),
-            None => None,
-        };
-        // One line per listener on stdout, so scripts and tests can read the
-        // bound addresses (port 0 picks a free one).
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "mimi-gateway listening on {scheme}://{addr}")?;
-        if let Some(admin) = &admin {
-            writeln!(
-                out,
-                "mimi-gateway admin listening on http://{}",
-                admin.local_addr()?
-            )?;
-        }
-        drop(out);
-        tracing::info!(%addr, scheme, "gateway started");
-
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin_task = admin.map(|admin| {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(http::run_admin(admin, gateway.clone(), async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }))
+        let listeners = process::bind(
+            "mimi-gateway",
+            config.listen,
+            config.admin_listen,
+            tls.is_some(),
+        )
+        .await?;
+        tracing::info!("gateway started");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let admin_task = listeners.admin.map(|admin| {
+            tokio::spawn(http::run_admin(
+                admin,
+                gateway.clone(),
+                stop.clone().cancelled_owned(),
+            ))
         });
-        let mut rx = stop_rx;
         let main = tokio::spawn(http::run(
-            listener,
+            listeners.main,
             tls,
             gateway,
-            config.http_options(),
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
+            options,
+            stop.clone().cancelled_owned(),
         ));
-        shutdown_signal().await;
+        process::terminated().await;
         tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+        stop.cancel();
         let _ = main.await;
         if let Some(t) = admin_task {
             let _ = t.await;
         }
         Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every outcome a request to the gateway resource can have.
-pub const OUTCOMES: [&str; 19] = [
+pub const OUTCOMES: [&str; 20] = [
     "ok",
     "keys",
     "not_found",
@@ -26,6 +26,7 @@ pub const OUTCOMES: [&str; 19] = [
     "malformed_query",
     "upstream_unavailable",
     "upstream_timeout",
+    "replay_unavailable",
     "internal",
 ];
 
@@ -37,6 +38,7 @@ const BUCKETS_US: [u64; 10] = [
 /// The gateway's counters.
 #[derive(Debug)]
 pub struct Metrics {
+    connections: std::sync::Arc<mimi_server_core::ConnectionStats>,
     outcomes: [AtomicU64; OUTCOMES.len()],
     buckets: [AtomicU64; BUCKETS_US.len()],
     decap_count: AtomicU64,
@@ -47,6 +49,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
+            connections: std::sync::Arc::default(),
             outcomes: std::array::from_fn(|_| AtomicU64::new(0)),
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             decap_count: AtomicU64::new(0),
@@ -145,7 +148,13 @@ impl Metrics {
                 pos + 1
             );
         }
+        out.push_str(&self.connections.render("mimi_gateway"));
         out
+    }
+
+    /// What happened to connections on the main listener.
+    pub fn connections(&self) -> &std::sync::Arc<mimi_server_core::ConnectionStats> {
+        &self.connections
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Settings {
     pub extra_origins: Vec<String>,
     /// How far the inner `Date` may be from the gateway's clock.
     pub date_window: Duration,
+    /// How far ahead of the gateway's clock a request may be dated.
+    pub future_skew: Duration,
     /// How many encapsulated keys the replay cache remembers.
     pub replay_capacity: usize,
     /// When this gateway started, if its replay cache starts empty: until one
@@ -46,6 +48,7 @@ pub struct Gateway {
     origins: Vec<String>,
     public_host: String,
     date_window: Duration,
+    future_skew: Duration,
     started: Option<i64>,
     backend: Backend,
     dns: Option<DnsForwarder>,
@@ -67,10 +70,15 @@ impl Gateway {
         origins.dedup();
         Self {
             keys,
-            replay: ReplayCache::new(settings.replay_capacity, settings.date_window.as_secs()),
+            replay: ReplayCache::new(
+                settings.replay_capacity,
+                settings.date_window.as_secs(),
+                settings.future_skew.as_secs(),
+            ),
             origins,
             public_host: settings.public_host,
             date_window: settings.date_window,
+            future_skew: settings.future_skew,
             started: settings.started.map(unix_secs),
             backend,
             dns,
@@ -156,7 +164,11 @@ impl Gateway {
             .ok_or(Error::StaleDate)?;
         let skew = oblivious::date_skew(date, now).map_err(|_| Error::StaleDate)?;
         let window = i64::try_from(self.date_window.as_secs()).unwrap_or(i64::MAX);
-        if skew.abs() > window {
+        let ahead = i64::try_from(self.future_skew.as_secs()).unwrap_or(i64::MAX);
+        // Ahead by at most a small skew: requests dated far ahead would stay
+        // in the replay cache long after honest ones (and the client's retry
+        // with our Date is never ahead).
+        if skew < -window || skew > ahead {
             return Err(Error::StaleDate);
         }
         let now_s = unix_secs(now);
@@ -172,7 +184,8 @@ impl Gateway {
         match self.replay.check_and_insert(enc, now_s + skew, now_s) {
             Verdict::Fresh => {}
             Verdict::Replay => return Err(Error::Replay),
-            Verdict::TooOld => return Err(Error::StaleDate),
+            Verdict::OutsideWindow => return Err(Error::StaleDate),
+            Verdict::Full => return Err(Error::ReplayUnavailable),
         }
 
         let authority = std::str::from_utf8(authority).map_err(|_| Error::InnerMalformed)?;

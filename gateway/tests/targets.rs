@@ -13,11 +13,11 @@ use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use http_body_util::{BodyExt, Full};
-use mimi_gateway::server::{ConnectionLimits, serve};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
 use mimi_proto::query::IdentifierUri;
 use mimi_proto::{IdentifierQueryCode, IdentifierResponse};
+use mimi_server_core::{ConnectionLimits, serve};
 use tokio::net::{TcpListener, UdpSocket};
 
 type Seen = Arc<Mutex<Vec<(String, String, Vec<(String, String)>)>>>;
@@ -31,8 +31,9 @@ async fn stub_api(delay: Duration) -> (SocketAddr, Seen) {
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
     };
-    let handler = move |req: http::Request<hyper::body::Incoming>| {
+    let handler = move |req: http::Request<hyper::body::Incoming>, _peer: std::net::SocketAddr| {
         let record = record.clone();
         async move {
             let headers = req
@@ -63,6 +64,7 @@ async fn stub_api(delay: Duration) -> (SocketAddr, Seen) {
         listener,
         None,
         limits,
+        Default::default(),
         handler,
         std::future::pending(),
     ));

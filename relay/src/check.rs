@@ -3,24 +3,8 @@
 
 use crate::config::Config;
 use crate::targets::Allowlist;
-
-/// What a check found: what is fine, and every problem.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// What was checked and is fine.
-    pub ok: Vec<String>,
-    /// What is wrong; empty when the relay can start.
-    pub problems: Vec<String>,
-}
-
-impl Report {
-    fn check(&mut self, what: &str, result: Result<String, String>) {
-        match result {
-            Ok(detail) => self.ok.push(format!("{what}: {detail}")),
-            Err(problem) => self.problems.push(format!("{what}: {problem}")),
-        }
-    }
-}
+pub use mimi_server_core::report::Report;
+use mimi_server_core::tls;
 
 /// Checks `config`, its TLS files, its gateway CA file and its allowlist.
 pub fn check(config: &Config) -> Report {
@@ -35,7 +19,7 @@ pub fn check(config: &Config) -> Report {
     if let Some(files) = &config.tls {
         report.check(
             "TLS",
-            crate::tls::server_config(&files.cert, &files.key)
+            tls::server_config(&files.cert, &files.key)
                 .map(|_| format!("{} and its key load", files.cert.display()))
                 .map_err(|e| e.to_string()),
         );
@@ -43,7 +27,7 @@ pub fn check(config: &Config) -> Report {
     if let Some(path) = &config.gateway_ca_file {
         report.check(
             "gateway CA file",
-            crate::tls::load_roots(path)
+            tls::load_roots(path)
                 .map(|roots| format!("{}: {} certificate(s)", path.display(), roots.len()))
                 .map_err(|e| e.to_string()),
         );

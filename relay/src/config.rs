@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mimi_server_core::{ConnectionsSection, in_range};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -28,6 +29,8 @@ pub struct Config {
     pub outbound_bind: Option<std::net::IpAddr>,
     /// The gateways served.
     pub gateway: Vec<GatewayEntry>,
+    /// Connections: caps and timeouts.
+    pub connections: ConnectionsSection,
     /// Limits.
     pub limits: LimitsSection,
     /// Per-client rate limiting.
@@ -62,8 +65,6 @@ pub struct GatewayEntry {
 pub struct LimitsSection {
     /// Largest request body forwarded.
     pub max_body_bytes: usize,
-    /// Time allowed for request headers (and the TLS handshake).
-    pub header_timeout_ms: u64,
     /// Time allowed for the body.
     pub body_timeout_ms: u64,
     /// Time allowed for the gateway's answer.
@@ -74,8 +75,6 @@ pub struct LimitsSection {
     pub max_in_flight_per_client: u32,
     /// Requests in flight to one gateway at once.
     pub max_in_flight_per_gateway: u32,
-    /// Time in-flight requests get at shutdown.
-    pub shutdown_grace_ms: u64,
     /// `CONNECT` tunnels one client may hold open at once.
     pub tunnels_per_client: u32,
     /// `CONNECT` tunnels open at once, in all.
@@ -90,13 +89,11 @@ impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024,
-            header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             upstream_timeout_ms: 10_000,
             max_concurrent: 1024,
             max_in_flight_per_client: 32,
             max_in_flight_per_gateway: 512,
-            shutdown_grace_ms: 10_000,
             tunnels_per_client: 8,
             max_tunnels: 1024,
             tunnel_lifetime_ms: 30_000,
@@ -156,6 +153,7 @@ impl Default for Config {
             gateway_ca_file: None,
             outbound_bind: None,
             gateway: Vec::new(),
+            connections: ConnectionsSection::default(),
             limits: LimitsSection::default(),
             rate: RateSection::default(),
             key_cache: KeyCacheSection::default(),
@@ -176,7 +174,8 @@ impl Config {
         Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
-    /// Checks what can be checked before binding.
+    /// Checks what can be checked before binding: every number against the
+    /// range documented in `relay.example.toml`.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         match (&self.tls, self.plain_http) {
@@ -191,48 +190,78 @@ impl Config {
         if self.gateway.is_empty() {
             return bad("no [[gateway]] configured: the relay would refuse everything");
         }
-        if self.rate.per_second.is_nan()
-            || self.rate.per_second <= 0.0
-            || self.rate.burst == 0
-            || self.rate.max_clients == 0
-        {
-            return bad("rate.per_second, rate.burst and rate.max_clients must be positive");
-        }
-        if self.limits.max_concurrent == 0
-            || self.limits.max_body_bytes == 0
-            || self.limits.max_in_flight_per_client == 0
-            || self.limits.max_in_flight_per_gateway == 0
-        {
-            return bad(
-                "limits.max_concurrent, max_body_bytes, max_in_flight_per_client and max_in_flight_per_gateway must be positive",
-            );
-        }
-        if !(1e-3..=1e9).contains(&self.rate.per_second) {
-            return bad("rate.per_second must be between 0.001 and 1000000000");
-        }
-        if self.limits.tunnels_per_client == 0
-            || self.limits.max_tunnels == 0
-            || self.limits.tunnel_lifetime_ms == 0
-            || self.limits.tunnel_max_bytes < 16 * 1024
-        {
-            return bad(
-                "limits.tunnels_per_client, max_tunnels and tunnel_lifetime_ms must be positive, and tunnel_max_bytes at least 16384 (a TLS handshake and a key list)",
-            );
-        }
-        if self.key_cache.min_age_secs > self.key_cache.max_age_secs {
-            return bad("key_cache.min_age_secs is larger than key_cache.max_age_secs");
-        }
+        self.connections.validate()?;
+        let l = &self.limits;
+        in_range("limits.max_body_bytes", l.max_body_bytes, 64, 1 << 20)?;
+        in_range("limits.body_timeout_ms", l.body_timeout_ms, 100, 120_000)?;
+        in_range(
+            "limits.upstream_timeout_ms",
+            l.upstream_timeout_ms,
+            100,
+            120_000,
+        )?;
+        in_range("limits.max_concurrent", l.max_concurrent, 1, 1_000_000)?;
+        // Above max_concurrent they are allowed, and have no effect.
+        in_range(
+            "limits.max_in_flight_per_client",
+            l.max_in_flight_per_client,
+            1,
+            1_000_000,
+        )?;
+        in_range(
+            "limits.max_in_flight_per_gateway",
+            l.max_in_flight_per_gateway,
+            1,
+            1_000_000,
+        )?;
+        in_range("limits.max_tunnels", l.max_tunnels, 1, 1_000_000)?;
+        in_range(
+            "limits.tunnels_per_client",
+            l.tunnels_per_client,
+            1,
+            u32::try_from(l.max_tunnels).unwrap_or(u32::MAX),
+        )?;
+        in_range(
+            "limits.tunnel_lifetime_ms",
+            l.tunnel_lifetime_ms,
+            100,
+            600_000,
+        )?;
+        // A TLS handshake and a key list must fit.
+        in_range(
+            "limits.tunnel_max_bytes",
+            l.tunnel_max_bytes,
+            16 * 1024,
+            16 << 20,
+        )?;
+        // Outside it, the token bucket's arithmetic overflows (1e-30 did).
+        in_range("rate.per_second", self.rate.per_second, 1e-3, 1e9)?;
+        in_range("rate.burst", self.rate.burst, 1, 1_000_000_000)?;
+        in_range("rate.max_clients", self.rate.max_clients, 1, 100_000_000)?;
+        in_range(
+            "key_cache.min_age_secs",
+            self.key_cache.min_age_secs,
+            0,
+            86_400,
+        )?;
+        in_range(
+            "key_cache.max_age_secs",
+            self.key_cache.max_age_secs,
+            self.key_cache.min_age_secs,
+            604_800,
+        )?;
         Ok(())
     }
 
-    /// The relay's runtime options.
-    pub fn options(&self) -> Options {
+    /// The relay's runtime options, its connection cap fitted under
+    /// `open_files` (with room for its upstream connections and tunnels).
+    pub fn options(&self, open_files: u64) -> Result<Options> {
         let ms = Duration::from_millis;
-        Options {
+        let upstream = (self.limits.max_concurrent + self.limits.max_tunnels) as u64;
+        Ok(Options {
+            connections: self.connections.limits(open_files, upstream, 256)?,
             max_body: self.limits.max_body_bytes,
-            header_timeout: ms(self.limits.header_timeout_ms),
             body_timeout: ms(self.limits.body_timeout_ms),
-            drain_timeout: ms(self.limits.shutdown_grace_ms),
             max_concurrent: self.limits.max_concurrent,
             max_in_flight_per_client: self.limits.max_in_flight_per_client,
             max_in_flight_per_gateway: self.limits.max_in_flight_per_gateway,
@@ -246,7 +275,7 @@ impl Config {
                 max_bytes: self.limits.tunnel_max_bytes,
                 connect_timeout: ms(self.limits.upstream_timeout_ms),
             },
-        }
+        })
     }
 }
 
@@ -293,7 +322,9 @@ mod tests {
             "plain_http = true\n[rate]\nper_second = 1e-30\n[[gateway]]\nhost = \"a.example\"",
         )
         .unwrap();
-        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("per_second")));
+        assert!(
+            matches!(c.validate(), Err(Error::Server(e)) if e.to_string().contains("per_second"))
+        );
         let c = Config::parse(
             "plain_http = true\n[limits]\nmax_in_flight_per_client = 0\n[[gateway]]\nhost = \"a.example\"",
         )

@@ -56,6 +56,9 @@ pub enum Error {
     /// A socket operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Setting up the server (connections, TLS, listeners) failed.
+    #[error(transparent)]
+    Server(#[from] mimi_server_core::Error),
 }
 
 impl Error {
@@ -74,7 +77,9 @@ impl Error {
             Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
             Self::GatewayUnreachable => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::Config(_) | Self::Tls(_) | Self::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Config(_) | Self::Tls(_) | Self::Io(_) | Self::Server(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 

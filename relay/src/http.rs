@@ -18,16 +18,15 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
+use mimi_server_core::per_key::{PerKey, client_key};
+use mimi_server_core::{ConnectionLimits, ConnectionStats};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::error::Error;
-use crate::inflight::PerKey;
 use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::ratelimit::bucket_key;
-use crate::server::{self, ConnectionLimits};
 use crate::targets::Allowlist;
 use crate::tunnel::{TunnelLimits, Tunnels};
 use crate::upstream::Upstream;
@@ -35,14 +34,12 @@ use crate::upstream::Upstream;
 /// How the relay behaves.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Connection caps and timeouts.
+    pub connections: ConnectionLimits,
     /// The largest encapsulated request forwarded.
     pub max_body: usize,
-    /// How long a client may take to send its headers (and TLS handshake).
-    pub header_timeout: Duration,
     /// How long a client may take to send its body.
     pub body_timeout: Duration,
-    /// How long in-flight requests get at shutdown.
-    pub drain_timeout: Duration,
     /// Requests being forwarded at once, at most.
     pub max_concurrent: usize,
     /// Requests one client (IPv6: one /64) may have in flight at once.
@@ -63,10 +60,9 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            connections: ConnectionLimits::default(),
             max_body: 16 * 1024,
-            header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(10),
             max_concurrent: 1024,
             max_in_flight_per_client: 32,
             max_in_flight_per_gateway: 512,
@@ -87,6 +83,7 @@ pub struct Relay {
     limiter: RateLimiter,
     in_flight: Semaphore,
     per_client: PerKey<std::net::IpAddr>,
+    connections: Arc<ConnectionStats>,
     per_gateway: PerKey<usize>,
     tunnels: Tunnels,
     outbound_bind: Option<std::net::IpAddr>,
@@ -109,6 +106,7 @@ impl Relay {
             limiter: RateLimiter::new(options.rate, options.burst, options.max_clients),
             in_flight: Semaphore::new(options.max_concurrent.max(1)),
             per_client: PerKey::new(options.max_in_flight_per_client),
+            connections: Arc::default(),
             per_gateway: PerKey::new(options.max_in_flight_per_gateway),
             metrics: Metrics::new(allowlist.hosts()),
             allowlist,
@@ -121,6 +119,18 @@ impl Relay {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// What happened to connections on the main listener.
+    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
+        &self.connections
+    }
+
+    /// Everything `/metrics` shows.
+    pub fn render_metrics(&self) -> String {
+        let mut text = self.metrics.render();
+        text.push_str(&self.connections.render("mimi_relay"));
+        text
     }
 
     /// Answers one request from `peer`.
@@ -180,7 +190,7 @@ impl Relay {
         // Then its places: its own share, the gateway's, and the relay's.
         let _client = self
             .per_client
-            .take(bucket_key(peer.ip()))
+            .take(client_key(peer.ip()))
             .ok_or(Error::RateLimited(1))?;
         let _gateway = self.per_gateway.take(target.index).ok_or(Error::Busy)?;
         let _permit = self.in_flight.try_acquire().map_err(|_| Error::Busy)?;
@@ -265,15 +275,13 @@ pub async fn run(
     relay: Arc<Relay>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = ConnectionLimits {
-        header_timeout: relay.options.header_timeout,
-        drain_timeout: relay.options.drain_timeout,
-    };
+    let limits = relay.options.connections;
+    let stats = relay.connections.clone();
     let handler = move |req: Request<Incoming>, peer: SocketAddr| {
         let relay = relay.clone();
         async move { relay.handle(req, peer).await }
     };
-    server::serve(listener, tls, limits, handler, shutdown).await;
+    mimi_server_core::serve(listener, tls, limits, stats, handler, shutdown).await;
 }
 
 /// Serves `/metrics` and `/healthz` on the admin listener until `shutdown`.
@@ -282,26 +290,7 @@ pub async fn run_admin(
     relay: Arc<Relay>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = ConnectionLimits {
-        header_timeout: Duration::from_secs(10),
-        drain_timeout: Duration::from_secs(2),
-    };
-    let handler = move |req: Request<Incoming>, _peer: SocketAddr| {
-        let relay = relay.clone();
-        async move {
-            let text = HeaderValue::from_static("text/plain; version=0.0.4");
-            match req.uri().path() {
-                "/metrics" => respond(
-                    StatusCode::OK,
-                    Some(text),
-                    Bytes::from(relay.metrics().render()),
-                ),
-                "/healthz" => respond(StatusCode::OK, Some(text), Bytes::from_static(b"ok\n")),
-                _ => refuse(&Error::UnknownGateway),
-            }
-        }
-    };
-    server::serve(listener, None, limits, handler, shutdown).await;
+    mimi_server_core::admin::serve_admin(listener, move || relay.render_metrics(), shutdown).await;
 }
 
 fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {

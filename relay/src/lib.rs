@@ -9,39 +9,39 @@
 //!
 //! # Layout
 //!
-//! - [`http`]: the routes and the [`Relay`] itself; [`server`]: the accept loop.
+//! - [`http`]: the routes and the [`Relay`] itself (served by
+//!   `mimi-server-core`, which it shares with the gateway).
 //! - [`targets`]: the allowlist and the `/gateway/<host>` mapping.
 //! - [`upstream`]: the pooled client towards gateways.
 //! - [`keycache`]: the shared, coalescing key cache.
 //! - [`ratelimit`]: per-client token buckets in bounded memory.
-//! - [`inflight`]: places in flight per client and per gateway.
 //! - [`tunnel`]: `CONNECT` tunnels to allowlisted gateways, bounded.
 //! - [`check`]: what `mimi-relay check` verifies before a start.
-//! - [`config`], [`tls`], [`metrics`], [`error`].
+//! - [`config`], [`metrics`], [`error`].
 
 pub mod check;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod inflight;
 pub mod keycache;
 pub mod metrics;
 pub mod ratelimit;
-pub mod server;
 pub mod targets;
-pub mod tls;
 pub mod tunnel;
 pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use mimi_server_core::tls;
+
 pub use config::Config;
 pub use error::{Error, Result};
 pub use http::Relay;
 
 /// Builds the relay a configuration describes, and its TLS configuration
-/// (none for plain HTTP). Binds nothing.
+/// (none for plain HTTP). Binds nothing; the connection cap is fitted under
+/// the process's open-file limit as it is now.
 pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::ServerConfig>>)> {
     config.validate()?;
     let entries: Vec<(String, Option<String>)> = config
@@ -73,7 +73,7 @@ pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::Serve
             allowlist,
             keys,
             upstream,
-            config.options(),
+            config.options(mimi_server_core::limits::open_files()?)?,
             config.outbound_bind,
         )),
         tls,

@@ -1,14 +1,12 @@
 //! The `mimi-relay` command: parse the configuration, bind, serve until a signal.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mimi_relay::config::{GatewayEntry, TlsFiles};
 use mimi_relay::{Config, http};
-use tokio::net::TcpListener;
+use mimi_server_core::process;
 
 /// The oblivious relay for private MIMI discovery.
 #[derive(Debug, Parser)]
@@ -54,16 +52,7 @@ enum RelayCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    process::init_logging(cli.log_json);
     let mut config = match &cli.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -93,92 +82,47 @@ fn main() -> anyhow::Result<()> {
         config.gateway.push(GatewayEntry { host, url });
     }
     if let Some(RelayCommand::Check) = cli.command {
-        let report = mimi_relay::check::check(&config);
-        for line in &report.ok {
-            println!("ok       {line}");
-        }
-        for line in &report.problems {
-            println!("PROBLEM  {line}");
-        }
-        if report.problems.is_empty() {
-            println!("the relay can start");
-            return Ok(());
-        }
-        anyhow::bail!(
-            "{} problem(s); the relay would not start",
-            report.problems.len()
-        );
+        return mimi_relay::check::check(&config)
+            .print("relay")
+            .map_err(anyhow::Error::msg);
     }
+    // Before the connection cap is fitted under it.
+    mimi_server_core::limits::raise_open_files()?;
     let (relay, tls) = mimi_relay::assemble(&config)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        let admin = match config.admin_listen {
-            Some(a) => Some(
-                TcpListener::bind(a)
-                    .await
-                    .with_context(|| format!("binding {a}"))?,
-            ),
-            None => None,
-        };
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let addr = listener.local_addr()?;
-        // One line per listener on stdout, so scripts and tests can read the
-        // bound addresses (port 0 picks a free one).
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "mimi-relay listening on {scheme}://{addr}")?;
-        if let Some(admin) = &admin {
-            writeln!(
-                out,
-                "mimi-relay admin listening on http://{}",
-                admin.local_addr()?
-            )?;
-        }
-        drop(out);
-        tracing::info!(%addr, scheme, gateways = config.gateway.len(), "relay started");
-
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin_task = admin.map(|admin| {
-            let mut rx = stop_rx.clone();
-            tokio::spawn(http::run_admin(admin, relay.clone(), async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }))
+        let listeners = process::bind(
+            "mimi-relay",
+            config.listen,
+            config.admin_listen,
+            tls.is_some(),
+        )
+        .await?;
+        tracing::info!(gateways = config.gateway.len(), "relay started");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let admin_task = listeners.admin.map(|admin| {
+            tokio::spawn(http::run_admin(
+                admin,
+                relay.clone(),
+                stop.clone().cancelled_owned(),
+            ))
         });
-        let mut rx = stop_rx;
-        let main = tokio::spawn(http::run(listener, tls, relay, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
-        shutdown_signal().await;
+        let main = tokio::spawn(http::run(
+            listeners.main,
+            tls,
+            relay,
+            stop.clone().cancelled_owned(),
+        ));
+        process::terminated().await;
         tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+        stop.cancel();
         let _ = main.await;
         if let Some(t) = admin_task {
             let _ = t.await;
         }
         Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = ctrl_c.await;
-            return;
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

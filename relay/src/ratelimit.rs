@@ -45,7 +45,7 @@ impl RateLimiter {
 
     /// Takes one token for `client`; `Err(seconds)` to wait when there is none.
     pub fn check(&self, client: IpAddr, now: Instant) -> Result<(), u64> {
-        let key = bucket_key(client);
+        let key = mimi_server_core::per_key::client_key(client);
         let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         if !map.contains_key(&key) && map.len() >= self.per_shard {
@@ -85,20 +85,6 @@ impl RateLimiter {
             .iter()
             .map(|s| s.lock().map_or(0, |m| m.len()))
             .sum()
-    }
-}
-
-pub(crate) fn bucket_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut seg = v6.segments();
-                seg[4..].fill(0);
-                IpAddr::V6(seg.into())
-            }
-        },
     }
 }
 

@@ -18,9 +18,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Error;
-use crate::inflight::{PerKey, Place};
-use crate::ratelimit::bucket_key;
 use crate::targets::Target;
+use mimi_server_core::per_key::{PerKey, Place, client_key};
 
 /// Bounds on tunnels.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +88,7 @@ impl Tunnels {
             .map_err(|_| Error::TunnelLimit)?;
         let place = self
             .per_client
-            .take(bucket_key(client))
+            .take(client_key(client))
             .ok_or(Error::TunnelLimit)?;
         Ok(Admission {
             _client: place,

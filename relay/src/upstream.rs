@@ -56,7 +56,7 @@ impl Upstream {
         timeout: Duration,
         bind: Option<std::net::IpAddr>,
     ) -> Result<Self> {
-        let tls = crate::tls::client_config(extra_roots)?;
+        let tls = mimi_server_core::tls::client_config(extra_roots)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
@@ -68,7 +68,10 @@ impl Upstream {
             .enable_all_versions()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Below the gateway's idle timeout (60 s by default), so the relay
+            // closes an idle connection before the gateway does and never
+            // sends a request into one being closed.
+            .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         Ok(Self { client, timeout })
     }

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mimi_relay::Config;
 use mimi_relay::config::GatewayEntry;
-use mimi_relay::server::{ConnectionLimits, serve};
+use mimi_server_core::{ConnectionLimits, serve};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -77,11 +77,13 @@ async fn stub_gateway(delay: Duration) -> (SocketAddr, Stub) {
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
     };
     tokio::spawn(serve(
         listener,
         None,
         limits,
+        Default::default(),
         handler,
         std::future::pending(),
     ));
@@ -453,7 +455,7 @@ async fn forwards_over_https_trusting_an_extra_ca() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let server_tls = mimi_relay::tls::server_config_from(
+    let server_tls = mimi_server_core::tls::server_config_from(
         vec![cert.cert.der().clone()],
         rustls_pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap(),
     )
@@ -463,6 +465,7 @@ async fn forwards_over_https_trusting_an_extra_ca() {
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(1),
+        ..ConnectionLimits::default()
     };
     let handler = |req: http::Request<hyper::body::Incoming>, _: SocketAddr| async move {
         let version = req.version();
@@ -479,6 +482,7 @@ async fn forwards_over_https_trusting_an_extra_ca() {
         listener,
         Some(server_tls),
         limits,
+        Default::default(),
         handler,
         std::future::pending(),
     ));
@@ -584,7 +588,7 @@ async fn a_client_slow_to_send_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (gw, stub) = stub_gateway(Duration::ZERO).await;
     let mut cfg = config_for(gw, "http");
-    cfg.limits.header_timeout_ms = 300;
+    cfg.connections.header_timeout_ms = 300;
     let relay = spawn_relay(&cfg).await;
     let s = tokio::net::TcpSocket::new_v4().unwrap();
     s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
@@ -625,6 +629,8 @@ async fn stalled_bodies_from_many_addresses_hold_nothing_shared() {
     let (gw, _) = stub_gateway(Duration::ZERO).await;
     let mut cfg = config_for(gw, "http");
     cfg.limits.max_concurrent = 4;
+    cfg.limits.max_in_flight_per_client = 4;
+    cfg.limits.max_in_flight_per_gateway = 4;
     cfg.limits.body_timeout_ms = 5_000;
     let relay = spawn_relay(&cfg).await;
     // Ten addresses, four stalled bodies each: far more than the permits.
@@ -684,6 +690,7 @@ async fn a_slow_gateway_cannot_starve_the_others() {
         url: Some(format!("http://{fast_gw}/.well-known/ohttp-gateway")),
     });
     cfg.limits.max_concurrent = 4;
+    cfg.limits.max_in_flight_per_client = 4;
     cfg.limits.max_in_flight_per_gateway = 2;
     cfg.limits.upstream_timeout_ms = 3_000;
     let relay = spawn_relay(&cfg).await;

@@ -783,6 +783,7 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
             public_host: host.into(),
             extra_origins: vec![],
             date_window: Duration::from_secs(600),
+            future_skew: std::time::Duration::from_secs(10),
             replay_capacity: 10_000_000,
             started: None,
         },

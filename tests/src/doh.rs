@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use mimi_relay::server::{ConnectionLimits, serve};
+use mimi_server_core::{ConnectionLimits, serve};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::pki::TestCa;
@@ -56,7 +56,7 @@ pub async fn spawn(
     let (cert, key) = (dir.join("doh.pem"), dir.join("doh.key"));
     std::fs::write(&cert, &leaf.cert_pem)?;
     std::fs::write(&key, &leaf.key_pem)?;
-    let tls = mimi_relay::tls::server_config(&cert, &key)?;
+    let tls = mimi_server_core::tls::server_config(&cert, &key)?;
     let listener = TcpListener::bind((ip, 0)).await?;
     let addr = listener.local_addr()?;
     let handler = move |req: Request<Incoming>, _peer: SocketAddr| async move {
@@ -74,9 +74,17 @@ pub async fn spawn(
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
+        ..ConnectionLimits::default()
     };
-    tokio::spawn(serve(listener, Some(tls), limits, handler, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
+    tokio::spawn(serve(
+        listener,
+        Some(tls),
+        limits,
+        Default::default(),
+        handler,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
     Ok(addr)
 }

@@ -15,8 +15,8 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use mimi_relay::server::{ConnectionLimits, serve};
 use mimi_relay::upstream::Upstream;
+use mimi_server_core::{ConnectionLimits, serve};
 use rustls_pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -97,9 +97,17 @@ pub async fn spawn(
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
+        ..ConnectionLimits::default()
     };
-    tokio::spawn(serve(listener, None, limits, handler, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }));
+    tokio::spawn(serve(
+        listener,
+        None,
+        limits,
+        Default::default(),
+        handler,
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
     Ok(OneGatewayRelay { addr, seen })
 }

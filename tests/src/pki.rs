@@ -61,7 +61,7 @@ impl TestCa {
         let params =
             CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        let server_config = mimi_relay::tls::server_config_from(
+        let server_config = mimi_server_core::tls::server_config_from(
             vec![cert.der().clone(), self.cert.clone()],
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )?;

@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use mimi_client::{Discoverer, DnsMode, Options, RelayTransport};
 use mimi_gateway::Gateway;
 use mimi_gateway::directory::{Directory, Entry};
-use mimi_relay::server::{ConnectionLimits, serve};
+use mimi_server_core::{ConnectionLimits, serve};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -89,6 +89,7 @@ fn limits() -> ConnectionLimits {
     ConnectionLimits {
         header_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(2),
+        ..ConnectionLimits::default()
     }
 }
 
@@ -244,9 +245,16 @@ impl World {
             }
         };
         let mut rx = stop.subscribe();
-        let relay_task = tokio::spawn(serve(listener, tls, limits(), handler, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
+        let relay_task = tokio::spawn(serve(
+            listener,
+            tls,
+            limits(),
+            Default::default(),
+            handler,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
 
         Ok(Self {
             recorder,
@@ -278,7 +286,7 @@ impl World {
         let (cert, key) = (dir.path().join("evil.pem"), dir.path().join("evil.key"));
         std::fs::write(&cert, &leaf.cert_pem)?;
         std::fs::write(&key, &leaf.key_pem)?;
-        let tls = mimi_relay::tls::server_config(&cert, &key)?;
+        let tls = mimi_server_core::tls::server_config(&cert, &key)?;
         let listener = TcpListener::bind((at, 0))
             .await
             .context("binding the tagging gateway")?;
@@ -299,9 +307,16 @@ impl World {
             }
         };
         let mut rx = stop.subscribe();
-        tokio::spawn(serve(listener, Some(tls), limits(), handler, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
+        tokio::spawn(serve(
+            listener,
+            Some(tls),
+            limits(),
+            Default::default(),
+            handler,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
         Ok((gateway, addr))
     }
 
@@ -346,7 +361,7 @@ impl World {
             .await
             .with_context(|| format!("binding gateway {name}"))?;
         let addr = listener.local_addr()?;
-        let options = Arc::new(config.http_options());
+        let options = Arc::new(config.http_options(mimi_server_core::limits::open_files()?)?);
         let (stop, mut rx) = watch::channel(false);
         let (gw, rec, party) = (
             gateway.clone(),
@@ -365,12 +380,19 @@ impl World {
         };
         let keys = tokio::spawn(mimi_gateway::http::maintain_keys(
             gateway.clone(),
-            config.http_options(),
+            config.http_options(mimi_server_core::limits::open_files()?)?,
         ));
         let task = tokio::spawn(async move {
-            serve(listener, tls, limits(), handler, async move {
-                let _ = rx.wait_for(|s| *s).await;
-            })
+            serve(
+                listener,
+                tls,
+                limits(),
+                Default::default(),
+                handler,
+                async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                },
+            )
             .await;
             keys.abort();
         });

@@ -22,6 +22,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(10_000)
+}
+
+fn fixture_with(replay_capacity: usize) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let keys =
         Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
@@ -42,7 +46,8 @@ fn fixture() -> Fixture {
         public_host: HOST.into(),
         extra_origins: vec![],
         date_window: Duration::from_secs(60),
-        replay_capacity: 10_000,
+        future_skew: std::time::Duration::from_secs(10),
+        replay_capacity,
         started: None,
     };
     let gw = Gateway::new(settings, keys, Backend::Embedded(Arc::new(directory)), None);
@@ -430,6 +435,7 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
             public_host: HOST.into(),
             extra_origins: vec![],
             date_window: Duration::from_secs(60),
+            future_skew: std::time::Duration::from_secs(10),
             replay_capacity: 10_000,
             started: Some(started),
         },
@@ -459,4 +465,70 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     );
     let (m, _) = exchange(&restarted, &bhttp, later);
     assert_eq!(status(&m), 200);
+}
+
+#[test]
+fn a_flood_dated_ahead_cannot_lock_out_honest_requests() {
+    // A small cache (16 a shard) and a flood larger than it, of valid
+    // requests dated 59 s ahead: inside the old symmetric window.
+    let f = fixture_with(1_000);
+    let now = SystemTime::now();
+    let ahead = oblivious::format_date(now + Duration::from_secs(59));
+    for _ in 0..1_200 {
+        let (enc, _) = seal(
+            &f.gw,
+            &query_bhttp(HOST, &ahead, &lookup("alice.example.com")),
+        );
+        assert!(block_on(f.gw.handle(&enc, now)).is_ok());
+    }
+    assert_eq!(f.gw.metrics().get("ok"), 0, "the flood was served");
+    assert_eq!(f.gw.metrics().get("stale_date"), 1_200);
+    // An honest request dated by a correct clock is served.
+    let later = now + Duration::from_secs(2);
+    let bhttp = query_bhttp(
+        HOST,
+        &oblivious::format_date(later),
+        &lookup("alice.example.com"),
+    );
+    assert_eq!(status(&exchange(&f.gw, &bhttp, later).0), 200);
+    // A client whose clock runs 30 s fast gets the gateway's Date, and its
+    // one retry with that Date is served.
+    let bhttp = query_bhttp(
+        HOST,
+        &oblivious::format_date(later + Duration::from_secs(30)),
+        &lookup("alice.example.com"),
+    );
+    let (m, _) = exchange(&f.gw, &bhttp, later);
+    assert_eq!(problem_of(&m).kind(), Some(ProblemType::Date));
+    let gateway_date = std::str::from_utf8(m.header().get(b"date").unwrap()).unwrap();
+    let retry = query_bhttp(HOST, gateway_date, &lookup("alice.example.com"));
+    assert_eq!(status(&exchange(&f.gw, &retry, later).0), 200);
+}
+
+#[test]
+fn a_full_replay_cache_refuses_new_requests_with_an_encrypted_503() {
+    let f = fixture_with(1_000);
+    let now = SystemTime::now();
+    let date = oblivious::format_date(now);
+    let mut sent = Vec::new();
+    let mut refused = 0;
+    for _ in 0..1_100 {
+        let (enc, resp) = seal(
+            &f.gw,
+            &query_bhttp(HOST, &date, &lookup("alice.example.com")),
+        );
+        let sealed = block_on(f.gw.handle(&enc, now)).unwrap();
+        let m = oblivious::decode_message(&resp.decapsulate(&sealed).unwrap()).unwrap();
+        match status(&m) {
+            200 => sent.push(enc),
+            503 => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(refused > 0 && f.gw.metrics().get("replay_unavailable") == refused);
+    // Nothing accepted was forgotten to make room: every replay is refused.
+    for enc in &sent {
+        assert!(block_on(f.gw.handle(enc, now + Duration::from_secs(30))).is_ok());
+    }
+    assert_eq!(f.gw.metrics().get("replay"), sent.len() as u64);
 }

@@ -52,7 +52,9 @@ pub async fn spawn_on(config: &Config, bind: SocketAddr) -> Running {
         listener,
         tls,
         gateway.clone(),
-        config.http_options(),
+        config
+            .http_options(mimi_server_core::limits::open_files().unwrap())
+            .unwrap(),
         async {
             let _ = rx.await;
         },

@@ -1,9 +1,10 @@
-//! Counted places by key (a client, a gateway): at most `max` held at once
-//! per key, each given back when its guard is dropped. So that no client,
-//! and no slow gateway, can take everyone else's share of the relay.
+//! Counted places by key (a client address, a gateway): at most `max` held
+//! at once per key, each given back when its guard is dropped, so that no
+//! one client (and no slow gateway) can take everyone else's share.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 /// At most `max` places per key.
@@ -55,9 +56,25 @@ impl<K: Eq + Hash + Clone> PerKey<K> {
         })
     }
 
-    /// How many keys hold a place now (memory is bounded by what is in flight).
+    /// How many keys hold a place now (memory is bounded by what is held).
     pub fn keys(&self) -> usize {
         self.held.lock().map_or(0, |m| m.len())
+    }
+}
+
+/// The address a client is counted under: IPv4 as is, IPv6 by its /64 (one
+/// host usually holds a whole /64), IPv4-mapped IPv6 as IPv4.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut seg = v6.segments();
+                seg[4..].fill(0);
+                IpAddr::V6(seg.into())
+            }
+        },
     }
 }
 
@@ -75,5 +92,16 @@ mod tests {
         drop(a1);
         assert!(p.take("a").is_some());
         assert_eq!(p.keys(), 2);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_client() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 }

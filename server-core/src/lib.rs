@@ -1,0 +1,25 @@
+//! mimi-server-core: what the relay and the gateway both need to serve.
+//!
+//! - [`serve`]: the accept loop, with a global and a per-client-address
+//!   connection cap, first-byte, handshake, header and idle timeouts, and a
+//!   bounded graceful shutdown.
+//! - [`admin`]: the admin listener (`/healthz`, `/metrics`).
+//! - [`limits`]: the shared `[connections]` configuration, each number with
+//!   its range, and the open-file limit.
+//! - [`tls`]: rustls server and client configurations from PEM files.
+//! - [`process`]: logging, binding and announcing listeners, signals.
+//! - [`per_key`]: counted places per client address (or any key).
+//! - [`report`]: what a `check` subcommand prints.
+
+pub mod admin;
+pub mod error;
+pub mod limits;
+pub mod per_key;
+pub mod process;
+pub mod report;
+pub mod serve;
+pub mod tls;
+
+pub use error::{Error, Result};
+pub use limits::{ConnectionLimits, ConnectionsSection, in_range};
+pub use serve::{ConnectionStats, serve};

@@ -1,0 +1,42 @@
+//! What a `check` subcommand found: each item fine or a problem, in a
+//! sentence, so that a deploy script can stop before a broken server
+//! replaces a working one.
+
+/// What a check found: what is fine, and every problem.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What was checked and is fine.
+    pub ok: Vec<String>,
+    /// What is wrong; empty when the server can start.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// Records one item: `Ok(detail)` is fine, `Err(problem)` is not.
+    pub fn check(&mut self, what: &str, result: Result<String, String>) {
+        match result {
+            Ok(detail) => self.ok.push(format!("{what}: {detail}")),
+            Err(problem) => self.problems.push(format!("{what}: {problem}")),
+        }
+    }
+
+    /// Prints the report on standard output; `Err` (naming `server`) when a
+    /// problem was found, for the command's exit status.
+    pub fn print(&self, server: &str) -> Result<(), String> {
+        for line in &self.ok {
+            println!("ok       {line}");
+        }
+        for line in &self.problems {
+            println!("PROBLEM  {line}");
+        }
+        if self.problems.is_empty() {
+            println!("the {server} can start");
+            Ok(())
+        } else {
+            Err(format!(
+                "{} problem(s); the {server} would not start",
+                self.problems.len()
+            ))
+        }
+    }
+}
