@@ -68,10 +68,11 @@ impl Upstream {
             .enable_all_versions()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            // Below the gateway's idle timeout (60 s by default), so the relay
-            // closes an idle connection before the gateway does and never
-            // sends a request into one being closed.
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the gateway's idle timeouts (HTTP/1.1: its header
+            // timeout, 10 s by default), so the relay closes an idle
+            // connection before the gateway does and does not send a request
+            // into one being closed.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build(connector);
         Ok(Self { client, timeout })
     }

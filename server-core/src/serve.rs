@@ -6,7 +6,9 @@
 //!   (IPv6 by /64); others are closed on accept, before any byte is read;
 //! - a silent connection: its first byte and TLS handshake must arrive
 //!   within `handshake_timeout`;
-//! - request headers: `header_timeout` (hyper's, HTTP/1.1);
+//! - request headers: `header_timeout` (hyper's, HTTP/1.1; it also runs
+//!   while a keep-alive connection waits for its next request, so an idle
+//!   HTTP/1.1 connection is closed after the shorter of the two timeouts);
 //! - a connection with no request in flight: `idle_timeout`, counted from the
 //!   last answer, whatever bytes trickle in meanwhile (HTTP/1.1 keep-alive,
 //!   a half-open socket, an HTTP/2 connection kept alive with PINGs or
@@ -246,7 +248,9 @@ impl Connection {
     {
         let deadline = Instant::now() + self.limits.handshake_timeout;
         // The first byte (or the end of the stream) before anything else.
-        if tokio::time::timeout_at(deadline, stream.readable())
+        // `peek`, not `readable`: readiness may be reported spuriously.
+        let mut first = [0u8; 1];
+        if tokio::time::timeout_at(deadline, stream.peek(&mut first))
             .await
             .is_err()
         {
