@@ -39,11 +39,16 @@ pub enum Error {
     TunnelLimit,
 
     // ---- the gateway's side ----
-    /// The gateway could not be reached or answered badly.
-    #[error("gateway unreachable")]
+    /// The gateway could not be reached (refused, reset, TLS failed).
+    #[error("the gateway could not be reached")]
     GatewayUnreachable,
+    /// The gateway answered, but not with something the relay can pass on
+    /// (a key list that is not one, an error, a body cut short or too
+    /// large). What it said is not repeated.
+    #[error("the gateway's answer was not usable")]
+    GatewayBadAnswer,
     /// The gateway did not answer in time.
-    #[error("gateway timed out")]
+    #[error("the gateway did not answer in time")]
     GatewayTimeout,
 
     // ---- operator errors ----
@@ -75,7 +80,7 @@ impl Error {
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::TunnelForbidden => StatusCode::FORBIDDEN,
             Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::GatewayUnreachable => StatusCode::BAD_GATEWAY,
+            Self::GatewayUnreachable | Self::GatewayBadAnswer => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Config(_) | Self::Tls(_) | Self::Io(_) | Self::Server(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -77,7 +77,9 @@ impl KeyCache {
                     .is_some_and(|m| m.trim().eq_ignore_ascii_case(MEDIA_OHTTP_KEYS))
             });
         if answer.status != StatusCode::OK || !is_keys || answer.body.is_empty() {
-            return Err(Error::GatewayUnreachable);
+            // For the operator; the client hears only that it was not usable.
+            tracing::warn!(gateway = %target.host, status = %answer.status, "gateway key list not usable");
+            return Err(Error::GatewayBadAnswer);
         }
         let age = answer
             .cache_control

@@ -117,7 +117,10 @@ impl Upstream {
             let body = Limited::new(resp.into_body(), MAX_RESPONSE)
                 .collect()
                 .await
-                .map_err(|_| Error::GatewayUnreachable)?
+                .map_err(|_| {
+                    tracing::warn!(%gateway, "gateway answer cut short or too large");
+                    Error::GatewayBadAnswer
+                })?
                 .to_bytes();
             Ok(Answer {
                 status,

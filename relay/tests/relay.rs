@@ -406,7 +406,9 @@ async fn gateway_down_is_502_and_slow_is_504() {
     let c = client();
     let ohttp = [("content-type", "message/ohttp-req")];
     let url = format!("http://{}/gateway/{HOST}", relay.addr);
-    assert_eq!(send(&c, "POST", url.clone(), &ohttp, vec![1]).await.0, 502);
+    let (status, _, body) = send(&c, "POST", url.clone(), &ohttp, vec![1]).await;
+    assert_eq!(status, 502);
+    assert_eq!(body, b"the gateway could not be reached\n");
     assert_eq!(send(&c, "GET", url, &[], vec![]).await.0, 502);
     relay.stop().await;
 
@@ -426,6 +428,39 @@ async fn gateway_down_is_502_and_slow_is_504() {
         started.elapsed() < Duration::from_secs(3),
         "the upstream timeout cut it short"
     );
+    relay.stop().await;
+}
+
+/// A gateway stand-in that answers every request with a 500 and a body of
+/// its own.
+async fn failing_gateway() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.4:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = |_req: http::Request<hyper::body::Incoming>, _peer: SocketAddr| async {
+        let mut r = http::Response::new(Full::new(Bytes::from_static(
+            b"upstream database exploded at 10.1.2.3",
+        )));
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    };
+    tokio::spawn(serve(
+        listener,
+        None,
+        ConnectionLimits::default(),
+        Default::default(),
+        handler,
+        std::future::pending(),
+    ));
+    addr
+}
+
+#[tokio::test]
+async fn a_gateway_that_answers_badly_is_not_called_unreachable_nor_echoed() {
+    let relay = spawn_relay(&config_for(failing_gateway().await, "http")).await;
+    let url = format!("http://{}/gateway/{HOST}", relay.addr);
+    let (status, _, body) = send(&client(), "GET", url, &[], vec![]).await;
+    assert_eq!(status, 502);
+    assert_eq!(body, b"the gateway's answer was not usable\n");
     relay.stop().await;
 }
 

@@ -4,6 +4,7 @@
 
 mod any_relay;
 mod cli;
+mod connections;
 mod deploy;
 mod failure;
 mod hostile;

@@ -50,12 +50,23 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bin --config config` and waits for its first stdout line.
     pub fn start(bin: &Path, config: &Path) -> Result<Self> {
+        Self::spawn(bin, config, "warn", Stdio::inherit())
+    }
+
+    /// Like [`ServerProcess::start`], logging at `info` (with the default
+    /// filter otherwise) into the file `log`.
+    pub fn start_logging_to(bin: &Path, config: &Path, log: &Path) -> Result<Self> {
+        let file = std::fs::File::create(log)?;
+        Self::spawn(bin, config, "info", Stdio::from(file))
+    }
+
+    fn spawn(bin: &Path, config: &Path, level: &str, stderr: Stdio) -> Result<Self> {
         let mut child = Command::new(bin)
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().context("no stdout")?;
