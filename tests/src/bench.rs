@@ -209,6 +209,7 @@ impl Setup {
                     "listen = \"{ip}:0\"\npublic_host = \"{host}\"\nkey_file = \"{h}/keys.json\"\n\
                      [tls]\ncert = \"{h}/cert.pem\"\nkey = \"{h}/key.pem\"\n\
                      [replay]\nwindow_secs = 600\ncapacity = 2000000\n\
+                     [connections]\nmax_per_client = 4096\n\
                      [directory]\ndatabase = \"{h}/directory.sqlite\"\n",
                     h = home.display()
                 ),
@@ -235,7 +236,8 @@ impl Setup {
             "listen = \"127.0.0.3:0\"\ngateway_ca_file = \"{d}/ca.pem\"\noutbound_bind = \"127.0.0.3\"\n\
              [tls]\ncert = \"{d}/relay.pem\"\nkey = \"{d}/relay.key\"\n\
              [rate]\nper_second = 1000000000.0\nburst = 1000000000\n\
-             [limits]\nmax_concurrent = 8192\n",
+             [limits]\nmax_concurrent = 8192\n\
+             [connections]\nmax_per_client = 4096\n",
             d = d.display()
         );
         for (_, addr, host) in &gateways {
@@ -826,4 +828,160 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
         rates.push(pool.items.len() as f64 / started.elapsed().as_secs_f64());
     }
     Ok((rates[0], rates[1], threads))
+}
+
+/// What a soak run saw.
+#[derive(Debug)]
+pub struct SoakReport {
+    /// Connections held through the relay.
+    pub connections: usize,
+    /// How long the load lasted.
+    pub elapsed: Duration,
+    /// Answers that opened to a success.
+    pub ok: usize,
+    /// Everything else (refused, failed, closed connections).
+    pub errors: usize,
+    /// Each process: RSS in KiB before the load, at its peak during the
+    /// load (sampled every 250 ms), and 3 s after the connections closed.
+    pub rss: Vec<(String, u64, u64, u64)>,
+}
+
+fn rss_now(setup: &Setup) -> Vec<(String, u64)> {
+    let mut out = vec![(
+        "mimi-relay".to_string(),
+        setup.relay.0.rss_kib().unwrap_or(0),
+    )];
+    for (p, _, host) in &setup.gateways {
+        out.push((format!("mimi-gateway {host}"), p.rss_kib().unwrap_or(0)));
+    }
+    out
+}
+
+/// Holds `connections` TLS connections through the relay to one gateway for
+/// `duration`, each sending a unique request at an even pace so that
+/// `per_second` arrive in all, while the servers' memory is sampled.
+pub async fn soak(
+    setup: &Setup,
+    connections: usize,
+    duration: Duration,
+    per_second: f64,
+) -> Result<SoakReport> {
+    let (gw_addr, host) = (setup.gateways[0].1, setup.gateways[0].2.clone());
+    let keys = fetch_keys(setup, gw_addr).await?;
+    let total = (per_second * duration.as_secs_f64() * 1.05) as usize + connections;
+    let pool = Arc::new(Pool::build(&keys, &host, total, setup.identifiers)?);
+    let start: Vec<(String, u64)> = rss_now(setup);
+    let connector = tokio_rustls::TlsConnector::from(setup.tls()?);
+    let target = setup.relay.1;
+    let server_name = ServerName::IpAddress(target.ip().into());
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from((CLIENT, 0)))?;
+        let tcp = socket.connect(target).await?;
+        let stream = connector.connect(server_name.clone(), tcp).await?;
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        senders.push(sender);
+    }
+    // Each connection sends one request every `gap`, the starts spread
+    // over one gap, so the load is even.
+    let gap = Duration::from_secs_f64(connections as f64 / per_second);
+    let path = format!("/gateway/{host}");
+    let started = Instant::now();
+    let deadline = started + duration;
+    let sampling = Arc::new(AtomicBool::new(true));
+    let peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(start.iter().map(|r| r.1).collect()));
+    let pids: Vec<u32> = std::iter::once(setup.relay.0.pid())
+        .chain(setup.gateways.iter().map(|(p, _, _)| p.pid()))
+        .collect();
+    let sampler = {
+        let (sampling, peak) = (sampling.clone(), peak.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                for (i, pid) in pids.iter().enumerate() {
+                    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                        .ok()
+                        .and_then(|s| {
+                            s.lines()
+                                .find(|l| l.starts_with("VmRSS:"))
+                                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                        })
+                        .unwrap_or(0);
+                    if let Ok(mut p) = peak.lock() {
+                        p[i] = p[i].max(rss);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let mut tasks = Vec::with_capacity(connections);
+    for (n, mut sender) in senders.into_iter().enumerate() {
+        let (pool, path) = (pool.clone(), path.clone());
+        let offset = gap.mul_f64(n as f64 / connections as f64);
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors) = (0usize, 0usize);
+            let mut next = started + offset;
+            while next < deadline {
+                tokio::time::sleep_until(next.into()).await;
+                next += gap;
+                let Some(item) = pool.take() else { break };
+                let req = http::Request::post(path.as_str())
+                    .header("host", "bench")
+                    .header("content-type", MEDIA_OHTTP_REQ)
+                    .body(Full::new(item.body.clone()));
+                let Ok(req) = req else {
+                    errors += 1;
+                    continue;
+                };
+                if sender.ready().await.is_err() {
+                    errors += 1;
+                    break;
+                }
+                match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        match resp.into_body().collect().await.map(|c| c.to_bytes()) {
+                            Ok(b) if check(item, status, &b) => ok += 1,
+                            _ => errors += 1,
+                        }
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (ok, errors)
+        }));
+    }
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        let (o, e) = t.await?;
+        ok += o;
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    // The connections are closed as the tasks end; give the servers a
+    // moment to let go, then look once more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let end = rss_now(setup);
+    let peak = peak.lock().map(|p| p.clone()).unwrap_or_default();
+    let rss = start
+        .into_iter()
+        .zip(peak)
+        .zip(end)
+        .map(|(((name, s), p), (_, e))| (name, s, p, e))
+        .collect();
+    Ok(SoakReport {
+        connections,
+        elapsed,
+        ok,
+        errors,
+        rss,
+    })
 }

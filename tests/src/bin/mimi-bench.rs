@@ -28,6 +28,19 @@ struct Args {
     /// Seconds spent measuring the in-process rate.
     #[arg(long, default_value_t = 3.0)]
     inprocess_secs: f64,
+    /// Also soak: hold connections through the relay this many seconds while
+    /// sampling every process's memory (0: no soak).
+    #[arg(long, default_value_t = 0.0)]
+    soak_secs: f64,
+    /// Connections the soak holds.
+    #[arg(long, default_value_t = 1000)]
+    soak_connections: usize,
+    /// Requests per second the soak sends, in all.
+    #[arg(long, default_value_t = 1000.0)]
+    soak_rate: f64,
+    /// Only the soak.
+    #[arg(long)]
+    soak_only: bool,
 }
 
 #[tokio::main]
@@ -35,14 +48,65 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     let config = BenchConfig {
         duration: Duration::from_secs_f64(args.duration),
-        concurrency: args.concurrency,
+        concurrency: args.concurrency.clone(),
         pool_cap: args.pool_cap,
         identifiers: args.identifiers.max(1),
         inprocess_secs: args.inprocess_secs,
     };
-    let report = run(&config).await?;
+    let report = if args.soak_only {
+        String::new()
+    } else {
+        run(&config).await?
+    };
     print!("{report}");
+    if args.soak_secs > 0.0 {
+        let soak = soak(&args).await?;
+        print!("{soak}");
+    }
     Ok(())
+}
+
+async fn soak(args: &Args) -> Result<String> {
+    eprintln!("starting DNS, 3 gateways and the relay for the soak ...");
+    let setup = Setup::start(args.identifiers.max(1)).await?;
+    eprintln!(
+        "soak: {} connections for {} s ...",
+        args.soak_connections, args.soak_secs
+    );
+    let r = bench::soak(
+        &setup,
+        args.soak_connections,
+        Duration::from_secs_f64(args.soak_secs),
+        args.soak_rate,
+    )
+    .await?;
+    setup.stop().await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### Soak\n\nMachine: {}  \n{} TLS connections held through the relay for {:.1} s, {:.0} requests/s in all: **{} ok, {} errors**.\n",
+        machine(),
+        r.connections,
+        r.elapsed.as_secs_f64(),
+        args.soak_rate,
+        r.ok,
+        r.errors
+    );
+    let _ = writeln!(
+        out,
+        "| process | RSS at start MiB | peak MiB | 3 s after the connections closed MiB |\n|---|---|---|---|"
+    );
+    let mib = |k: u64| k as f64 / 1024.0;
+    for (name, start, peak, end) in &r.rss {
+        let _ = writeln!(
+            out,
+            "| {name} | {:.1} | {:.1} | {:.1} |",
+            mib(*start),
+            mib(*peak),
+            mib(*end)
+        );
+    }
+    Ok(out)
 }
 
 fn machine() -> String {
