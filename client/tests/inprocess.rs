@@ -3,6 +3,7 @@
 //! command's input checks and failures. (The command finding accounts runs
 //! in the testbed, against its signed DNS: `tests/e2e/cli.rs`.)
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;

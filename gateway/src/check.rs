@@ -14,22 +14,9 @@ use mimi_server_core::tls;
 /// Checks `config`, its key file, database, TLS files and upstream.
 pub async fn check(config: &Config) -> Report {
     let mut report = Report::default();
-    report.check(
-        "configuration",
-        config
-            .validate()
-            .map(|()| "valid".into())
-            .map_err(|e| e.to_string()),
-    );
+    report.configuration(config.validate());
     report.check("key file", key_file(&config.key_file));
-    if let Some(files) = &config.tls {
-        report.check(
-            "TLS",
-            tls::server_config(&files.cert, &files.key)
-                .map(|_| format!("{} and its key load", files.cert.display()))
-                .map_err(|e| e.to_string()),
-        );
-    }
+    report.tls_files(config.tls.as_ref());
     match &config.upstream {
         None => report.check("directory", database(&config.directory.database)),
         Some(up) => {

@@ -2,10 +2,12 @@
 //! here) that command-line flags override, validated before anything binds.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mimi_proto::record::Endpoint;
+pub use mimi_server_core::config_file::TlsFiles;
+pub use mimi_server_core::config_file::TomlFile;
 use mimi_server_core::{ConnectionsSection, in_range};
 use serde::Deserialize;
 
@@ -45,16 +47,6 @@ pub struct Config {
     pub upstream: Option<UpstreamSection>,
     /// A DNS resolver for oblivious DNS (`/dns-query`).
     pub dns: Option<DnsSection>,
-}
-
-/// `[tls]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
 }
 
 /// `[keys]`.
@@ -199,19 +191,9 @@ impl Default for Config {
     }
 }
 
+impl TomlFile for Config {}
+
 impl Config {
-    /// Parses a configuration file's text.
-    pub fn parse(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
-    }
-
-    /// Reads a configuration file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-    }
-
     /// Checks everything that can be checked before binding a socket.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
@@ -333,11 +315,11 @@ mod tests {
     fn unknown_fields_are_refused() {
         assert!(matches!(
             Config::parse("listne = \"1.2.3.4:5\""),
-            Err(Error::Config(_))
+            Err(mimi_server_core::Error::Config(_))
         ));
         assert!(matches!(
             Config::parse("[keys]\nmax_age = 1"),
-            Err(Error::Config(_))
+            Err(mimi_server_core::Error::Config(_))
         ));
     }
 

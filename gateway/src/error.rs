@@ -99,9 +99,6 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
-    /// The TLS certificate or key could not be loaded.
-    #[error("TLS: {0}")]
-    Tls(String),
     /// A socket operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use mimi_proto::codec::Codec;
 use mimi_proto::directory::Directory as DirectoryDocument;
 use mimi_proto::oblivious::{
@@ -66,7 +63,7 @@ pub enum Backend {
 /// The provider's discovery API at a base URL (HTTP/1.1 or HTTPS, pooled).
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: mimi_server_core::tls::HttpsClient,
     base: String,
     timeout: Duration,
 }
@@ -95,19 +92,13 @@ impl Upstream {
                 "upstream URL {base:?} must be http:// or https:// with a host"
             )));
         }
-        let tls = mimi_server_core::tls::client_config(extra_roots)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
+        let client = mimi_server_core::tls::https_client(
+            extra_roots,
+            timeout,
+            None,
+            Duration::from_secs(60),
+            false,
+        )?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),

@@ -1,5 +1,6 @@
 //! The `mimi-gateway` command: serve, and the operator's key and directory tools.
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use mimi_gateway::directory::{self, Directory, Entry};
 use mimi_gateway::keys::{KeyFile, KeyRing};
 use mimi_gateway::{Config, http};
+use mimi_server_core::config_file::ListenerFlags;
 use mimi_server_core::process;
 
 /// The provider's OHTTP gateway for private MIMI discovery.
@@ -47,24 +49,11 @@ enum Command {
 
 #[derive(Debug, Default, Args)]
 struct ServeFlags {
-    /// Listen address.
-    #[arg(long)]
-    listen: Option<SocketAddr>,
-    /// Admin listen address (/metrics, /healthz).
-    #[arg(long)]
-    admin_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    listener: ListenerFlags,
     /// The host published in DNS as e=.
     #[arg(long)]
     public_host: Option<String>,
-    /// TLS certificate chain (PEM).
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve plain HTTP (only behind a TLS-terminating proxy).
-    #[arg(long)]
-    plain_http: bool,
     /// Forward identifierQuery to this discovery API instead of the embedded directory.
     #[arg(long)]
     upstream: Option<String>,
@@ -158,22 +147,14 @@ fn main() -> anyhow::Result<()> {
 
 /// The configuration with the flags applied, and whether to log as JSON.
 fn apply(mut config: Config, flags: ServeFlags) -> (Config, bool) {
-    if let Some(v) = flags.listen {
-        config.listen = v;
-    }
-    if let Some(v) = flags.admin_listen {
-        config.admin_listen = Some(v);
-    }
+    flags.listener.apply(
+        &mut config.listen,
+        &mut config.admin_listen,
+        &mut config.tls,
+        &mut config.plain_http,
+    );
     if let Some(v) = flags.public_host {
         config.public_host = v;
-    }
-    if let (Some(cert), Some(key)) = (flags.tls_cert, flags.tls_key) {
-        config.tls = Some(mimi_gateway::config::TlsFiles { cert, key });
-        config.plain_http = false;
-    }
-    if flags.plain_http {
-        config.plain_http = true;
-        config.tls = None;
     }
     if let Some(url) = flags.upstream {
         config.upstream = Some(mimi_gateway::config::UpstreamSection {
@@ -209,42 +190,16 @@ fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
     let open_files = mimi_server_core::limits::raise_open_files()?;
     let options = config.http_options(open_files)?;
     let (gateway, tls) = mimi_gateway::assemble(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listeners = process::bind(
-            "mimi-gateway",
-            config.listen,
-            config.admin_listen,
-            tls.is_some(),
-        )
-        .await?;
-        tracing::info!("gateway started");
-        let stop = tokio_util::sync::CancellationToken::new();
-        let admin_task = listeners.admin.map(|admin| {
-            tokio::spawn(http::run_admin(
-                admin,
-                gateway.clone(),
-                stop.clone().cancelled_owned(),
-            ))
-        });
-        let main = tokio::spawn(http::run(
-            listeners.main,
-            tls,
-            gateway,
-            options,
-            stop.clone().cancelled_owned(),
-        ));
-        process::terminated().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-        let _ = main.await;
-        if let Some(t) = admin_task {
-            let _ = t.await;
-        }
-        Ok(())
-    })
+    let admin_gateway = gateway.clone();
+    process::serve_until_terminated(
+        "gateway",
+        config.listen,
+        config.admin_listen,
+        tls.is_some(),
+        move |listener, stop| http::run(listener, tls, gateway, options, stop),
+        move |listener, stop| http::run_admin(listener, admin_gateway, stop),
+    )?;
+    Ok(())
 }
 
 fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {

@@ -9,21 +9,8 @@ use mimi_server_core::tls;
 /// Checks `config`, its TLS files, its gateway CA file and its allowlist.
 pub fn check(config: &Config) -> Report {
     let mut report = Report::default();
-    report.check(
-        "configuration",
-        config
-            .validate()
-            .map(|()| "valid".into())
-            .map_err(|e| e.to_string()),
-    );
-    if let Some(files) = &config.tls {
-        report.check(
-            "TLS",
-            tls::server_config(&files.cert, &files.key)
-                .map(|_| format!("{} and its key load", files.cert.display()))
-                .map_err(|e| e.to_string()),
-        );
-    }
+    report.configuration(config.validate());
+    report.tls_files(config.tls.as_ref());
     if let Some(path) = &config.gateway_ca_file {
         report.check(
             "gateway CA file",

@@ -2,9 +2,11 @@
 //! before anything binds.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+pub use mimi_server_core::config_file::TlsFiles;
+pub use mimi_server_core::config_file::TomlFile;
 use mimi_server_core::{ConnectionsSection, in_range};
 use serde::Deserialize;
 
@@ -37,16 +39,6 @@ pub struct Config {
     pub rate: RateSection,
     /// The shared key cache.
     pub key_cache: KeyCacheSection,
-}
-
-/// `[tls]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
 }
 
 /// One `[[gateway]]`.
@@ -161,19 +153,9 @@ impl Default for Config {
     }
 }
 
+impl TomlFile for Config {}
+
 impl Config {
-    /// Parses a configuration file's text.
-    pub fn parse(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
-    }
-
-    /// Reads a configuration file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-    }
-
     /// Checks what can be checked before binding: every number against the
     /// range documented in `relay.example.toml`.
     pub fn validate(&self) -> Result<()> {
@@ -304,7 +286,7 @@ mod tests {
     fn mistakes_are_refused_with_a_reason() {
         assert!(matches!(
             Config::parse("[[gateway]]\nhost = \"a.example\"\nport = 1"),
-            Err(Error::Config(_))
+            Err(mimi_server_core::Error::Config(_))
         ));
         let mut c = Config::parse("plain_http = true\n[[gateway]]\nhost = \"a.example\"").unwrap();
         c.validate().unwrap();

@@ -55,12 +55,6 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
-    /// The TLS certificate, key or CA file could not be loaded.
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// A socket operation failed.
-    #[error("I/O: {0}")]
-    Io(#[from] std::io::Error),
     /// Setting up the server (connections, TLS, listeners) failed.
     #[error(transparent)]
     Server(#[from] mimi_server_core::Error),
@@ -82,9 +76,7 @@ impl Error {
             Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
             Self::GatewayUnreachable | Self::GatewayBadAnswer => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::Config(_) | Self::Tls(_) | Self::Io(_) | Self::Server(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Config(_) | Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

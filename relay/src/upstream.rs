@@ -9,9 +9,6 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
 use rustls_pki_types::CertificateDer;
 
@@ -36,7 +33,7 @@ pub struct Answer {
 /// A pooled client for talking to gateways.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: mimi_server_core::tls::HttpsClient,
     timeout: Duration,
 }
 
@@ -56,24 +53,16 @@ impl Upstream {
         timeout: Duration,
         bind: Option<std::net::IpAddr>,
     ) -> Result<Self> {
-        let tls = mimi_server_core::tls::client_config(extra_roots)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(timeout));
-        http.set_local_address(bind);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            // Below the gateway's idle timeouts (HTTP/1.1: its header
-            // timeout, 10 s by default), so the relay closes an idle
-            // connection before the gateway does and does not send a request
-            // into one being closed.
-            .pool_idle_timeout(Duration::from_secs(5))
-            .build(connector);
+        // Idle connections are dropped below the gateway's idle timeouts
+        // (HTTP/1.1: its header timeout, 10 s by default), so the relay never
+        // sends a request into a connection the gateway is closing.
+        let client = mimi_server_core::tls::https_client(
+            extra_roots,
+            timeout,
+            bind,
+            Duration::from_secs(5),
+            true,
+        )?;
         Ok(Self { client, timeout })
     }
 

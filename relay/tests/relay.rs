@@ -1,6 +1,7 @@
 //! The relay in process, in front of a recording stub gateway: the exact
 //! header sets that cross it, the shared key cache, and every refusal.
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

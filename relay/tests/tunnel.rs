@@ -2,6 +2,7 @@
 //! configured address, and are bounded per client, in lifetime and in bytes.
 //! The client side is raw TCP, as an attacker's would be.
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

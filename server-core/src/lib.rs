@@ -6,12 +6,15 @@
 //! - [`admin`]: the admin listener (`/healthz`, `/metrics`).
 //! - [`limits`]: the shared `[connections]` configuration, each number with
 //!   its range, and the open-file limit.
-//! - [`tls`]: rustls server and client configurations from PEM files.
+//! - [`tls`]: rustls server and client configurations from PEM files, and
+//!   the HTTPS client both servers use towards what is behind them.
+//! - [`config_file`]: reading the TOML file; the `[tls]` section.
 //! - [`process`]: logging, binding and announcing listeners, signals.
 //! - [`per_key`]: counted places per client address (or any key).
 //! - [`report`]: what a `check` subcommand prints.
 
 pub mod admin;
+pub mod config_file;
 pub mod error;
 pub mod limits;
 pub mod per_key;

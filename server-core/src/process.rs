@@ -1,6 +1,7 @@
 //! What a server binary does around `run`: logging, binding and announcing
 //! its listeners, and waiting for a signal to stop.
 
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -85,6 +86,66 @@ pub async fn bind(
     }
     out.flush().map_err(io)?;
     Ok(Listeners { main, admin })
+}
+
+/// What a server binary does once its configuration is checked: builds the
+/// runtime, binds and announces (see [`bind`]) its listeners, and serves
+/// the main listener with `main` and the admin listener (if configured)
+/// with `admin` until SIGINT or SIGTERM.
+pub fn serve_until_terminated<M, MF, A, AF>(
+    name: &str,
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    tls: bool,
+    main: M,
+    admin: A,
+) -> Result<()>
+where
+    M: FnOnce(TcpListener, Stop) -> MF,
+    MF: Future<Output = ()> + Send + 'static,
+    A: FnOnce(TcpListener, Stop) -> AF,
+    AF: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the runtime".into(),
+            source,
+        })?;
+    runtime.block_on(async move {
+        let listeners = bind(&format!("mimi-{name}"), listen, admin_listen, tls).await?;
+        let admin = listeners.admin.map(|l| move |stop| admin(l, stop));
+        run_until_terminated(name, move |stop| main(listeners.main, stop), admin).await;
+        Ok(())
+    })
+}
+
+/// What a server task is given to know when to stop.
+pub type Stop = tokio_util::sync::WaitForCancellationFutureOwned;
+
+/// Runs the main listener's task (and the admin listener's) until SIGINT or
+/// SIGTERM, then stops both and waits for them (each drains within its own
+/// grace period).
+pub async fn run_until_terminated<M, A>(
+    name: &str,
+    main: impl FnOnce(Stop) -> M,
+    admin: Option<impl FnOnce(Stop) -> A>,
+) where
+    M: Future<Output = ()> + Send + 'static,
+    A: Future<Output = ()> + Send + 'static,
+{
+    let stop = tokio_util::sync::CancellationToken::new();
+    let admin = admin.map(|serve| tokio::spawn(serve(stop.clone().cancelled_owned())));
+    let main = tokio::spawn(main(stop.clone().cancelled_owned()));
+    tracing::info!("{name} started");
+    terminated().await;
+    tracing::info!("{name} shutting down");
+    stop.cancel();
+    let _ = main.await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -20,6 +20,26 @@ impl Report {
         }
     }
 
+    /// Records whether the configuration is valid.
+    pub fn configuration<E: std::fmt::Display>(&mut self, valid: Result<(), E>) {
+        self.check(
+            "configuration",
+            valid.map(|()| "valid".into()).map_err(|e| e.to_string()),
+        );
+    }
+
+    /// Records whether the `[tls]` files load, if there are any.
+    pub fn tls_files(&mut self, files: Option<&crate::config_file::TlsFiles>) {
+        if let Some(files) = files {
+            self.check(
+                "TLS",
+                crate::tls::server_config(&files.cert, &files.key)
+                    .map(|_| format!("{} and its key load", files.cert.display()))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+    }
+
     /// Prints the report on standard output; `Err` (naming `server`) when a
     /// problem was found, for the command's exit status.
     pub fn print(&self, server: &str) -> Result<(), String> {

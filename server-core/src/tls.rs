@@ -64,3 +64,42 @@ pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<rustls::Client
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// The HTTPS client a server uses towards what stands behind it (the relay
+/// towards gateways, a gateway towards its discovery API).
+pub type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// A pooled HTTPS (and plain HTTP) client trusting the webpki roots plus
+/// `extra_roots`: connections time out after `connect_timeout`, leave from
+/// `bind` when given, and are dropped after `pool_idle` unused. HTTP/2 is
+/// offered only when `http2`.
+pub fn https_client(
+    extra_roots: &[CertificateDer<'static>],
+    connect_timeout: std::time::Duration,
+    bind: Option<std::net::IpAddr>,
+    pool_idle: std::time::Duration,
+    http2: bool,
+) -> Result<HttpsClient> {
+    let tls = client_config(extra_roots)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_local_address(bind);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
+    let connector = if http2 {
+        builder.enable_all_versions().wrap_connector(http)
+    } else {
+        builder.enable_http1().wrap_connector(http)
+    };
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(pool_idle)
+            .build(connector),
+    )
+}

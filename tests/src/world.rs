@@ -3,6 +3,7 @@
 //! test CA) and the relay, each on its own loopback address and port 0, each
 //! behind a recording tap.
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! Helpers shared by the gateway's socket tests.
 #![allow(dead_code, unreachable_pub)]
 
+use mimi_server_core::config_file::TomlFile as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
