@@ -16,6 +16,12 @@ pub async fn check(config: &Config) -> Report {
     let mut report = Report::default();
     report.configuration(config.validate());
     report.check("key file", key_file(&config.key_file));
+    report.connections(
+        mimi_server_core::limits::open_files_at_most()
+            .map_err(crate::Error::from)
+            .and_then(|n| config.http_options(n))
+            .map(|o| o.connections),
+    );
     report.tls_files(config.tls.as_ref());
     match &config.upstream {
         None => report.check("directory", database(&config.directory.database)),

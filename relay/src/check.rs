@@ -10,6 +10,12 @@ use mimi_server_core::tls;
 pub fn check(config: &Config) -> Report {
     let mut report = Report::default();
     report.configuration(config.validate());
+    report.connections(
+        mimi_server_core::limits::open_files_at_most()
+            .map_err(crate::Error::from)
+            .and_then(|n| config.options(n))
+            .map(|o| o.connections),
+    );
     report.tls_files(config.tls.as_ref());
     if let Some(path) = &config.gateway_ca_file {
         report.check(

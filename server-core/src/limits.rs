@@ -193,6 +193,18 @@ pub fn open_files() -> Result<u64> {
         })
 }
 
+/// The open-file limit a server will have once it raises its soft limit
+/// (see [`raise_open_files`]): the hard limit.
+pub fn open_files_at_most() -> Result<u64> {
+    rlimit::Resource::NOFILE
+        .get()
+        .map(|(_, hard)| hard)
+        .map_err(|source| Error::Io {
+            context: "reading the open-file limit".into(),
+            source,
+        })
+}
+
 /// Raises this process's soft open-file limit to its hard limit, and returns
 /// the limit in force. Servers call it once, before binding.
 pub fn raise_open_files() -> Result<u64> {

@@ -40,6 +40,24 @@ impl Report {
         }
     }
 
+    /// Records the connection limits a server would start with.
+    pub fn connections<E: std::fmt::Display>(
+        &mut self,
+        limits: Result<crate::ConnectionLimits, E>,
+    ) {
+        self.check(
+            "connections",
+            limits
+                .map(|l| {
+                    format!(
+                        "at most {} at once, {} per client address",
+                        l.max_connections, l.max_per_client
+                    )
+                })
+                .map_err(|e| e.to_string()),
+        );
+    }
+
     /// Prints the report on standard output; `Err` (naming `server`) when a
     /// problem was found, for the command's exit status.
     pub fn print(&self, server: &str) -> Result<(), String> {
