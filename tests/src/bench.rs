@@ -236,7 +236,7 @@ impl Setup {
             "listen = \"127.0.0.3:0\"\ngateway_ca_file = \"{d}/ca.pem\"\noutbound_bind = \"127.0.0.3\"\n\
              [tls]\ncert = \"{d}/relay.pem\"\nkey = \"{d}/relay.key\"\n\
              [rate]\nper_second = 1000000000.0\nburst = 1000000000\n\
-             [limits]\nmax_concurrent = 8192\n\
+             [limits]\nmax_concurrent = 8192\nmax_in_flight_per_client = 8192\n\
              [connections]\nmax_per_client = 4096\n",
             d = d.display()
         );
@@ -841,6 +841,8 @@ pub struct SoakReport {
     pub ok: usize,
     /// Everything else (refused, failed, closed connections).
     pub errors: usize,
+    /// The errors by kind: an HTTP status, or what failed.
+    pub error_kinds: std::collections::BTreeMap<String, usize>,
     /// Each process: RSS in KiB before the load, at its peak during the
     /// load (sampled every 250 ms), and 3 s after the connections closed.
     pub rss: Vec<(String, u64, u64, u64)>,
@@ -923,6 +925,8 @@ pub async fn soak(
         let offset = gap.mul_f64(n as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors) = (0usize, 0usize);
+            let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+            let mut note = |k: String| *kinds.entry(k).or_insert(0) += 1;
             let mut next = started + offset;
             while next < deadline {
                 tokio::time::sleep_until(next.into()).await;
@@ -934,10 +938,12 @@ pub async fn soak(
                     .body(Full::new(item.body.clone()));
                 let Ok(req) = req else {
                     errors += 1;
+                    note("request".into());
                     continue;
                 };
                 if sender.ready().await.is_err() {
                     errors += 1;
+                    note("connection closed".into());
                     break;
                 }
                 match sender.send_request(req).await {
@@ -945,23 +951,31 @@ pub async fn soak(
                         let status = resp.status().as_u16();
                         match resp.into_body().collect().await.map(|c| c.to_bytes()) {
                             Ok(b) if check(item, status, &b) => ok += 1,
-                            _ => errors += 1,
+                            _ => {
+                                errors += 1;
+                                note(format!("status {status}"));
+                            }
                         }
                     }
-                    Err(_) => {
+                    Err(e) => {
                         errors += 1;
+                        note(format!("send: {e}"));
                         break;
                     }
                 }
             }
-            (ok, errors)
+            (ok, errors, kinds)
         }));
     }
     let (mut ok, mut errors) = (0, 0);
+    let mut error_kinds = std::collections::BTreeMap::new();
     for t in tasks {
-        let (o, e) = t.await?;
+        let (o, e, kinds) = t.await?;
         ok += o;
         errors += e;
+        for (k, n) in kinds {
+            *error_kinds.entry(k).or_insert(0) += n;
+        }
     }
     let elapsed = started.elapsed();
     // The connections are closed as the tasks end; give the servers a
@@ -982,6 +996,7 @@ pub async fn soak(
         elapsed,
         ok,
         errors,
+        error_kinds,
         rss,
     })
 }

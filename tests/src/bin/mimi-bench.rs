@@ -84,13 +84,23 @@ async fn soak(args: &Args) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n### Soak\n\nMachine: {}  \n{} TLS connections held through the relay for {:.1} s, {:.0} requests/s in all: **{} ok, {} errors**.\n",
+        "\n### Soak\n\nMachine: {}  \n{} TLS connections held through the relay for {:.1} s, {:.0} requests/s in all: **{} ok, {} errors**{}.\n",
         machine(),
         r.connections,
         r.elapsed.as_secs_f64(),
         args.soak_rate,
         r.ok,
-        r.errors
+        r.errors,
+        if r.error_kinds.is_empty() {
+            String::new()
+        } else {
+            let kinds: Vec<String> = r
+                .error_kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            format!(" ({})", kinds.join(", "))
+        }
     );
     let _ = writeln!(
         out,
