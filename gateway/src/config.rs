@@ -203,15 +203,7 @@ impl Config {
         if Endpoint::parse(&self.public_host).is_none_or(|e| e.to_string() != self.public_host) {
             return bad("public_host must be a lower-case host name with an optional :port");
         }
-        match (&self.tls, self.plain_http) {
-            (None, false) => {
-                return bad(
-                    "TLS needs [tls] cert and key (or plain_http = true behind a TLS proxy)",
-                );
-            }
-            (Some(_), true) => return bad("choose either [tls] or plain_http, not both"),
-            _ => {}
-        }
+        mimi_server_core::config_file::check_tls_choice(self.tls.as_ref(), self.plain_http)?;
         self.connections.validate()?;
         let k = &self.keys;
         in_range("keys.max_age_secs", k.max_age_secs, 60, 604_800)?;
@@ -328,7 +320,7 @@ mod tests {
         let mut c = Config::parse("public_host = \"m.example\"\nplain_http = true").unwrap();
         c.validate().unwrap();
         c.plain_http = false;
-        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("TLS")));
+        assert!(matches!(c.validate(), Err(e) if e.to_string().contains("TLS")));
         c.plain_http = true;
         c.public_host = "https://m.example".into();
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("public_host")));

@@ -160,15 +160,7 @@ impl Config {
     /// range documented in `relay.example.toml`.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        match (&self.tls, self.plain_http) {
-            (None, false) => {
-                return bad(
-                    "TLS needs [tls] cert and key (or plain_http = true behind a TLS proxy)",
-                );
-            }
-            (Some(_), true) => return bad("choose either [tls] or plain_http, not both"),
-            _ => {}
-        }
+        mimi_server_core::config_file::check_tls_choice(self.tls.as_ref(), self.plain_http)?;
         if self.gateway.is_empty() {
             return bad("no [[gateway]] configured: the relay would refuse everything");
         }
@@ -293,7 +285,7 @@ mod tests {
         c.gateway.clear();
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("gateway")));
         let c = Config::parse("[[gateway]]\nhost = \"a.example\"").unwrap();
-        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("TLS")));
+        assert!(matches!(c.validate(), Err(e) if e.to_string().contains("TLS")));
         let c = Config::parse(
             "plain_http = true\n[rate]\nper_second = 0.0\n[[gateway]]\nhost = \"a.example\"",
         )

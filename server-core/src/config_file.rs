@@ -66,6 +66,20 @@ impl ListenerFlags {
     }
 }
 
+/// Checks that a server is told either to serve TLS (`[tls]`) or plain
+/// HTTP behind a TLS-terminating proxy, and not both.
+pub fn check_tls_choice(tls: Option<&TlsFiles>, plain_http: bool) -> Result<()> {
+    match (tls, plain_http) {
+        (None, false) => Err(Error::Config(
+            "TLS needs [tls] cert and key (or plain_http = true behind a TLS proxy)".into(),
+        )),
+        (Some(_), true) => Err(Error::Config(
+            "choose either [tls] or plain_http, not both".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A configuration that lives in a TOML file.
 pub trait TomlFile: DeserializeOwned {
     /// Parses a configuration file's text.

@@ -1,6 +1,6 @@
 //! mimi-server-core: what the relay and the gateway both need to serve.
 //!
-//! - [`serve`]: the accept loop, with a global and a per-client-address
+//! - [`mod@serve`]: the accept loop, with a global and a per-client-address
 //!   connection cap, first-byte, handshake, header and idle timeouts, and a
 //!   bounded graceful shutdown.
 //! - [`admin`]: the admin listener (`/healthz`, `/metrics`).
