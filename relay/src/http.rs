@@ -121,11 +121,6 @@ impl Relay {
         &self.metrics
     }
 
-    /// What happened to connections on the main listener.
-    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
-        &self.connections
-    }
-
     /// Everything `/metrics` shows.
     pub fn render_metrics(&self) -> String {
         let mut text = self.metrics.render();

@@ -169,7 +169,7 @@ pub async fn serve<H, F>(
         .auto_date_header(false);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let total = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_client = Arc::new(PerKey::new(limits.max_per_client));
+    let per_client = PerKey::new(limits.max_per_client);
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
     tokio::pin!(shutdown);

@@ -445,20 +445,15 @@ fn check(item: &Item, status: u16, body: &[u8]) -> bool {
             .is_ok_and(|r| r.response_code == IdentifierQueryCode::Success)
 }
 
-/// Drives `connections` HTTP/1.1 connections (TLS, from 127.0.0.2) to
-/// `target` for `duration`, each sending pool requests to `path` back to back.
-async fn drive(
-    scenario: &'static str,
+/// `connections` HTTP/1.1 keep-alive TLS connections from the client
+/// address to `target`, each ready for requests.
+async fn connect_all(
     target: SocketAddr,
-    path: String,
     tls: Arc<rustls::ClientConfig>,
-    pool: Arc<Pool>,
     connections: usize,
-    duration: Duration,
-) -> Result<RunStats> {
+) -> Result<Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>> {
     let connector = tokio_rustls::TlsConnector::from(tls);
     let server_name = ServerName::IpAddress(target.ip().into());
-    // Connect everything first, so the timed part is only requests.
     let mut senders = Vec::with_capacity(connections);
     for _ in 0..connections {
         let socket = tokio::net::TcpSocket::new_v4()?;
@@ -471,6 +466,58 @@ async fn drive(
         tokio::spawn(conn);
         senders.push(sender);
     }
+    Ok(senders)
+}
+
+/// Why one request did not come back as a checked success.
+struct Failure {
+    /// What went wrong: an HTTP status, or what failed.
+    kind: String,
+    /// The connection can carry no more requests.
+    closed: bool,
+}
+
+/// Sends pool request `item` to `path` on `sender`; `Ok` when its answer
+/// opens to a 200 identifierQuery success.
+async fn send_checked(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    path: &str,
+    item: &Item,
+) -> std::result::Result<(), Failure> {
+    let fail = |kind: String, closed: bool| Failure { kind, closed };
+    let req = http::Request::post(path)
+        .header("host", "bench")
+        .header("content-type", MEDIA_OHTTP_REQ)
+        .body(Full::new(item.body.clone()))
+        .map_err(|_| fail("request".into(), false))?;
+    sender
+        .ready()
+        .await
+        .map_err(|_| fail("connection closed".into(), true))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| fail(format!("send: {e}"), true))?;
+    let status = resp.status().as_u16();
+    match resp.into_body().collect().await.map(|c| c.to_bytes()) {
+        Ok(b) if check(item, status, &b) => Ok(()),
+        _ => Err(fail(format!("status {status}"), false)),
+    }
+}
+
+/// Drives `connections` HTTP/1.1 connections (TLS, from 127.0.0.2) to
+/// `target` for `duration`, each sending pool requests to `path` back to back.
+async fn drive(
+    scenario: &'static str,
+    target: SocketAddr,
+    path: String,
+    tls: Arc<rustls::ClientConfig>,
+    pool: Arc<Pool>,
+    connections: usize,
+    duration: Duration,
+) -> Result<RunStats> {
+    // Connect everything first, so the timed part is only requests.
+    let senders = connect_all(target, tls, connections).await?;
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
@@ -481,34 +528,17 @@ async fn drive(
             while Instant::now() < deadline {
                 let Some(item) = pool.take() else { break };
                 let t0 = Instant::now();
-                let req = http::Request::post(path.as_str())
-                    .header("host", "bench")
-                    .header("content-type", MEDIA_OHTTP_REQ)
-                    .body(Full::new(item.body.clone()));
-                let Ok(req) = req else {
-                    errors += 1;
-                    continue;
-                };
-                if sender.ready().await.is_err() {
-                    errors += 1;
-                    break;
-                }
-                match sender.send_request(req).await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let body = resp.into_body().collect().await.map(|c| c.to_bytes());
-                        let elapsed = t0.elapsed();
-                        match body {
-                            Ok(b) if check(item, status, &b) => {
-                                ok += 1;
-                                lat.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
-                            }
-                            _ => errors += 1,
-                        }
+                match send_checked(&mut sender, &path, item).await {
+                    Ok(()) => {
+                        ok += 1;
+                        let us = t0.elapsed().as_micros();
+                        lat.push(u32::try_from(us).unwrap_or(u32::MAX));
                     }
-                    Err(_) => {
+                    Err(failure) => {
                         errors += 1;
-                        break;
+                        if failure.closed {
+                            break;
+                        }
                     }
                 }
             }
@@ -873,20 +903,7 @@ pub async fn soak(
     let total = (per_second * duration.as_secs_f64() * 1.05) as usize + connections;
     let pool = Arc::new(Pool::build(&keys, &host, total, setup.identifiers)?);
     let start: Vec<(String, u64)> = rss_now(setup);
-    let connector = tokio_rustls::TlsConnector::from(setup.tls()?);
-    let target = setup.relay.1;
-    let server_name = ServerName::IpAddress(target.ip().into());
-    let mut senders = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::from((CLIENT, 0)))?;
-        let tcp = socket.connect(target).await?;
-        let stream = connector.connect(server_name.clone(), tcp).await?;
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-        tokio::spawn(conn);
-        senders.push(sender);
-    }
+    let senders = connect_all(setup.relay.1, setup.tls()?, connections).await?;
     // Each connection sends one request every `gap`, the starts spread
     // over one gap, so the load is even.
     let gap = Duration::from_secs_f64(connections as f64 / per_second);
@@ -903,14 +920,7 @@ pub async fn soak(
         tokio::spawn(async move {
             while sampling.load(Ordering::Relaxed) {
                 for (i, pid) in pids.iter().enumerate() {
-                    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                        .ok()
-                        .and_then(|s| {
-                            s.lines()
-                                .find(|l| l.starts_with("VmRSS:"))
-                                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                        })
-                        .unwrap_or(0);
+                    let rss = crate::procs::status_kib(*pid, "VmRSS:").unwrap_or(0);
                     if let Ok(mut p) = peak.lock() {
                         p[i] = p[i].max(rss);
                     }
@@ -926,41 +936,19 @@ pub async fn soak(
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut errors) = (0usize, 0usize);
             let mut kinds = std::collections::BTreeMap::<String, usize>::new();
-            let mut note = |k: String| *kinds.entry(k).or_insert(0) += 1;
             let mut next = started + offset;
             while next < deadline {
                 tokio::time::sleep_until(next.into()).await;
                 next += gap;
                 let Some(item) = pool.take() else { break };
-                let req = http::Request::post(path.as_str())
-                    .header("host", "bench")
-                    .header("content-type", MEDIA_OHTTP_REQ)
-                    .body(Full::new(item.body.clone()));
-                let Ok(req) = req else {
-                    errors += 1;
-                    note("request".into());
-                    continue;
-                };
-                if sender.ready().await.is_err() {
-                    errors += 1;
-                    note("connection closed".into());
-                    break;
-                }
-                match sender.send_request(req).await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        match resp.into_body().collect().await.map(|c| c.to_bytes()) {
-                            Ok(b) if check(item, status, &b) => ok += 1,
-                            _ => {
-                                errors += 1;
-                                note(format!("status {status}"));
-                            }
-                        }
-                    }
-                    Err(e) => {
+                match send_checked(&mut sender, &path, item).await {
+                    Ok(()) => ok += 1,
+                    Err(failure) => {
                         errors += 1;
-                        note(format!("send: {e}"));
-                        break;
+                        *kinds.entry(failure.kind).or_insert(0) += 1;
+                        if failure.closed {
+                            break;
+                        }
                     }
                 }
             }

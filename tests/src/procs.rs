@@ -89,16 +89,12 @@ impl ServerProcess {
 
     /// Peak resident memory so far (VmHWM), in KiB, where /proc tells.
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        status_kib(self.pid(), "VmHWM:")
     }
 
     /// Resident memory now (VmRSS), in KiB, where /proc tells.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        status_kib(self.pid(), "VmRSS:")
     }
 
     /// CPU time (user + system) used so far, in seconds, where /proc tells.
@@ -126,6 +122,13 @@ impl ServerProcess {
         let _ = self.child.kill();
         bail!("did not stop within 10 s of SIGTERM")
     }
+}
+
+/// A KiB figure (`field` is e.g. `VmRSS:`) from `/proc/<pid>/status`.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Clock ticks per second for /proc times (`getconf CLK_TCK`, 100 if unknown).
