@@ -34,7 +34,7 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
     });
     cfg.key_file = dir.join("keys.json");
     cfg.directory.database = dir.join("dir.sqlite");
-    let (gw, tls) = mimi_gateway::assemble(&cfg).unwrap();
+    let (gw, tls) = mimi_gateway::assemble(&cfg).await.unwrap();
     mimi_gateway::directory::Directory::open(&cfg.directory.database)
         .unwrap()
         .add(&mimi_gateway::directory::Entry {
@@ -42,6 +42,7 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
             account: "mimi://a.example/u/alice".into(),
             searchable: true,
         })
+        .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.4:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -57,13 +57,13 @@ impl Stub {
             Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
         let directory = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
         for (id, account, searchable) in entries {
-            directory
-                .add(&Entry {
-                    identifier: id.to_string(),
-                    account: account.to_string(),
-                    searchable: *searchable,
-                })
-                .unwrap();
+            // On the test's runtime: the store's query runs on its blocking pool.
+            futures::executor::block_on(directory.add(&Entry {
+                identifier: id.to_string(),
+                account: account.to_string(),
+                searchable: *searchable,
+            }))
+            .unwrap();
         }
         let settings = Settings {
             public_host: host.into(),

@@ -83,14 +83,16 @@ fn gateway_handle(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let keys =
         Arc::new(KeyManager::open(&dir.path().join("keys.json"), SystemTime::now()).unwrap());
-    let directory = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
-    directory
-        .add(&Entry {
-            identifier: "alice.example.com".into(),
-            account: "mimi://bench.example/u/alice".into(),
-            searchable: true,
-        })
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
         .unwrap();
+    let directory = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
+    rt.block_on(directory.add(&Entry {
+        identifier: "alice.example.com".into(),
+        account: "mimi://bench.example/u/alice".into(),
+        searchable: true,
+    }))
+    .unwrap();
     let gateway = Gateway::new(
         Settings {
             public_host: HOST.into(),
@@ -108,9 +110,6 @@ fn gateway_handle(c: &mut Criterion) {
         .unwrap()
         .remove(0);
     let request = inner_request();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
     c.bench_function(
         "gateway: whole request (decapsulate, checks, SQLite lookup, seal)",
         |b| {

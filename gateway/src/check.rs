@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use crate::config::Config;
+use crate::config::{Config, DirectoryStore};
+use crate::seeded_keys::SeedFile;
 use crate::directory::Directory;
 use crate::keys::{KeyFile, KeyRing};
 pub use mimi_server_core::report::Report;
@@ -15,7 +16,23 @@ use mimi_server_core::tls;
 pub async fn check(config: &Config) -> Report {
     let mut report = Report::default();
     report.configuration(config.validate());
-    report.check("key file", key_file(&config.key_file));
+    match (&config.keys.source, &config.keys.seed_file) {
+        (crate::config::KeySource::Seed, Some(path)) => {
+            report.check("seed file", seed_file(path, config));
+        }
+        _ => report.check("key file", key_file(&config.key_file)),
+    }
+    if config.replay.store == crate::config::ReplayStore::Redis {
+        let result = match crate::replay::RedisReplay::new(&config.replay) {
+            Ok(redis) => redis
+                .ping()
+                .await
+                .map(|()| "Redis answers".to_string())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        report.check("replay store", result);
+    }
     report.connections(
         mimi_server_core::limits::open_files_at_most()
             .map_err(crate::Error::from)
@@ -24,7 +41,7 @@ pub async fn check(config: &Config) -> Report {
     );
     report.tls_files(config.tls.as_ref());
     match &config.upstream {
-        None => report.check("directory", database(&config.directory.database)),
+        None => report.check("directory", directory(config).await),
         Some(up) => {
             let roots = match &up.ca_file {
                 Some(path) => tls::load_roots(path).map_err(|e| e.to_string()),
@@ -99,11 +116,36 @@ fn key_file(path: &Path) -> Result<String, String> {
     ))
 }
 
-fn database(path: &Path) -> Result<String, String> {
+async fn directory(config: &Config) -> Result<String, String> {
+    let section = &config.directory;
+    let place = match section.store {
+        DirectoryStore::Sqlite => {
+            if !section.database.exists() {
+                return created_at_start(&section.database);
+            }
+            section.database.display().to_string()
+        }
+        // Never the URL: it may name a user.
+        DirectoryStore::Postgres => "PostgreSQL".to_string(),
+    };
+    let dir = Directory::connect(section)
+        .await
+        .map_err(|e| e.to_string())?;
+    let n = dir.count().await.map_err(|e| e.to_string())?;
+    Ok(format!("{place} opens, {n} entries"))
+}
+
+fn seed_file(path: &Path, config: &Config) -> Result<String, String> {
     if !path.exists() {
         return created_at_start(path);
     }
-    let dir = Directory::open(path).map_err(|e| e.to_string())?;
-    let n = dir.count().map_err(|e| e.to_string())?;
-    Ok(format!("{} opens, {n} entries", path.display()))
+    let seeds = SeedFile::load(path).map_err(|e| e.to_string())?;
+    let now = SystemTime::now();
+    let ring = KeyRing::build(&seeds.keys_at(now, config.schedule()), now)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} gives key ids {:?}",
+        path.display(),
+        ring.ids()
+    ))
 }

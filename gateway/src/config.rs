@@ -49,10 +49,27 @@ pub struct Config {
     pub dns: Option<DnsSection>,
 }
 
+/// Where the gateway's keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// The key file (`key_file`), rotated by `keys rotate` or `rotate_after_secs`.
+    File,
+    /// Derived from the shared seed file (`seed_file`) and the schedule
+    /// (`period_secs`): every replica with the same file serves the same keys.
+    Seed,
+}
+
 /// `[keys]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysSection {
+    /// `"file"` (default) or `"seed"`.
+    pub source: KeySource,
+    /// The seed file (source = "seed"; mode 0600, the same on every replica).
+    pub seed_file: Option<PathBuf>,
+    /// How long each derived key is current (source = "seed").
+    pub period_secs: u64,
     /// Longest `max-age` on the key list.
     pub max_age_secs: u64,
     /// How long a new key is published before it is used.
@@ -66,6 +83,9 @@ pub struct KeysSection {
 impl Default for KeysSection {
     fn default() -> Self {
         Self {
+            source: KeySource::File,
+            seed_file: None,
+            period_secs: 86_400,
             max_age_secs: 3600,
             publish_ahead_secs: 3600,
             grace_secs: 24 * 3600,
@@ -74,10 +94,36 @@ impl Default for KeysSection {
     }
 }
 
+/// Where replay state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayStore {
+    /// This process's memory: one gateway.
+    Memory,
+    /// Redis (`redis_url`): shared by replicas.
+    Redis,
+}
+
 /// `[replay]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplaySection {
+    /// `"memory"` (default) or `"redis"`.
+    pub store: ReplayStore,
+    /// `redis://host:port/db`, `rediss://…` (TLS) or `unix:///path`, without
+    /// the password (store = "redis").
+    pub redis_url: Option<String>,
+    /// A file holding the Redis password (mode 0600).
+    pub password_file: Option<PathBuf>,
+    /// Extra trust anchors (PEM) for a `rediss://` server (default: the
+    /// system's).
+    pub ca_file: Option<PathBuf>,
+    /// Time allowed for Redis to answer (or a connection to be made) before
+    /// the request is refused.
+    pub timeout_ms: u64,
+    /// Prefix of the keys written, so that gateways of several providers
+    /// can share one Redis.
+    pub key_prefix: String,
     /// How far the inner `Date` may be from the gateway's clock.
     pub window_secs: u64,
     /// How many requests are remembered.
@@ -91,6 +137,12 @@ pub struct ReplaySection {
 impl Default for ReplaySection {
     fn default() -> Self {
         Self {
+            store: ReplayStore::Memory,
+            redis_url: None,
+            password_file: None,
+            ca_file: None,
+            timeout_ms: 500,
+            key_prefix: "mimi:replay:".into(),
             window_secs: 60,
             capacity: 4_000_000,
             future_skew_secs: 10,
@@ -120,18 +172,47 @@ impl Default for LimitsSection {
     }
 }
 
+/// Where the directory lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryStore {
+    /// An embedded SQLite file (`database`): one gateway.
+    Sqlite,
+    /// PostgreSQL (`url`): shared by replicas.
+    Postgres,
+}
+
 /// `[directory]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectorySection {
-    /// The SQLite file.
+    /// `"sqlite"` (default) or `"postgres"`.
+    pub store: DirectoryStore,
+    /// The SQLite file (store = "sqlite").
     pub database: PathBuf,
+    /// The PostgreSQL connection URL or key=value string (store =
+    /// "postgres"), without the password; `sslmode=require` for TLS.
+    pub url: Option<String>,
+    /// A file holding the PostgreSQL password (mode 0600).
+    pub password_file: Option<PathBuf>,
+    /// Extra trust anchors (PEM) for the PostgreSQL server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// Time allowed to get a connection, connect, or run a query's round trip.
+    pub timeout_ms: u64,
 }
 
 impl Default for DirectorySection {
     fn default() -> Self {
         Self {
+            store: DirectoryStore::Sqlite,
             database: PathBuf::from("mimi-gateway-directory.sqlite"),
+            url: None,
+            password_file: None,
+            ca_file: None,
+            pool_size: 16,
+            timeout_ms: 2_000,
         }
     }
 }
@@ -206,7 +287,7 @@ impl Config {
         mimi_server_core::config_file::check_tls_choice(self.tls.as_ref(), self.plain_http)?;
         self.connections.validate()?;
         let k = &self.keys;
-        in_range("keys.max_age_secs", k.max_age_secs, 60, 604_800)?;
+        in_range("keys.max_age_secs", k.max_age_secs, 10, 604_800)?;
         if k.publish_ahead_secs < k.max_age_secs {
             return bad(
                 "keys.publish_ahead_secs must be at least keys.max_age_secs: a new key must reach every cached copy (the relay's shared one included) before it is used, or clients' key checks fail",
@@ -233,7 +314,45 @@ impl Config {
                 31_536_000,
             )?;
         }
+        if k.source == KeySource::Seed {
+            if k.seed_file.is_none() {
+                return bad("keys.seed_file is required with source = \"seed\"");
+            }
+            if k.rotate_after_secs != 0 {
+                return bad(
+                    "keys.rotate_after_secs applies to source = \"file\"; with a seed, keys change every keys.period_secs",
+                );
+            }
+            // The next key is published one publish_ahead before its period;
+            // keys stay accepted grace after theirs; key ids (one byte) must
+            // not come round again while a key is accepted.
+            in_range(
+                "keys.period_secs",
+                k.period_secs,
+                k.publish_ahead_secs.max(10),
+                31_536_000,
+            )?;
+            if k.grace_secs / k.period_secs > 250 {
+                return bad("keys.grace_secs must be under 250 × keys.period_secs: key ids would repeat");
+            }
+        }
         let r = &self.replay;
+        if r.store == ReplayStore::Redis {
+            match r.redis_url.as_deref() {
+                None => return bad("replay.redis_url is required with store = \"redis\""),
+                Some(u) if !["redis://", "rediss://", "unix://", "redis+unix://"].iter().any(|p| u.starts_with(p)) => {
+                    return bad("replay.redis_url must start with redis://, rediss:// or unix://");
+                }
+                Some(_) => {}
+            }
+        }
+        in_range("replay.timeout_ms", r.timeout_ms, 10, 10_000)?;
+        let d = &self.directory;
+        if d.store == DirectoryStore::Postgres && d.url.is_none() {
+            return bad("directory.url is required with store = \"postgres\"");
+        }
+        in_range("directory.pool_size", d.pool_size, 1, 1_000)?;
+        in_range("directory.timeout_ms", d.timeout_ms, 10, 60_000)?;
         in_range("replay.window_secs", r.window_secs, 10, 600)?;
         in_range("replay.capacity", r.capacity, 1_000, 100_000_000)?;
         in_range(
@@ -279,6 +398,15 @@ impl Config {
                 .then(|| Duration::from_secs(self.keys.rotate_after_secs)),
             rotation: self.rotation(),
         })
+    }
+
+    /// The seed schedule (`[keys] source = "seed"`).
+    pub fn schedule(&self) -> crate::seeded_keys::Schedule {
+        crate::seeded_keys::Schedule {
+            period: Duration::from_secs(self.keys.period_secs),
+            publish_ahead: Duration::from_secs(self.keys.publish_ahead_secs),
+            grace: Duration::from_secs(self.keys.grace_secs),
+        }
     }
 
     /// The key rotation policy.

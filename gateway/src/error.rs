@@ -93,6 +93,16 @@ pub enum Error {
     /// The directory database failed.
     #[error("directory database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL directory failed a query.
+    #[error("directory database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The directory's store cannot be reached (pool, connection, timeout):
+    /// the request gets an encrypted 503.
+    #[error("directory unavailable: {0}")]
+    DirectoryUnavailable(String),
+    /// The shared replay store (Redis) did not answer a check.
+    #[error("replay store: {0}")]
+    ReplayStore(String),
     /// A directory entry given to the admin CLI is invalid.
     #[error("invalid directory entry: {0}")]
     InvalidEntry(String),
@@ -125,7 +135,9 @@ impl Error {
             Self::ForeignOrigin => StatusCode::FORBIDDEN,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::ReplayUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReplayUnavailable | Self::DirectoryUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,6 +164,10 @@ impl Error {
             | Self::UpstreamTimeout
             | Self::ReplayUnavailable
             | Self::Internal => Some(Problem::blank(&self.to_string())),
+            // Fixed text: what failed inside stays in the operator's log.
+            Self::DirectoryUnavailable(_) => {
+                Some(Problem::blank("directory unavailable; retry shortly"))
+            }
             _ => None,
         }
     }
@@ -176,6 +192,7 @@ impl Error {
             Self::UpstreamUnavailable => "upstream_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::ReplayUnavailable => "replay_unavailable",
+            Self::DirectoryUnavailable(_) => "directory_unavailable",
             _ => "internal",
         }
     }

@@ -298,7 +298,7 @@ pub async fn answer(
             return Err(Error::InnerMethodNotAllowed);
         }
         let (answer, capped) = match backend {
-            Backend::Embedded(dir) => identifier_query(dir, req.body)?,
+            Backend::Embedded(dir) => identifier_query(dir, req.body).await?,
             Backend::Upstream(up) => cap_upstream_answer(up.forward(req).await?),
         };
         if capped {
@@ -328,7 +328,7 @@ pub async fn answer(
 /// phone; anything else is `unsupportedField`. Absent and not searchable give
 /// the same `notFound`. The flag says whether the accounts were cut to
 /// [`MAX_ACCOUNTS_PER_IDENTIFIER`].
-pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResponse, bool)> {
+pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResponse, bool)> {
     let request = IdentifierRequest::from_bytes(body).map_err(|_| Error::MalformedQuery)?;
     let response = match request.query_elements.as_slice() {
         [] => return Err(Error::MalformedQuery),
@@ -346,7 +346,7 @@ pub fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResponse, 
                 if id.search_type() != element.search_type {
                     return Err(Error::MalformedQuery);
                 }
-                found(dir.lookup(id.search_type(), &id.to_string())?)
+                found(dir.lookup(id.search_type(), &id.to_string()).await?)
             } else {
                 IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField)
             }

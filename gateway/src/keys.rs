@@ -35,6 +35,7 @@ use mimi_proto::ohttp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::seeded_keys::{Schedule, SeedFile};
 
 /// One key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,20 +138,7 @@ impl KeyFile {
             path: path.display().to_string(),
             reason,
         };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(bad(format!(
-                    "readable by others (mode {mode:o}): chmod 600 it, and rotate the keys if others may have read them"
-                )));
-            }
-        }
+        refuse_readable_by_others(path)?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
             path: path.display().to_string(),
             source,
@@ -172,37 +160,8 @@ impl KeyFile {
 
     /// Writes the file atomically with mode 0600.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let written = opts.open(&tmp).and_then(|mut f| {
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            // The rename itself survives a crash only once the directory is synced.
-            std::fs::File::open(dir).and_then(|d| d.sync_all())
-        });
-        if let Err(e) = written {
-            // Leave nothing half-written behind (the temporary file may
-            // not exist, or may be something that is not ours to remove).
-            if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            return Err(io(e));
-        }
-        Ok(())
+        let json = serde_json::to_vec_pretty(self).map_err(|_| Error::Internal)?;
+        write_private(path, &json)
     }
 
     /// Loads the file, or creates it with one fresh key if it does not exist.
@@ -220,6 +179,66 @@ impl KeyFile {
             }),
         }
     }
+}
+
+/// Refuses a secret file that others can read: its keys could decrypt every
+/// request sent to them.
+pub(crate) fn refuse_readable_by_others(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::KeyFileFormat {
+                path: path.display().to_string(),
+                reason: format!(
+                    "readable by others (mode {mode:o}): chmod 600 it, and replace the keys if others may have read them"
+                ),
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Writes a secret file atomically (temporary file, sync, rename, directory
+/// sync) with mode 0600.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // The rename itself survives a crash only once the directory is synced.
+        std::fs::File::open(dir).and_then(|d| d.sync_all())
+    });
+    if let Err(e) = written {
+        // Leave nothing half-written behind (the temporary file may
+        // not exist, or may be something that is not ours to remove).
+        if std::fs::symlink_metadata(&tmp).is_ok_and(|m| m.is_file()) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        return Err(io(e));
+    }
+    Ok(())
 }
 
 fn decode_ikm(s: &str) -> Option<[u8; IKM_LEN]> {
@@ -313,6 +332,11 @@ impl KeyRing {
         &self.ids
     }
 
+    /// Brings the next change forward to at most `secs` from now.
+    fn limit_next_change(&mut self, secs: u64) {
+        self.next_change = Some(self.next_change.map_or(secs, |n| n.min(secs)));
+    }
+
     /// The `max-age` to serve: the configured one, but never past the next
     /// scheduled change, so caches pick up a new key before it is needed.
     pub fn max_age(&self, configured: Duration) -> u64 {
@@ -321,31 +345,73 @@ impl KeyRing {
     }
 }
 
+/// Where a [`KeyManager`]'s keys come from.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// The key file, rotated on disk.
+    File,
+    /// A shared seed file and a schedule.
+    Seed(Schedule),
+}
+
+/// The file behind the ring and its modification time when last read.
+#[derive(Debug)]
+struct OnDisk {
+    keys: KeyFile,
+    seeds: Option<SeedFile>,
+    mtime: Option<SystemTime>,
+}
+
 /// The live keys: a lock-free snapshot for the hot path, and the file they
-/// come from, re-read when it changes on disk (e.g. `mimi-gateway keys rotate`).
+/// come from (the key file, or the seed file), re-read when it changes on
+/// disk (e.g. `mimi-gateway keys rotate` or `keys roll-seed`).
 #[derive(Debug)]
 pub struct KeyManager {
     path: PathBuf,
+    source: Source,
     ring: ArcSwap<KeyRing>,
-    file: std::sync::Mutex<(KeyFile, Option<SystemTime>)>,
+    disk: std::sync::Mutex<OnDisk>,
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl KeyManager {
     /// Opens (or creates) the key file and builds the ring for `now`.
     pub fn open(path: &Path, now: SystemTime) -> Result<Self> {
-        let file = KeyFile::load_or_create(path, now)?;
-        let ring = KeyRing::build(&file, now)?;
+        let keys = KeyFile::load_or_create(path, now)?;
+        Self::start(path, Source::File, OnDisk {
+            keys,
+            seeds: None,
+            mtime: mtime(path),
+        }, now)
+    }
+
+    /// Opens (or creates) the seed file and builds the ring its schedule
+    /// gives at `now`: every replica with the same file serves the same keys.
+    pub fn open_seeded(path: &Path, schedule: Schedule, now: SystemTime) -> Result<Self> {
+        let seeds = SeedFile::load_or_create(path)?;
+        Self::start(path, Source::Seed(schedule), OnDisk {
+            keys: seeds.keys_at(now, schedule),
+            seeds: Some(seeds),
+            mtime: mtime(path),
+        }, now)
+    }
+
+    fn start(path: &Path, source: Source, disk: OnDisk, now: SystemTime) -> Result<Self> {
+        let ring = build_ring(&disk, source, now)?;
         if ring.ids().is_empty() {
             return Err(Error::KeyFileFormat {
                 path: path.display().to_string(),
                 reason: "no key is live (all have expired): run `mimi-gateway keys rotate`".into(),
             });
         }
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(Self {
             path: path.to_owned(),
+            source,
             ring: ArcSwap::from_pointee(ring),
-            file: std::sync::Mutex::new((file, mtime)),
+            disk: std::sync::Mutex::new(disk),
         })
     }
 
@@ -354,31 +420,34 @@ impl KeyManager {
         self.ring.load()
     }
 
-    /// Re-reads the file if it changed, rotates if `rotate_after` has passed
-    /// since the newest key became current, and rebuilds the ring for `now`.
-    /// Called periodically off the hot path.
+    /// Re-reads the file if it changed, rotates (key file only) if
+    /// `rotate_after` has passed since the newest key became current, and
+    /// rebuilds the ring for `now`. Called periodically off the hot path.
     pub fn refresh(
         &self,
         now: SystemTime,
         rotate_after: Option<Duration>,
         policy: RotationPolicy,
     ) -> Result<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        if mtime != guard.1 {
-            guard.0 = KeyFile::load(&self.path)?;
-            guard.1 = mtime;
+        let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
+        let on_disk = mtime(&self.path);
+        if on_disk != disk.mtime {
+            match self.source {
+                Source::File => disk.keys = KeyFile::load(&self.path)?,
+                Source::Seed(_) => disk.seeds = Some(SeedFile::load(&self.path)?),
+            }
+            disk.mtime = on_disk;
             tracing::info!("key file changed on disk; reloaded");
         }
         let mut rotated = Ok(());
-        if let (Some(after), Some(newest)) = (rotate_after, guard.0.newest_not_before()) {
+        if let (Source::File, Some(after), Some(newest)) =
+            (self.source, rotate_after, disk.keys.newest_not_before())
+        {
             if unix(now) >= newest + after.as_secs() {
                 // On disk first: the keys served are never ones the file
                 // lacks. A failed save leaves everything as it was, and the
                 // rotation is tried again at the next refresh.
-                let mut next = guard.0.clone();
+                let mut next = disk.keys.clone();
                 rotated = next
                     .rotate(now, policy)
                     .and_then(|id| {
@@ -386,16 +455,14 @@ impl KeyManager {
                         Ok(id)
                     })
                     .map(|id| {
-                        guard.0 = next;
-                        guard.1 = std::fs::metadata(&self.path)
-                            .and_then(|m| m.modified())
-                            .ok();
+                        disk.keys = next;
+                        disk.mtime = mtime(&self.path);
                         tracing::info!(key_id = id, "rotated keys automatically");
                     });
             }
         }
         // The schedule moves on (keys become current, expire) either way.
-        let ring = KeyRing::build(&guard.0, now)?;
+        let ring = build_ring(&disk, self.source, now)?;
         if ring.ids().is_empty() {
             tracing::error!("no key is live: clients cannot reach this gateway; rotate the keys");
         }
@@ -405,19 +472,46 @@ impl KeyManager {
 
     /// Rotates now (used by tests and the admin path of a running server).
     pub fn rotate(&self, now: SystemTime, policy: RotationPolicy) -> Result<u8> {
-        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Source::Seed(_) = self.source {
+            return Err(Error::Config(
+                "keys come from a seed file: roll the seed (`mimi-gateway keys roll-seed`) instead".into(),
+            ));
+        }
+        let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
         // On disk first: the keys served are never ones the file lacks.
-        let mut next = guard.0.clone();
+        let mut next = disk.keys.clone();
         let id = next.rotate(now, policy)?;
         next.save(&self.path)?;
-        guard.0 = next;
-        guard.1 = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        self.ring.store(Arc::new(KeyRing::build(&guard.0, now)?));
+        disk.keys = next;
+        disk.mtime = mtime(&self.path);
+        self.ring.store(Arc::new(build_ring(&disk, self.source, now)?));
         Ok(id)
     }
 }
+
+/// The ring for `now`: from the key file as it is, or from the keys the seed
+/// schedule gives at `now` (which also change when the next key is
+/// published, so `max-age` stops there too).
+fn build_ring(disk: &OnDisk, source: Source, now: SystemTime) -> Result<KeyRing> {
+    match (source, &disk.seeds) {
+        (Source::Seed(schedule), Some(seeds)) => {
+            let mut ring = KeyRing::build(&seeds.keys_at(now, schedule), now)?;
+            ring.limit_next_change(seeded_next_publication(now, schedule));
+            Ok(ring)
+        }
+        _ => KeyRing::build(&disk.keys, now),
+    }
+}
+
+/// Seconds from `now` until the seed schedule publishes its next key.
+fn seeded_next_publication(now: SystemTime, schedule: Schedule) -> u64 {
+    let now = unix(now);
+    let period = schedule.period.as_secs().max(1);
+    let ahead = schedule.publish_ahead.as_secs();
+    let next_published = ((now + ahead) / period + 1) * period - ahead;
+    next_published - now
+}
+
 
 #[cfg(test)]
 mod tests {

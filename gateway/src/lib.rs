@@ -11,8 +11,11 @@
 //! - [`service`]: the gateway logic over bytes, without sockets ([`Gateway`]).
 //! - [`inner`]: the targets behind it: embedded directory, upstream API, DNS.
 //! - [`keys`]: the key file, rotation and the lock-free key ring.
-//! - [`replay`]: the bounded replay cache.
-//! - [`directory`]: the SQLite directory and its import formats.
+//! - [`seeded_keys`]: keys every replica derives from one shared seed.
+//! - [`replay`]: replay protection, in memory or in Redis.
+//! - [`directory`]: the directory in SQLite or PostgreSQL, and its import
+//!   formats.
+//! - [`outage`]: one log line per outage of a shared store.
 //! - [`http`]: the HTTP surface (served by `mimi-server-core`, which it
 //!   shares with the relay).
 //! - [`check`]: what `mimi-gateway check` verifies before a start.
@@ -26,7 +29,9 @@ pub mod http;
 pub mod inner;
 pub mod keys;
 pub mod metrics;
+pub mod outage;
 pub mod replay;
+pub mod seeded_keys;
 pub mod service;
 
 use std::sync::Arc;
@@ -41,9 +46,11 @@ pub use service::{Gateway, Settings};
 /// Builds the gateway a validated configuration describes, and its TLS
 /// configuration (none for plain HTTP). Opens or creates the key file and
 /// the directory; binds nothing.
-pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::ServerConfig>>)> {
+pub async fn assemble(
+    config: &Config,
+) -> Result<(Arc<Gateway>, Option<Arc<rustls::ServerConfig>>)> {
     config.validate()?;
-    let keys = Arc::new(keys::KeyManager::open(&config.key_file, SystemTime::now())?);
+    let keys = Arc::new(open_keys(config, SystemTime::now())?);
     let backend = match &config.upstream {
         Some(up) => {
             let roots = match &up.ca_file {
@@ -53,9 +60,9 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
             let timeout = Duration::from_millis(up.timeout_ms);
             inner::Backend::Upstream(Box::new(inner::Upstream::new(&up.url, timeout, &roots)?))
         }
-        None => inner::Backend::Embedded(Arc::new(directory::Directory::open(
-            &config.directory.database,
-        )?)),
+        None => inner::Backend::Embedded(Arc::new(
+            directory::Directory::connect(&config.directory).await?,
+        )),
     };
     let dns = config.dns.as_ref().map(|d| inner::DnsForwarder {
         addr: d.resolver,
@@ -74,5 +81,25 @@ pub fn assemble(config: &Config) -> Result<(Arc<Gateway>, Option<Arc<rustls::Ser
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
         None => None,
     };
-    Ok((Arc::new(Gateway::new(settings, keys, backend, dns)), tls))
+    let mut gateway = Gateway::new(settings, keys, backend, dns);
+    if config.replay.store == config::ReplayStore::Redis {
+        let redis = replay::RedisReplay::new(&config.replay)?;
+        if let Err(e) = redis.ping().await {
+            // Not fatal: requests fail closed until Redis answers.
+            tracing::error!(error = %e, "replay store unreachable at start; refusing requests until it answers");
+        }
+        gateway = gateway.with_replay_store(replay::ReplayStore::Redis(redis));
+    }
+    Ok((Arc::new(gateway), tls))
+}
+
+/// The key manager `[keys]` describes: the key file, or the seed file and
+/// its schedule.
+pub fn open_keys(config: &Config, now: SystemTime) -> Result<keys::KeyManager> {
+    match (&config.keys.source, &config.keys.seed_file) {
+        (config::KeySource::Seed, Some(seed_file)) => {
+            keys::KeyManager::open_seeded(seed_file, config.schedule(), now)
+        }
+        _ => keys::KeyManager::open(&config.key_file, now),
+    }
 }

@@ -4,13 +4,15 @@ use mimi_server_core::config_file::TomlFile as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mimi_gateway::directory::{self, Directory, Entry};
+use mimi_gateway::config::KeySource;
 use mimi_gateway::keys::{KeyFile, KeyRing};
+use mimi_gateway::seeded_keys::SeedFile;
 use mimi_gateway::{Config, http};
 use mimi_server_core::config_file::ListenerFlags;
 use mimi_server_core::process;
@@ -72,6 +74,14 @@ enum KeysCommand {
     /// Add a new key; replaced keys stay accepted for the grace period.
     /// A running gateway picks the change up within a second.
     Rotate,
+    /// With `[keys] source = "seed"`: add a fresh seed for the first period
+    /// whose key is published at least `--lead-secs` from now, and drop seeds
+    /// no accepted key uses. Copy the file to every replica within the lead.
+    RollSeed {
+        /// How long every replica has to receive the new seed file.
+        #[arg(long, default_value_t = 3600)]
+        lead_secs: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,30 +199,65 @@ fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
     // Before the connection cap is fitted under it.
     let open_files = mimi_server_core::limits::raise_open_files()?;
     let options = config.http_options(open_files)?;
-    let (gateway, tls) = mimi_gateway::assemble(&config)?;
-    let admin_gateway = gateway.clone();
-    process::serve_until_terminated(
-        "gateway",
-        config.listen,
-        config.admin_listen,
-        tls.is_some(),
-        move |listener, stop| http::run(listener, tls, gateway, options, stop),
-        move |listener, stop| http::run_admin(listener, admin_gateway, stop),
-    )?;
-    Ok(())
+    // The pools (PostgreSQL, Redis) belong to the runtime that serves.
+    process::runtime()?.block_on(async move {
+        let (gateway, tls) = mimi_gateway::assemble(&config).await?;
+        let admin_gateway = gateway.clone();
+        process::serve_listeners(
+            "gateway",
+            config.listen,
+            config.admin_listen,
+            tls.is_some(),
+            move |listener, stop| http::run(listener, tls, gateway, options, stop),
+            move |listener, stop| http::run_admin(listener, admin_gateway, stop),
+        )
+        .await?;
+        Ok(())
+    })
 }
 
 fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let now = SystemTime::now();
-    let mut file = KeyFile::load_or_create(&config.key_file, now)?;
-    if let KeysCommand::Rotate = cmd {
-        let id = file.rotate(now, config.rotation())?;
-        file.save(&config.key_file)?;
-        println!(
-            "added key {id}; replaced keys are accepted for {} s more",
-            config.keys.grace_secs
-        );
-    }
+    let file = match (&config.keys.source, &config.keys.seed_file) {
+        (KeySource::Seed, Some(path)) => {
+            let mut seeds = SeedFile::load_or_create(path)?;
+            match cmd {
+                KeysCommand::Rotate => bail!(
+                    "keys come from the seed file {}: use `keys roll-seed`",
+                    path.display()
+                ),
+                KeysCommand::RollSeed { lead_secs } => {
+                    let from = seeds.roll(now, config.schedule(), Duration::from_secs(lead_secs));
+                    seeds.save(path)?;
+                    println!(
+                        "added a seed for keys from {from} (Unix time); copy {} to every replica before {}",
+                        path.display(),
+                        from.saturating_sub(config.keys.publish_ahead_secs)
+                    );
+                }
+                KeysCommand::Show => {}
+            }
+            seeds.keys_at(now, config.schedule())
+        }
+        _ => {
+            let mut file = KeyFile::load_or_create(&config.key_file, now)?;
+            match cmd {
+                KeysCommand::Rotate => {
+                    let id = file.rotate(now, config.rotation())?;
+                    file.save(&config.key_file)?;
+                    println!(
+                        "added key {id}; replaced keys are accepted for {} s more",
+                        config.keys.grace_secs
+                    );
+                }
+                KeysCommand::RollSeed { .. } => {
+                    bail!("keys come from the key file: set [keys] source = \"seed\" to use a seed")
+                }
+                KeysCommand::Show => {}
+            }
+            file
+        }
+    };
     let ring = KeyRing::build(&file, now)?;
     let list = ring.encoded_list();
     println!("key ids served (first is current): {:?}", ring.ids());
@@ -233,7 +278,15 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
 }
 
 fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
-    let dir = Directory::open(&config.directory.database)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(directory_command(config, cmd))
+}
+
+/// The directory commands, against whichever store `[directory]` names.
+async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
+    let dir = Directory::connect(&config.directory).await?;
     match cmd {
         DirectoryCommand::Add {
             identifier,
@@ -244,21 +297,22 @@ fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
                 identifier,
                 account,
                 searchable: !hidden,
-            })?;
+            })
+            .await?;
             println!("added");
         }
         DirectoryCommand::Remove {
             identifier,
             account,
         } => {
-            let n = dir.remove(&identifier, account.as_deref())?;
+            let n = dir.remove(&identifier, account.as_deref()).await?;
             if n == 0 {
                 bail!("no such entry");
             }
             println!("removed {n}");
         }
         DirectoryCommand::List { json } => {
-            let entries = dir.list()?;
+            let entries = dir.list().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
             } else {
@@ -273,7 +327,7 @@ fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
                 Some(p) if p.extension().is_some_and(|e| e == "json") => Format::Json,
                 _ => Format::Csv,
             });
-            let entries = dir.list()?;
+            let entries = dir.list().await?;
             let sink: Box<dyn Write> = match &output {
                 Some(path) => Box::new(
                     std::fs::File::create(path)
@@ -305,7 +359,7 @@ fn directory(config: &Config, cmd: DirectoryCommand) -> anyhow::Result<()> {
                 Format::Csv => directory::parse_csv(reader)?,
                 Format::Json => directory::parse_json(reader)?,
             };
-            let n = dir.import(&entries)?;
+            let n = dir.import(&entries).await?;
             println!("imported {n} entries");
         }
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every outcome a request to the gateway resource can have.
-pub const OUTCOMES: [&str; 20] = [
+pub const OUTCOMES: [&str; 21] = [
     "ok",
     "keys",
     "not_found",
@@ -27,6 +27,7 @@ pub const OUTCOMES: [&str; 20] = [
     "upstream_unavailable",
     "upstream_timeout",
     "replay_unavailable",
+    "directory_unavailable",
     "internal",
 ];
 

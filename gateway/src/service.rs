@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::inner::{self, Backend, DnsForwarder, InnerRequest, InnerResponse};
 use crate::keys::KeyManager;
 use crate::metrics::Metrics;
-use crate::replay::{ReplayCache, Verdict};
+use crate::replay::{ReplayCache, ReplayStore, Verdict};
 
 /// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
 const HEADER_LEN: usize = 7;
@@ -44,7 +44,7 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Gateway {
     keys: Arc<KeyManager>,
-    replay: ReplayCache,
+    replay: ReplayStore,
     origins: Vec<String>,
     public_host: String,
     date_window: Duration,
@@ -70,11 +70,11 @@ impl Gateway {
         origins.dedup();
         Self {
             keys,
-            replay: ReplayCache::new(
+            replay: ReplayStore::Memory(ReplayCache::new(
                 settings.replay_capacity,
                 settings.date_window.as_secs(),
                 settings.future_skew.as_secs(),
-            ),
+            )),
             origins,
             public_host: settings.public_host,
             date_window: settings.date_window,
@@ -84,6 +84,16 @@ impl Gateway {
             dns,
             metrics: Metrics::default(),
         }
+    }
+
+    /// Replaces the in-memory replay cache with `store`. A store that
+    /// outlives the process (Redis) needs no quiet period after a start.
+    pub fn with_replay_store(mut self, store: ReplayStore) -> Self {
+        if !store.forgets_on_restart() {
+            self.started = None;
+        }
+        self.replay = store;
+        self
     }
 
     /// The keys.
@@ -118,7 +128,7 @@ impl Gateway {
         let (outcome, answer) = match self.answer_inner(&plain, enc, now).await {
             Ok(answer) => ("ok", answer),
             Err(e) => {
-                if matches!(e, Error::Database(_) | Error::Internal) {
+                if matches!(e, Error::Database(_) | Error::Postgres(_) | Error::Internal) {
                     // The operator's problem: say so, without the request.
                     tracing::error!(error = %e, "could not answer a request");
                 }
@@ -181,11 +191,11 @@ impl Gateway {
         {
             return Err(Error::StaleDate);
         }
-        match self.replay.check_and_insert(enc, now_s + skew, now_s) {
+        match self.replay.check_and_insert(enc, now_s + skew, now_s).await {
             Verdict::Fresh => {}
             Verdict::Replay => return Err(Error::Replay),
             Verdict::OutsideWindow => return Err(Error::StaleDate),
-            Verdict::Full => return Err(Error::ReplayUnavailable),
+            Verdict::Full | Verdict::Unavailable => return Err(Error::ReplayUnavailable),
         }
 
         let authority = std::str::from_utf8(authority).map_err(|_| Error::InnerMalformed)?;

@@ -29,6 +29,7 @@ async fn starts_empty_and_answers_after_an_admin_add() {
             account: "mimi://p.example/u/alice".into(),
             searchable: true,
         })
+        .await
         .unwrap();
     let (_, resp) = query(&c, gw.addr, &keys, "alice.example.com").await;
     let resp = resp.unwrap();

@@ -62,7 +62,7 @@ async fn serves_keys_over_tls_with_the_configured_certificate() {
 
     // A missing certificate file is a clear configuration error, before binding.
     cfg.tls.as_mut().unwrap().cert = dir.path().join("absent.pem");
-    let err = mimi_gateway::assemble(&cfg).unwrap_err();
+    let err = mimi_gateway::assemble(&cfg).await.unwrap_err();
     assert!(err.to_string().contains("absent.pem"), "{err}");
     gw.stop().await;
 }

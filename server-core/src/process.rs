@@ -88,10 +88,19 @@ pub async fn bind(
     Ok(Listeners { main, admin })
 }
 
+/// The multi-threaded runtime a server binary runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the runtime".into(),
+            source,
+        })
+}
+
 /// What a server binary does once its configuration is checked: builds the
-/// runtime, binds and announces (see [`bind`]) its listeners, and serves
-/// the main listener with `main` and the admin listener (if configured)
-/// with `admin` until SIGINT or SIGTERM.
+/// runtime and runs [`serve_listeners`] on it.
 pub fn serve_until_terminated<M, MF, A, AF>(
     name: &str,
     listen: SocketAddr,
@@ -106,19 +115,31 @@ where
     A: FnOnce(TcpListener, Stop) -> AF,
     AF: Future<Output = ()> + Send + 'static,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            context: "starting the runtime".into(),
-            source,
-        })?;
-    runtime.block_on(async move {
-        let listeners = bind(&format!("mimi-{name}"), listen, admin_listen, tls).await?;
-        let admin = listeners.admin.map(|l| move |stop| admin(l, stop));
-        run_until_terminated(name, move |stop| main(listeners.main, stop), admin).await;
-        Ok(())
-    })
+    runtime()?.block_on(serve_listeners(name, listen, admin_listen, tls, main, admin))
+}
+
+/// Binds and announces (see [`bind`]) the listeners, and serves the main
+/// listener with `main` and the admin listener (if configured) with `admin`
+/// until SIGINT or SIGTERM. For servers whose set-up needs the runtime
+/// (connection pools) before they bind.
+pub async fn serve_listeners<M, MF, A, AF>(
+    name: &str,
+    listen: SocketAddr,
+    admin_listen: Option<SocketAddr>,
+    tls: bool,
+    main: M,
+    admin: A,
+) -> Result<()>
+where
+    M: FnOnce(TcpListener, Stop) -> MF,
+    MF: Future<Output = ()> + Send + 'static,
+    A: FnOnce(TcpListener, Stop) -> AF,
+    AF: Future<Output = ()> + Send + 'static,
+{
+    let listeners = bind(&format!("mimi-{name}"), listen, admin_listen, tls).await?;
+    let admin = listeners.admin.map(|l| move |stop| admin(l, stop));
+    run_until_terminated(name, move |stop| main(listeners.main, stop), admin).await;
+    Ok(())
 }
 
 /// What a server task is given to know when to stop.

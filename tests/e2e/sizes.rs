@@ -138,6 +138,7 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
                     account,
                     searchable: true,
                 })
+                .await
                 .unwrap();
         }
         ids.push(id);
@@ -150,6 +151,7 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
                 account: format!("mimi://alpha.example/u/extra{a}"),
                 searchable: true,
             })
+            .await
             .unwrap();
     }
     // Not found, and present but not searchable.

@@ -801,13 +801,18 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
         &dir.path().join("keys.json"),
         SystemTime::now(),
     )?);
+    // The directory's queries run on the runtime's blocking threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let rt = runtime.handle().clone();
     let directory = Directory::open(&dir.path().join("dir.sqlite"))?;
     for k in 0..100 {
-        directory.add(&Entry {
+        rt.block_on(directory.add(&Entry {
             identifier: identifier(k),
             account: format!("mimi://bench.example/u/user{k}"),
             searchable: true,
-        })?;
+        }))?;
     }
     let host = "mimi.inprocess.example";
     let gateway = Gateway::new(
@@ -829,7 +834,7 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
     let probe = Pool::build(&list, host, 2000, 100)?;
     let t0 = Instant::now();
     for item in &probe.items {
-        futures::executor::block_on(gateway.handle(&item.body, SystemTime::now()))?;
+        rt.block_on(gateway.handle(&item.body, SystemTime::now()))?;
     }
     let per_thread = ((2000.0 / t0.elapsed().as_secs_f64()) * seconds) as usize + 1;
     let mut rates = Vec::new();
@@ -841,10 +846,9 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
             for _ in 0..n {
                 s.spawn(|| {
                     while let Some(item) = pool.take() {
-                        if futures::executor::block_on(
-                            gateway.handle(&item.body, SystemTime::now()),
-                        )
-                        .is_err()
+                        if rt
+                            .block_on(gateway.handle(&item.body, SystemTime::now()))
+                            .is_err()
                         {
                             failures.fetch_add(1, Ordering::Relaxed);
                         }

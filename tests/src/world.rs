@@ -355,9 +355,10 @@ impl World {
                 identifier: identifier.to_string(),
                 account: account.to_string(),
                 searchable: *searchable,
-            })?;
+            })
+            .await?;
         }
-        let (gateway, tls) = mimi_gateway::assemble(&config)?;
+        let (gateway, tls) = mimi_gateway::assemble(&config).await?;
         let listener = TcpListener::bind((at, 0))
             .await
             .with_context(|| format!("binding gateway {name}"))?;

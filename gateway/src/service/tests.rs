@@ -34,13 +34,12 @@ fn fixture_with(replay_capacity: usize) -> Fixture {
         ("alice.example.com", "mimi://p.example/u/alice", true),
         ("hidden.example.com", "mimi://p.example/u/hidden", false),
     ] {
-        directory
-            .add(&Entry {
-                identifier: id.into(),
-                account: account.into(),
-                searchable,
-            })
-            .unwrap();
+        block_on(directory.add(&Entry {
+            identifier: id.into(),
+            account: account.into(),
+            searchable,
+        }))
+        .unwrap();
     }
     let settings = Settings {
         public_host: HOST.into(),

@@ -45,7 +45,7 @@ pub fn config(dir: &Path) -> Config {
 }
 
 pub async fn spawn_on(config: &Config, bind: SocketAddr) -> Running {
-    let (gateway, tls) = mimi_gateway::assemble(config).unwrap();
+    let (gateway, tls) = mimi_gateway::assemble(config).await.unwrap();
     let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

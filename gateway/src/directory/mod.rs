@@ -1,28 +1,23 @@
-//! The embedded discovery directory: which account an identifier maps to,
-//! stored in SQLite, with the owner's consent as a per-entry flag.
+//! The discovery directory: which account an identifier maps to, with the
+//! owner's consent as a per-entry flag. Two stores behind one interface:
+//! an embedded SQLite file (the default, [`sqlite`]) and PostgreSQL shared by
+//! every gateway replica ([`postgres`]).
 //!
-//! Schema (one table, created on open):
-//!
-//! ```sql
-//! CREATE TABLE entries (search_type INTEGER, value TEXT, account TEXT,
-//!                       searchable INTEGER, PRIMARY KEY (search_type, value, account))
-//! ```
-//!
-//! `value` is the normalised identifier (DESIGN §2) and `account` a MIMI URI.
-//! The database runs in WAL mode so that the admin CLI can write while the
-//! gateway reads. Lookups use a small pool of connections, one per core,
-//! each behind its own lock, so they run in parallel.
+//! Each entry is `(search_type, value, account, searchable)`: `value` is the
+//! normalised identifier (DESIGN §2) and `account` a MIMI URI; the key is
+//! the first three.
+
+pub mod postgres;
+pub mod sqlite;
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mimi_proto::query::MAX_ACCOUNT_URI_LEN;
 use mimi_proto::{Identifier, MimiUri, SearchIdentifierType};
-use rusqlite::{Connection, OpenFlags, params};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{DirectorySection, DirectoryStore};
 use crate::error::{Error, Result};
 
 /// One directory entry.
@@ -42,173 +37,154 @@ fn yes() -> bool {
     true
 }
 
-/// The directory: a pool of connections to one SQLite file.
-#[derive(Debug)]
-pub struct Directory {
-    pool: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
+/// An entry checked and normalised, as the stores write it.
+#[derive(Debug, Clone)]
+pub(crate) struct Valid {
+    search_type: SearchIdentifierType,
+    value: String,
+    account: String,
+    searchable: bool,
 }
 
-fn open_connection(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
+/// The directory, in whichever store the configuration names.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Directory {
+    /// The embedded SQLite file.
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL, shared by replicas.
+    Postgres(postgres::PostgresStore),
 }
 
 impl Directory {
-    /// Opens (creating if needed) the directory at `path`.
+    /// Opens (creating if needed) an embedded directory at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let first = open_connection(path)?;
-        first.execute_batch(
-            "CREATE TABLE IF NOT EXISTS entries (
-                 search_type INTEGER NOT NULL,
-                 value TEXT NOT NULL,
-                 account TEXT NOT NULL,
-                 searchable INTEGER NOT NULL DEFAULT 1,
-                 PRIMARY KEY (search_type, value, account)
-             ) WITHOUT ROWID;",
-        )?;
-        let size = std::thread::available_parallelism()
-            .map_or(2, usize::from)
-            .clamp(1, 16);
-        let mut pool = vec![Mutex::new(first)];
-        for _ in 1..size {
-            pool.push(Mutex::new(open_connection(path)?));
-        }
-        Ok(Self {
-            pool,
-            next: AtomicUsize::new(0),
-        })
+        Ok(Self::Sqlite(sqlite::SqliteStore::open(path)?))
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        // Take a free connection if there is one; otherwise wait on one in turn.
-        for conn in &self.pool {
-            if let Ok(mut c) = conn.try_lock() {
-                return f(&mut c);
-            }
+    /// Opens the store `[directory]` names, migrating its schema.
+    pub async fn connect(section: &DirectorySection) -> Result<Self> {
+        match section.store {
+            DirectoryStore::Sqlite => Self::open(&section.database),
+            DirectoryStore::Postgres => Ok(Self::Postgres(
+                postgres::PostgresStore::connect(section).await?,
+            )),
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        let mut c = self.pool[i].lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut c)
+    }
+
+    /// Which store this is, for logs and `check`.
+    pub fn store_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
     }
 
     /// The searchable accounts for a normalised identifier, sorted.
-    pub fn lookup(&self, search_type: SearchIdentifierType, value: &str) -> Result<Vec<String>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT account FROM entries WHERE search_type = ?1 AND value = ?2 AND searchable = 1 ORDER BY account",
-            )?;
-            let rows = stmt.query_map(params![search_type as u8, value], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
-        })
+    pub async fn lookup(&self, search_type: SearchIdentifierType, value: &str) -> Result<Vec<String>> {
+        match self {
+            Self::Sqlite(s) => s.lookup(search_type, value.to_owned()).await,
+            Self::Postgres(p) => p.lookup(search_type, value).await,
+        }
     }
 
     /// Adds or updates one entry.
-    pub fn add(&self, entry: &Entry) -> Result<()> {
-        let (id, account) = validate(entry)?;
-        self.with_conn(|c| insert(c, &id, &account, entry.searchable))
+    pub async fn add(&self, entry: &Entry) -> Result<()> {
+        let valid = validate(entry)?;
+        self.upsert(vec![valid]).await.map(|_| ())
+    }
+
+    async fn upsert(&self, entries: Vec<Valid>) -> Result<usize> {
+        match self {
+            Self::Sqlite(s) => s.upsert(entries).await,
+            Self::Postgres(p) => p.upsert(entries).await,
+        }
     }
 
     /// Removes an identifier's entries (all of them, or only `account`'s).
     /// Returns how many were removed.
-    pub fn remove(&self, identifier: &str, account: Option<&str>) -> Result<usize> {
+    pub async fn remove(&self, identifier: &str, account: Option<&str>) -> Result<usize> {
         let id = Identifier::parse(identifier).map_err(|e| Error::InvalidEntry(e.to_string()))?;
-        self.with_conn(|c| {
-            let n = match account {
-                Some(a) => c.execute(
-                    "DELETE FROM entries WHERE search_type = ?1 AND value = ?2 AND account = ?3",
-                    params![id.search_type() as u8, id.to_string(), a],
-                )?,
-                None => c.execute(
-                    "DELETE FROM entries WHERE search_type = ?1 AND value = ?2",
-                    params![id.search_type() as u8, id.to_string()],
-                )?,
-            };
-            Ok(n)
-        })
+        let (search_type, value) = (id.search_type(), id.to_string());
+        match self {
+            Self::Sqlite(s) => {
+                s.remove(search_type, value, account.map(str::to_owned))
+                    .await
+            }
+            Self::Postgres(p) => p.remove(search_type, &value, account).await,
+        }
     }
 
-    /// Every entry, sorted by identifier and account.
     /// How many entries there are.
-    pub fn count(&self) -> Result<usize> {
-        self.with_conn(|c| {
-            let n: i64 = c.query_row("SELECT COUNT(*) FROM entries", [], |r| r.get(0))?;
-            Ok(usize::try_from(n).unwrap_or(0))
-        })
+    pub async fn count(&self) -> Result<usize> {
+        match self {
+            Self::Sqlite(s) => s.count().await,
+            Self::Postgres(p) => p.count().await,
+        }
     }
 
-    pub fn list(&self) -> Result<Vec<Entry>> {
-        self.with_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT value, account, searchable FROM entries ORDER BY value, account",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Entry {
-                    identifier: r.get(0)?,
-                    account: r.get(1)?,
-                    searchable: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+    /// Every entry, sorted by identifier and account (byte order).
+    pub async fn list(&self) -> Result<Vec<Entry>> {
+        match self {
+            Self::Sqlite(s) => s.list().await,
+            Self::Postgres(p) => p.list().await,
+        }
     }
 
     /// Imports entries all-or-nothing: one bad entry and nothing is written.
     /// Returns how many were imported.
-    pub fn import(&self, entries: &[Entry]) -> Result<usize> {
+    pub async fn import(&self, entries: &[Entry]) -> Result<usize> {
         let mut valid = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let (id, account) = validate(e)
-                .map_err(|err| Error::InvalidEntry(format!("entry {}: {err}", i + 1)))?;
-            valid.push((id, account, e.searchable));
+            valid.push(
+                validate(e).map_err(|err| Error::InvalidEntry(format!("entry {}: {err}", i + 1)))?,
+            );
         }
-        self.with_conn(|c| {
-            let tx = c.transaction()?;
-            for (id, account, searchable) in &valid {
-                insert(&tx, id, account, *searchable)?;
-            }
-            tx.commit()?;
-            Ok(valid.len())
-        })
+        self.upsert(valid).await
     }
 }
 
-fn validate(entry: &Entry) -> Result<(Identifier, MimiUri)> {
+fn validate(entry: &Entry) -> Result<Valid> {
     let id = Identifier::parse(&entry.identifier)
         .map_err(|e| Error::InvalidEntry(format!("identifier: {e}")))?;
     let account =
         MimiUri::parse(&entry.account).map_err(|e| Error::InvalidEntry(format!("account: {e}")))?;
-    if account.to_string().len() > MAX_ACCOUNT_URI_LEN {
+    let account = account.to_string();
+    if account.len() > MAX_ACCOUNT_URI_LEN {
         return Err(Error::InvalidEntry(format!(
             "account: longer than {MAX_ACCOUNT_URI_LEN} octets"
         )));
     }
-    Ok((id, account))
+    Ok(Valid {
+        search_type: id.search_type(),
+        value: id.to_string(),
+        account,
+        searchable: entry.searchable,
+    })
 }
 
-fn insert(c: &Connection, id: &Identifier, account: &MimiUri, searchable: bool) -> Result<()> {
-    c.execute(
-        "INSERT INTO entries (search_type, value, account, searchable) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (search_type, value, account) DO UPDATE SET searchable = excluded.searchable",
-        params![
-            id.search_type() as u8,
-            id.to_string(),
-            account.to_string(),
-            searchable
-        ],
-    )?;
-    Ok(())
+/// Reads a secret (a password) from a file: the first line, without its end.
+/// A file others can read is refused, as the key file is.
+pub(crate) fn read_secret(path: &Path, setting: &str) -> Result<String> {
+    let fail = |reason: String| Error::Config(format!("{setting} {}: {reason}", path.display()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| fail(e.to_string()))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(fail(format!("readable by others (mode {mode:o}): chmod 600 it")));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(fail("is empty".into()));
+    }
+    Ok(line.to_owned())
 }
 
 /// Parses entries from CSV: `identifier,account[,searchable]`, an optional
@@ -291,20 +267,20 @@ pub fn write_json(entries: &[Entry], mut output: impl std::io::Write) -> Result<
 mod tests {
     use super::*;
 
-    #[test]
-    fn export_round_trips_through_import_in_both_formats() {
+    #[tokio::test]
+    async fn export_round_trips_through_import_in_both_formats() {
         let (_t, d) = open();
         d.add(&entry(
             "alice.example.com",
             "mimi://p.example/u/alice",
             true,
-        ))
+        )).await
         .unwrap();
-        d.add(&entry("Bob@Example.com", "mimi://p.example/u/b,ob", false))
+        d.add(&entry("Bob@Example.com", "mimi://p.example/u/b,ob", false)).await
             .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/phone", true))
+        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/phone", true)).await
             .unwrap();
-        let listed = d.list().unwrap();
+        let listed = d.list().await.unwrap();
         let mut csv_out = Vec::new();
         write_csv(&listed, &mut csv_out).unwrap();
         assert_eq!(parse_csv(&csv_out[..]).unwrap(), listed);
@@ -313,8 +289,8 @@ mod tests {
         assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
         // And into a fresh directory: the same entries.
         let (_u, fresh) = open();
-        fresh.import(&parse_csv(&csv_out[..]).unwrap()).unwrap();
-        assert_eq!(fresh.list().unwrap(), listed);
+        fresh.import(&parse_csv(&csv_out[..]).unwrap()).await.unwrap();
+        assert_eq!(fresh.list().await.unwrap(), listed);
     }
 
     fn entry(id: &str, account: &str, searchable: bool) -> Entry {
@@ -331,101 +307,101 @@ mod tests {
         (dir, d)
     }
 
-    #[test]
-    fn lookup_honours_consent_and_normalises() {
+    #[tokio::test]
+    async fn lookup_honours_consent_and_normalises() {
         let (_t, d) = open();
         d.add(&entry(
             "Alice.Example.com",
             "mimi://p.example/u/alice",
             true,
-        ))
+        )).await
         .unwrap();
-        d.add(&entry("bob.example.com", "mimi://p.example/u/bob", false))
+        d.add(&entry("bob.example.com", "mimi://p.example/u/bob", false)).await
             .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/alice", true))
+        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/alice", true)).await
             .unwrap();
         assert_eq!(
-            d.lookup(SearchIdentifierType::Handle, "alice.example.com")
+            d.lookup(SearchIdentifierType::Handle, "alice.example.com").await
                 .unwrap(),
             ["mimi://p.example/u/alice"]
         );
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "bob.example.com")
+            d.lookup(SearchIdentifierType::Handle, "bob.example.com").await
                 .unwrap()
                 .is_empty()
         );
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "carol.example.com")
+            d.lookup(SearchIdentifierType::Handle, "carol.example.com").await
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            d.lookup(SearchIdentifierType::Phone, "+15551234567")
+            d.lookup(SearchIdentifierType::Phone, "+15551234567").await
                 .unwrap()
                 .len(),
             1
         );
         // Same value, other type: not found.
         assert!(
-            d.lookup(SearchIdentifierType::Email, "alice.example.com")
+            d.lookup(SearchIdentifierType::Email, "alice.example.com").await
                 .unwrap()
                 .is_empty()
         );
     }
 
-    #[test]
-    fn add_updates_consent_and_remove_deletes() {
+    #[tokio::test]
+    async fn add_updates_consent_and_remove_deletes() {
         let (_t, d) = open();
         d.add(&entry(
             "alice.example.com",
             "mimi://p.example/u/alice",
             true,
-        ))
+        )).await
         .unwrap();
         d.add(&entry(
             "alice.example.com",
             "mimi://p.example/u/alice",
             false,
-        ))
+        )).await
         .unwrap();
-        assert_eq!(d.list().unwrap().len(), 1);
+        assert_eq!(d.list().await.unwrap().len(), 1);
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "alice.example.com")
+            d.lookup(SearchIdentifierType::Handle, "alice.example.com").await
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(d.remove("alice.example.com", None).unwrap(), 1);
-        assert!(d.list().unwrap().is_empty());
+        assert_eq!(d.remove("alice.example.com", None).await.unwrap(), 1);
+        assert!(d.list().await.unwrap().is_empty());
     }
 
-    #[test]
-    fn invalid_entries_are_refused() {
+    #[tokio::test]
+    async fn invalid_entries_are_refused() {
         let (_t, d) = open();
         assert!(matches!(
-            d.add(&entry("alice", "mimi://p.example/u/a", true)),
+            d.add(&entry("alice", "mimi://p.example/u/a", true)).await,
             Err(Error::InvalidEntry(_))
         ));
         assert!(matches!(
-            d.add(&entry("a.example", "alice", true)),
+            d.add(&entry("a.example", "alice", true)).await,
             Err(Error::InvalidEntry(_))
         ));
     }
 
-    #[test]
-    fn import_is_all_or_nothing() {
+    #[tokio::test]
+    async fn import_is_all_or_nothing() {
         let (_t, d) = open();
         let bad = [
             entry("a.example.com", "mimi://p.example/u/a", true),
             entry("bad", "x", true),
         ];
-        assert!(matches!(d.import(&bad), Err(Error::InvalidEntry(m)) if m.starts_with("entry 2")));
-        assert!(d.list().unwrap().is_empty());
+        assert!(matches!(d.import(&bad).await, Err(Error::InvalidEntry(m)) if m.starts_with("entry 2")));
+        assert!(d.list().await.unwrap().is_empty());
         let good = [
             entry("a.example.com", "mimi://p.example/u/a", true),
             entry("b@example.com", "mimi://p.example/u/b", false),
         ];
-        assert_eq!(d.import(&good).unwrap(), 2);
-        assert_eq!(d.list().unwrap().len(), 2);
+        assert_eq!(d.import(&good).await.unwrap(), 2);
+        assert_eq!(d.list().await.unwrap().len(), 2);
     }
 
     #[test]
@@ -461,8 +437,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_second_handle_sees_writes() {
+    #[tokio::test]
+    async fn a_second_handle_sees_writes() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("dir.sqlite");
         let server = Directory::open(&path).unwrap();
@@ -472,11 +448,11 @@ mod tests {
                 "alice.example.com",
                 "mimi://p.example/u/alice",
                 true,
-            ))
+            )).await
             .unwrap();
         assert_eq!(
             server
-                .lookup(SearchIdentifierType::Handle, "alice.example.com")
+                .lookup(SearchIdentifierType::Handle, "alice.example.com").await
                 .unwrap()
                 .len(),
             1

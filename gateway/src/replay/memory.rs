@@ -1,6 +1,6 @@
-//! Replay protection (RFC 9458 §6.5): the encapsulated keys of requests
-//! dated inside the window are remembered, in bounded memory, and nothing
-//! inside the window is ever forgotten.
+//! The in-memory replay store: the encapsulated keys of requests dated
+//! inside the window are remembered, in bounded memory, and nothing inside
+//! the window is ever forgotten.
 //!
 //! A replay is byte-for-byte the original, so it carries the original's
 //! `Date`: each entry lives in the slot of its own second, and a request is
@@ -23,19 +23,7 @@ use std::sync::Mutex;
 
 const SHARDS: usize = 64;
 
-/// What [`ReplayCache::check_and_insert`] decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// First time seen: go ahead.
-    Fresh,
-    /// Seen before: refuse.
-    Replay,
-    /// Dated outside `now - window ..= now + ahead`: refuse (`date` problem).
-    OutsideWindow,
-    /// The shard holds all it may, every entry inside the window: refuse
-    /// without remembering (fail closed).
-    Full,
-}
+pub use super::Verdict;
 
 #[derive(Debug)]
 struct Slot {
