@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{Config, DirectoryStore};
-use crate::seeded_keys::SeedFile;
 use crate::directory::Directory;
 use crate::keys::{KeyFile, KeyRing};
+use crate::seeded_keys::SeedFile;
 pub use mimi_server_core::report::Report;
 use mimi_server_core::tls;
 
@@ -25,7 +25,7 @@ pub async fn check(config: &Config) -> Report {
     if config.replay.store == crate::config::ReplayStore::Redis {
         let result = match crate::replay::RedisReplay::new(&config.replay) {
             Ok(redis) => redis
-                .ping()
+                .ping(crate::unix_now())
                 .await
                 .map(|()| "Redis answers".to_string())
                 .map_err(|e| e.to_string()),
@@ -141,11 +141,7 @@ fn seed_file(path: &Path, config: &Config) -> Result<String, String> {
     }
     let seeds = SeedFile::load(path).map_err(|e| e.to_string())?;
     let now = SystemTime::now();
-    let ring = KeyRing::build(&seeds.keys_at(now, config.schedule()), now)
-        .map_err(|e| e.to_string())?;
-    Ok(format!(
-        "{} gives key ids {:?}",
-        path.display(),
-        ring.ids()
-    ))
+    let ring =
+        KeyRing::build(&seeds.keys_at(now, config.schedule()), now).map_err(|e| e.to_string())?;
+    Ok(format!("{} gives key ids {:?}", path.display(), ring.ids()))
 }

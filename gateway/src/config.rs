@@ -333,14 +333,20 @@ impl Config {
                 31_536_000,
             )?;
             if k.grace_secs / k.period_secs > 250 {
-                return bad("keys.grace_secs must be under 250 × keys.period_secs: key ids would repeat");
+                return bad(
+                    "keys.grace_secs must be under 250 × keys.period_secs: key ids would repeat",
+                );
             }
         }
         let r = &self.replay;
         if r.store == ReplayStore::Redis {
             match r.redis_url.as_deref() {
                 None => return bad("replay.redis_url is required with store = \"redis\""),
-                Some(u) if !["redis://", "rediss://", "unix://", "redis+unix://"].iter().any(|p| u.starts_with(p)) => {
+                Some(u)
+                    if !["redis://", "rediss://", "unix://", "redis+unix://"]
+                        .iter()
+                        .any(|p| u.starts_with(p)) =>
+                {
                     return bad("replay.redis_url must start with redis://, rediss:// or unix://");
                 }
                 Some(_) => {}

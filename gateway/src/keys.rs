@@ -381,22 +381,32 @@ impl KeyManager {
     /// Opens (or creates) the key file and builds the ring for `now`.
     pub fn open(path: &Path, now: SystemTime) -> Result<Self> {
         let keys = KeyFile::load_or_create(path, now)?;
-        Self::start(path, Source::File, OnDisk {
-            keys,
-            seeds: None,
-            mtime: mtime(path),
-        }, now)
+        Self::start(
+            path,
+            Source::File,
+            OnDisk {
+                keys,
+                seeds: None,
+                mtime: mtime(path),
+            },
+            now,
+        )
     }
 
     /// Opens (or creates) the seed file and builds the ring its schedule
     /// gives at `now`: every replica with the same file serves the same keys.
     pub fn open_seeded(path: &Path, schedule: Schedule, now: SystemTime) -> Result<Self> {
         let seeds = SeedFile::load_or_create(path)?;
-        Self::start(path, Source::Seed(schedule), OnDisk {
-            keys: seeds.keys_at(now, schedule),
-            seeds: Some(seeds),
-            mtime: mtime(path),
-        }, now)
+        Self::start(
+            path,
+            Source::Seed(schedule),
+            OnDisk {
+                keys: seeds.keys_at(now, schedule),
+                seeds: Some(seeds),
+                mtime: mtime(path),
+            },
+            now,
+        )
     }
 
     fn start(path: &Path, source: Source, disk: OnDisk, now: SystemTime) -> Result<Self> {
@@ -474,7 +484,8 @@ impl KeyManager {
     pub fn rotate(&self, now: SystemTime, policy: RotationPolicy) -> Result<u8> {
         if let Source::Seed(_) = self.source {
             return Err(Error::Config(
-                "keys come from a seed file: roll the seed (`mimi-gateway keys roll-seed`) instead".into(),
+                "keys come from a seed file: roll the seed (`mimi-gateway keys roll-seed`) instead"
+                    .into(),
             ));
         }
         let mut disk = self.disk.lock().unwrap_or_else(|p| p.into_inner());
@@ -484,7 +495,8 @@ impl KeyManager {
         next.save(&self.path)?;
         disk.keys = next;
         disk.mtime = mtime(&self.path);
-        self.ring.store(Arc::new(build_ring(&disk, self.source, now)?));
+        self.ring
+            .store(Arc::new(build_ring(&disk, self.source, now)?));
         Ok(id)
     }
 }
@@ -511,7 +523,6 @@ fn seeded_next_publication(now: SystemTime, schedule: Schedule) -> u64 {
     let next_published = ((now + ahead) / period + 1) * period - ahead;
     next_published - now
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -84,13 +84,20 @@ pub async fn assemble(
     let mut gateway = Gateway::new(settings, keys, backend, dns);
     if config.replay.store == config::ReplayStore::Redis {
         let redis = replay::RedisReplay::new(&config.replay)?;
-        if let Err(e) = redis.ping().await {
+        if let Err(e) = redis.ping(unix_now()).await {
             // Not fatal: requests fail closed until Redis answers.
             tracing::error!(error = %e, "replay store unreachable at start; refusing requests until it answers");
         }
         gateway = gateway.with_replay_store(replay::ReplayStore::Redis(redis));
     }
     Ok((Arc::new(gateway), tls))
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The key manager `[keys]` describes: the key file, or the seed file and

@@ -236,8 +236,7 @@ mod tests {
     #[test]
     fn two_replicas_with_one_seed_serve_the_same_list() {
         let seeds = SeedFile::new();
-        let copy: SeedFile =
-            serde_json::from_str(&serde_json::to_string(&seeds).unwrap()).unwrap();
+        let copy: SeedFile = serde_json::from_str(&serde_json::to_string(&seeds).unwrap()).unwrap();
         for t in [1_000, 1_050, 1_069, 1_070, 1_099, 1_100, 1_139, 1_140] {
             let a = KeyRing::build(&seeds.keys_at(at(t), schedule()), at(t)).unwrap();
             let b = KeyRing::build(&copy.keys_at(at(t), schedule()), at(t)).unwrap();

@@ -115,7 +115,14 @@ where
     A: FnOnce(TcpListener, Stop) -> AF,
     AF: Future<Output = ()> + Send + 'static,
 {
-    runtime()?.block_on(serve_listeners(name, listen, admin_listen, tls, main, admin))
+    runtime()?.block_on(serve_listeners(
+        name,
+        listen,
+        admin_listen,
+        tls,
+        main,
+        admin,
+    ))
 }
 
 /// Binds and announces (see [`bind`]) the listeners, and serves the main

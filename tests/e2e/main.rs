@@ -12,6 +12,7 @@ mod keys;
 mod oblivious_dns;
 mod privacy;
 mod processes;
+mod replicas;
 mod sizes;
 
 use mimi_client::{Discovery, Outcome};

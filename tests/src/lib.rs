@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod dns;
 pub mod doh;
+pub mod engines;
 pub mod hostile;
 pub mod one_relay;
 pub mod pki;

@@ -45,22 +45,30 @@ pub struct ServerProcess {
     child: Child,
     /// The URL from its `... listening on URL` line.
     pub url: String,
+    /// The admin listener's URL, for a process started with one.
+    pub admin_url: Option<String>,
 }
 
 impl ServerProcess {
     /// Starts `bin --config config` and waits for its first stdout line.
     pub fn start(bin: &Path, config: &Path) -> Result<Self> {
-        Self::spawn(bin, config, "warn", Stdio::inherit())
+        Self::spawn(bin, config, "warn", Stdio::inherit(), false)
+    }
+
+    /// Like [`ServerProcess::start`], for a config with `admin_listen`: also
+    /// reads the admin listener's line.
+    pub fn start_with_admin(bin: &Path, config: &Path) -> Result<Self> {
+        Self::spawn(bin, config, "warn", Stdio::inherit(), true)
     }
 
     /// Like [`ServerProcess::start`], logging at `info` (with the default
     /// filter otherwise) into the file `log`.
     pub fn start_logging_to(bin: &Path, config: &Path, log: &Path) -> Result<Self> {
         let file = std::fs::File::create(log)?;
-        Self::spawn(bin, config, "info", Stdio::from(file))
+        Self::spawn(bin, config, "info", Stdio::from(file), false)
     }
 
-    fn spawn(bin: &Path, config: &Path, level: &str, stderr: Stdio) -> Result<Self> {
+    fn spawn(bin: &Path, config: &Path, level: &str, stderr: Stdio, admin: bool) -> Result<Self> {
         let mut child = Command::new(bin)
             .arg("--config")
             .arg(config)
@@ -77,9 +85,24 @@ impl ServerProcess {
             .nth(1)
             .with_context(|| format!("unexpected startup line {first:?}"))?
             .to_owned();
+        let admin_url = if admin {
+            let line = lines.next().context("no admin listener line")??;
+            Some(
+                line.split(" admin listening on ")
+                    .nth(1)
+                    .with_context(|| format!("unexpected admin line {line:?}"))?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
         // Keep draining stdout so the process never blocks writing to it.
         std::thread::spawn(move || lines.for_each(drop));
-        Ok(Self { child, url })
+        Ok(Self {
+            child,
+            url,
+            admin_url,
+        })
     }
 
     /// The process id.

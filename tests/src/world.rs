@@ -351,12 +351,13 @@ impl World {
         });
         let directory = Directory::open(&config.directory.database)?;
         for (identifier, account, searchable) in entries {
-            directory.add(&Entry {
-                identifier: identifier.to_string(),
-                account: account.to_string(),
-                searchable: *searchable,
-            })
-            .await?;
+            directory
+                .add(&Entry {
+                    identifier: identifier.to_string(),
+                    account: account.to_string(),
+                    searchable: *searchable,
+                })
+                .await?;
         }
         let (gateway, tls) = mimi_gateway::assemble(&config).await?;
         let listener = TcpListener::bind((at, 0))

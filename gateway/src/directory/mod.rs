@@ -81,7 +81,11 @@ impl Directory {
     }
 
     /// The searchable accounts for a normalised identifier, sorted.
-    pub async fn lookup(&self, search_type: SearchIdentifierType, value: &str) -> Result<Vec<String>> {
+    pub async fn lookup(
+        &self,
+        search_type: SearchIdentifierType,
+        value: &str,
+    ) -> Result<Vec<String>> {
         match self {
             Self::Sqlite(s) => s.lookup(search_type, value.to_owned()).await,
             Self::Postgres(p) => p.lookup(search_type, value).await,
@@ -137,7 +141,8 @@ impl Directory {
         let mut valid = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
             valid.push(
-                validate(e).map_err(|err| Error::InvalidEntry(format!("entry {}: {err}", i + 1)))?,
+                validate(e)
+                    .map_err(|err| Error::InvalidEntry(format!("entry {}: {err}", i + 1)))?,
             );
         }
         self.upsert(valid).await
@@ -176,7 +181,9 @@ pub(crate) fn read_secret(path: &Path, setting: &str) -> Result<String> {
             .mode()
             & 0o777;
         if mode & 0o077 != 0 {
-            return Err(fail(format!("readable by others (mode {mode:o}): chmod 600 it")));
+            return Err(fail(format!(
+                "readable by others (mode {mode:o}): chmod 600 it"
+            )));
         }
     }
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
@@ -274,11 +281,14 @@ mod tests {
             "alice.example.com",
             "mimi://p.example/u/alice",
             true,
-        )).await
+        ))
+        .await
         .unwrap();
-        d.add(&entry("Bob@Example.com", "mimi://p.example/u/b,ob", false)).await
+        d.add(&entry("Bob@Example.com", "mimi://p.example/u/b,ob", false))
+            .await
             .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/phone", true)).await
+        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/phone", true))
+            .await
             .unwrap();
         let listed = d.list().await.unwrap();
         let mut csv_out = Vec::new();
@@ -289,7 +299,10 @@ mod tests {
         assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
         // And into a fresh directory: the same entries.
         let (_u, fresh) = open();
-        fresh.import(&parse_csv(&csv_out[..]).unwrap()).await.unwrap();
+        fresh
+            .import(&parse_csv(&csv_out[..]).unwrap())
+            .await
+            .unwrap();
         assert_eq!(fresh.list().await.unwrap(), listed);
     }
 
@@ -314,36 +327,44 @@ mod tests {
             "Alice.Example.com",
             "mimi://p.example/u/alice",
             true,
-        )).await
+        ))
+        .await
         .unwrap();
-        d.add(&entry("bob.example.com", "mimi://p.example/u/bob", false)).await
+        d.add(&entry("bob.example.com", "mimi://p.example/u/bob", false))
+            .await
             .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/alice", true)).await
+        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/alice", true))
+            .await
             .unwrap();
         assert_eq!(
-            d.lookup(SearchIdentifierType::Handle, "alice.example.com").await
+            d.lookup(SearchIdentifierType::Handle, "alice.example.com")
+                .await
                 .unwrap(),
             ["mimi://p.example/u/alice"]
         );
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "bob.example.com").await
+            d.lookup(SearchIdentifierType::Handle, "bob.example.com")
+                .await
                 .unwrap()
                 .is_empty()
         );
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "carol.example.com").await
+            d.lookup(SearchIdentifierType::Handle, "carol.example.com")
+                .await
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            d.lookup(SearchIdentifierType::Phone, "+15551234567").await
+            d.lookup(SearchIdentifierType::Phone, "+15551234567")
+                .await
                 .unwrap()
                 .len(),
             1
         );
         // Same value, other type: not found.
         assert!(
-            d.lookup(SearchIdentifierType::Email, "alice.example.com").await
+            d.lookup(SearchIdentifierType::Email, "alice.example.com")
+                .await
                 .unwrap()
                 .is_empty()
         );
@@ -356,17 +377,20 @@ mod tests {
             "alice.example.com",
             "mimi://p.example/u/alice",
             true,
-        )).await
+        ))
+        .await
         .unwrap();
         d.add(&entry(
             "alice.example.com",
             "mimi://p.example/u/alice",
             false,
-        )).await
+        ))
+        .await
         .unwrap();
         assert_eq!(d.list().await.unwrap().len(), 1);
         assert!(
-            d.lookup(SearchIdentifierType::Handle, "alice.example.com").await
+            d.lookup(SearchIdentifierType::Handle, "alice.example.com")
+                .await
                 .unwrap()
                 .is_empty()
         );
@@ -394,7 +418,9 @@ mod tests {
             entry("a.example.com", "mimi://p.example/u/a", true),
             entry("bad", "x", true),
         ];
-        assert!(matches!(d.import(&bad).await, Err(Error::InvalidEntry(m)) if m.starts_with("entry 2")));
+        assert!(
+            matches!(d.import(&bad).await, Err(Error::InvalidEntry(m)) if m.starts_with("entry 2"))
+        );
         assert!(d.list().await.unwrap().is_empty());
         let good = [
             entry("a.example.com", "mimi://p.example/u/a", true),
@@ -448,11 +474,13 @@ mod tests {
                 "alice.example.com",
                 "mimi://p.example/u/alice",
                 true,
-            )).await
+            ))
+            .await
             .unwrap();
         assert_eq!(
             server
-                .lookup(SearchIdentifierType::Handle, "alice.example.com").await
+                .lookup(SearchIdentifierType::Handle, "alice.example.com")
+                .await
                 .unwrap()
                 .len(),
             1

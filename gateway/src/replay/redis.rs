@@ -2,6 +2,16 @@
 //! `SET <prefix><enc> 1 NX EX <ttl>` per request, atomic in Redis, so that
 //! of two replicas offered the same request exactly one gets `OK`.
 //!
+//! Redis may lose what it holds (a restart without persistence, a failover
+//! to a replica that lagged). So the same atomic step (a short Lua script,
+//! run with `EVALSHA`) also reads `<prefix>since`, the moment this store
+//! began remembering, and sets it to now if it is missing: a request dated
+//! at or before it gets the `date` problem, because the store cannot know whether
+//! it saw that request before it forgot. The client's one retry carries the
+//! gateway's `Date` and passes. This is the quiet period a restarted
+//! in-memory gateway has, applied when (and only when) the shared store
+//! starts afresh; a restarted *replica* needs none.
+//!
 //! The entry lives until the request's `Date` leaves the window
 //! (`date + window - now`, at most the window plus the future skew, plus a
 //! second for rounding); Redis drops it then, so memory follows the request
@@ -13,17 +23,39 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, Value};
+use redis::{Client, IntoConnectionInfo, Script};
 
 use super::Verdict;
 use crate::config::ReplaySection;
 use crate::error::{Error, Result};
 use crate::outage::Outage;
 
+/// KEYS[1]: the request's entry; KEYS[2]: the since marker.
+/// ARGV: the request's date, now, the entry's lifetime (seconds).
+/// Returns 0 (fresh), 1 (replay) or 2 (dated before the store's memory, or
+/// in its first second: dates have whole seconds, and a request of that
+/// second may have been accepted just before the store forgot).
+const CHECK_AND_SET: &str = r"
+local since = redis.call('GET', KEYS[2])
+if not since then
+  redis.call('SET', KEYS[2], ARGV[2])
+  since = ARGV[2]
+end
+if tonumber(ARGV[1]) <= tonumber(since) then
+  return 2
+end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
+  return 0
+end
+return 1
+";
+
 /// The Redis replay store.
 pub struct RedisReplay {
     conn: ConnectionManager,
+    script: Script,
     prefix: Vec<u8>,
+    since_key: Vec<u8>,
     window: i64,
     ahead: i64,
     timeout: Duration,
@@ -80,7 +112,9 @@ impl RedisReplay {
         let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
         Ok(Self {
             conn,
+            script: Script::new(CHECK_AND_SET),
             prefix: section.key_prefix.as_bytes().to_vec(),
+            since_key: [section.key_prefix.as_bytes(), b"since"].concat(),
             window: secs(section.window_secs),
             ahead: secs(section.future_skew_secs),
             timeout,
@@ -97,23 +131,19 @@ impl RedisReplay {
         let mut key = Vec::with_capacity(self.prefix.len() + enc.len());
         key.extend_from_slice(&self.prefix);
         key.extend_from_slice(enc);
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(key).arg(1u8).arg("NX").arg("EX").arg(ttl);
         let mut conn = self.conn.clone();
-        let answer = tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await;
+        let mut call = self.script.key(key);
+        call.key(&self.since_key).arg(date).arg(now).arg(ttl);
+        // EVALSHA, and EVAL when a restarted Redis no longer has the script.
+        let answer = tokio::time::timeout(self.timeout, call.invoke_async::<i64>(&mut conn)).await;
         match answer {
-            Ok(Ok(Value::Okay)) => {
+            Ok(Ok(code)) => {
                 self.outage.succeeded("redis");
-                Verdict::Fresh
-            }
-            Ok(Ok(Value::Nil)) => {
-                self.outage.succeeded("redis");
-                Verdict::Replay
-            }
-            Ok(Ok(other)) => {
-                self.outage
-                    .failed("redis", &format!("unexpected answer to SET NX: {other:?}"));
-                Verdict::Unavailable
+                match code {
+                    0 => Verdict::Fresh,
+                    1 => Verdict::Replay,
+                    _ => Verdict::OutsideWindow,
+                }
             }
             Ok(Err(e)) => {
                 self.outage.failed("redis", &e);
@@ -126,14 +156,15 @@ impl RedisReplay {
         }
     }
 
-    /// Asks Redis for `PONG` (for `check` and the start-up log).
-    pub async fn ping(&self) -> Result<()> {
+    /// Checks that Redis answers, and marks when it began remembering if no
+    /// replica has (so that a new deployment's first second is not the
+    /// marker's). Used at start and by `check`.
+    pub async fn ping(&self, now: i64) -> Result<()> {
         let mut conn = self.conn.clone();
-        let answer = tokio::time::timeout(
-            self.timeout,
-            redis::cmd("PING").query_async::<String>(&mut conn),
-        )
-        .await;
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&self.since_key).arg(now).arg("NX");
+        let answer =
+            tokio::time::timeout(self.timeout, cmd.query_async::<redis::Value>(&mut conn)).await;
         match answer {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(Error::ReplayStore(e.to_string())),

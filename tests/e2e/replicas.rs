@@ -1,0 +1,341 @@
+//! Two gateway processes sharing Redis (replay state), PostgreSQL (the
+//! directory) and one seed file (keys), as a provider runs them behind a
+//! load balancer; every attack here is one a client (or a relay) can make
+//! by choosing which replica gets which bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use mimi_proto::codec::Codec;
+use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
+use mimi_proto::{
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType, ohttp,
+};
+use mimi_testbed::engines::{PostgresServer, RedisServer};
+use mimi_testbed::procs::{ServerProcess, binary};
+
+const HOST: &str = "mimi.alpha.example";
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+/// Test data under the build tree, as the servers' data is.
+fn build_tree() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("engines")
+}
+
+/// A gateway replica's configuration: plain HTTP (behind the load balancer's
+/// TLS), keys from `seed`, replay state in Redis, directory in PostgreSQL.
+fn replica_config(dir: &Path, name: &str, ip: &str, seed: &Path, redis: &str, pg: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "{ip}:0"
+admin_listen = "{ip}:0"
+public_host = "{HOST}"
+plain_http = true
+
+[keys]
+source = "seed"
+seed_file = "{seed}"
+
+[replay]
+store = "redis"
+redis_url = "{redis}"
+timeout_ms = 300
+
+[directory]
+store = "postgres"
+url = "{pg}"
+"#,
+            seed = seed.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn gateway_cli(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(binary("mimi-gateway", "mimi-gateway").unwrap())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mimi-gateway {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn post(c: &Http, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let req = http::Request::post(format!("{url}{GATEWAY_PATH}"))
+        .header("content-type", MEDIA_OHTTP_REQ)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = c.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+async fn keys_of(c: &Http, url: &str) -> Vec<u8> {
+    let req = http::Request::get(format!("{url}{GATEWAY_PATH}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = c.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec()
+}
+
+/// One sealed lookup of `identifier`, dated now: the bytes to send and what
+/// opens the answer.
+fn sealed_lookup(keys: &[u8], identifier: &str) -> (Vec<u8>, ohttp::ClientResponse) {
+    let entry = &oblivious::decode_key_config_list(keys).unwrap()[0];
+    let body = IdentifierRequest::single(SearchIdentifierType::Handle, identifier)
+        .to_bytes()
+        .unwrap();
+    let date = oblivious::format_date(SystemTime::now());
+    let inner = oblivious::encode_request(
+        "POST",
+        HOST,
+        &format!("/v1/identifierQuery/{HOST}"),
+        &[("date", &date)],
+        &body,
+    )
+    .unwrap();
+    ohttp::ClientRequest::from_config(&mut entry.config().unwrap())
+        .unwrap()
+        .encapsulate(&inner)
+        .unwrap()
+}
+
+/// Sends sealed bytes to a replica; the inner status and, on 200, the answer.
+async fn send(
+    c: &Http,
+    url: &str,
+    enc: Vec<u8>,
+    ctx: ohttp::ClientResponse,
+) -> (u16, Option<IdentifierResponse>) {
+    let (status, body) = post(c, url, enc).await;
+    assert_eq!(status, 200, "outer status from {url}");
+    let msg = oblivious::decode_message(&ctx.decapsulate(&body).unwrap()).unwrap();
+    let inner = msg.control().status().unwrap().code();
+    let answer = (inner == 200).then(|| IdentifierResponse::from_bytes(msg.content()).unwrap());
+    (inner, answer)
+}
+
+async fn lookup(
+    c: &Http,
+    url: &str,
+    keys: &[u8],
+    identifier: &str,
+) -> (u16, Option<IdentifierResponse>) {
+    let (enc, ctx) = sealed_lookup(keys, identifier);
+    send(c, url, enc, ctx).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_replay_state_directory_and_keys() {
+    let base = build_tree();
+    let (mut redis, postgres) = tokio::task::block_in_place(|| {
+        (
+            RedisServer::start(&base).unwrap(),
+            PostgresServer::start(&base).unwrap(),
+        )
+    });
+    let dir = tempfile::tempdir_in({
+        std::fs::create_dir_all(&base).unwrap();
+        &base
+    })
+    .unwrap();
+    let seed = dir.path().join("seed.json");
+    let a_config = replica_config(
+        dir.path(),
+        "a",
+        "127.0.0.4",
+        &seed,
+        &redis.url(),
+        &postgres.url(),
+    );
+    let b_config = replica_config(
+        dir.path(),
+        "b",
+        "127.0.0.5",
+        &seed,
+        &redis.url(),
+        &postgres.url(),
+    );
+    // The seed file is made once and shared (here: the same path).
+    tokio::task::block_in_place(|| gateway_cli(&a_config, &["keys", "show"]));
+    let bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start_with_admin(&bin, &a_config).unwrap(),
+            ServerProcess::start_with_admin(&bin, &b_config).unwrap(),
+        )
+    });
+    let c: Http = Client::builder(TokioExecutor::new()).build_http();
+
+    // Keys: the same bytes from both, with no coordination but the file.
+    let keys = keys_of(&c, &a.url).await;
+    assert_eq!(
+        keys,
+        keys_of(&c, &b.url).await,
+        "both replicas serve the same keys"
+    );
+
+    // Directory: one admin command, seen by both at once. (Requests dated in
+    // the second the replay store began remembering get the date problem,
+    // so the first answer may take a second.)
+    let (status, answer) = until_answered(&c, &a.url, &keys, "alice.example.com").await;
+    assert_eq!(
+        (status, answer.unwrap().response_code),
+        (200, IdentifierQueryCode::NotFound)
+    );
+    tokio::task::block_in_place(|| {
+        gateway_cli(
+            &b_config,
+            &[
+                "directory",
+                "add",
+                "alice.example.com",
+                "mimi://alpha.example/u/alice",
+            ],
+        )
+    });
+    for url in [&a.url, &b.url] {
+        let (status, answer) = lookup(&c, url, &keys, "alice.example.com").await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            answer.unwrap().uri[0].uri,
+            "mimi://alpha.example/u/alice",
+            "seen by {url}"
+        );
+    }
+
+    // Replay: answered by A, then the same bytes to B (and to A again):
+    // refused. Only the client can open the refusal, so the replicas'
+    // counters say what each decided.
+    let (enc, ctx) = sealed_lookup(&keys, "alice.example.com");
+    let (status, _) = send(&c, &a.url, enc.clone(), ctx).await;
+    assert_eq!(status, 200);
+    let before = (
+        outcome(&c, &a, "replay").await,
+        outcome(&c, &b, "replay").await,
+    );
+    let ok_before = (outcome(&c, &a, "ok").await, outcome(&c, &b, "ok").await);
+    assert_eq!(post(&c, &b.url, enc.clone()).await.0, 200);
+    assert_eq!(post(&c, &a.url, enc.clone()).await.0, 200);
+    assert_eq!(
+        (
+            outcome(&c, &a, "replay").await,
+            outcome(&c, &b, "replay").await
+        ),
+        (before.0 + 1, before.1 + 1),
+        "a request answered by A and replayed to B (and to A) is refused by both"
+    );
+    assert_eq!(
+        (outcome(&c, &a, "ok").await, outcome(&c, &b, "ok").await),
+        ok_before,
+        "nothing was answered twice"
+    );
+
+    // Redis stops: both replicas refuse, with the defined encrypted 503.
+    tokio::task::block_in_place(|| redis.stop());
+    for url in [&a.url, &b.url] {
+        let (status, _) = lookup(&c, url, &keys, "alice.example.com").await;
+        assert_eq!(status, 503, "{url} fails closed while Redis is down");
+    }
+    assert!(outcome(&c, &a, "replay_unavailable").await >= 1, "counted");
+    tokio::task::block_in_place(|| redis.restart().unwrap());
+    // Redis comes back empty (no persistence): recovery without a restart.
+    let (status, _) = until_answered(&c, &a.url, &keys, "alice.example.com").await;
+    assert_eq!(status, 200, "requests succeed again after Redis restarts");
+    let (status, _) = lookup(&c, &b.url, &keys, "alice.example.com").await;
+    assert_eq!(status, 200, "B recovered too");
+    // The request accepted before the outage, still inside its window, is
+    // not accepted again by a store that forgot it.
+    let replays = outcome(&c, &b, "stale_date").await + outcome(&c, &b, "replay").await;
+    let oks = outcome(&c, &b, "ok").await;
+    assert_eq!(post(&c, &b.url, enc.clone()).await.0, 200);
+    assert_eq!(
+        outcome(&c, &b, "stale_date").await + outcome(&c, &b, "replay").await,
+        replays + 1,
+        "a request from before Redis restarted is refused after it"
+    );
+    assert_eq!(outcome(&c, &b, "ok").await, oks, "nothing accepted twice");
+
+    tokio::task::block_in_place(|| {
+        assert!(a.stop().unwrap().success());
+        assert!(b.stop().unwrap().success());
+    });
+    drop(postgres);
+}
+
+/// Looks up until answered (bounded: 15 s), refusals only meanwhile.
+async fn until_answered(
+    c: &Http,
+    url: &str,
+    keys: &[u8],
+    identifier: &str,
+) -> (u16, Option<IdentifierResponse>) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, answer) = lookup(c, url, keys, identifier).await;
+        if status == 200 || Instant::now() > deadline {
+            return (status, answer);
+        }
+        assert!(
+            matches!(status, 400 | 503),
+            "only refusals while waiting, got {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One of a replica's outcome counters, from its admin listener.
+async fn outcome(c: &Http, replica: &ServerProcess, name: &str) -> u64 {
+    let url = replica
+        .admin_url
+        .as_ref()
+        .expect("started with an admin listener");
+    let req = http::Request::get(format!("{url}/metrics"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let body = c
+        .request(req)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let prefix = format!("mimi_gateway_requests_total{{outcome=\"{name}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} counter in {text}"))
+}
