@@ -339,3 +339,227 @@ async fn outcome(c: &Http, replica: &ServerProcess, name: &str) -> u64 {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} counter in {text}"))
 }
+
+/// A TLS gateway replica for the roll test: keys from `seed` on a short
+/// schedule (10 s periods, published 10 s ahead, 10 s of grace).
+fn rolling_replica(dir: &Path, name: &str, ip: &str, seed: &Path) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "{ip}:0"
+public_host = "{HOST}"
+[tls]
+cert = "{d}/gw.pem"
+key = "{d}/gw.key"
+[keys]
+source = "seed"
+seed_file = "{seed}"
+period_secs = 10
+publish_ahead_secs = 10
+max_age_secs = 10
+grace_secs = 10
+[directory]
+database = "{d}/{name}.sqlite"
+"#,
+            d = dir.display(),
+            seed = seed.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn relay_in_front_of(dir: &Path, name: &str, ip: &str, gateway: &str, ca: &Path) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "{ip}:0"
+gateway_ca_file = "{ca}"
+outbound_bind = "{ip}"
+[rate]
+per_second = 1000.0
+burst = 1000
+[key_cache]
+min_age_secs = 0
+[tls]
+cert = "{d}/{name}.pem"
+key = "{d}/{name}.key"
+[[gateway]]
+host = "{HOST}"
+url = "{gateway}/.well-known/ohttp-gateway"
+"#,
+            d = dir.display(),
+            ca = ca.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_roll_under_lookups_through_two_relays_fails_none() {
+    let world = mimi_testbed::World::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gateway_bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let relay_bin = binary("mimi-relay", "mimi-relay").unwrap();
+    let discover_bin = binary("mimi-client", "mimi-discover").unwrap();
+    let leaf = world.ca.issue(&[HOST, "127.0.0.4", "127.0.0.5"]).unwrap();
+    std::fs::write(d.join("gw.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(d.join("gw.key"), &leaf.key_pem).unwrap();
+    let seed = d.join("seed.json");
+    let a_config = rolling_replica(d, "a", "127.0.0.4", &seed);
+    let b_config = rolling_replica(d, "b", "127.0.0.5", &seed);
+    tokio::task::block_in_place(|| {
+        for config in [&a_config, &b_config] {
+            gateway_cli(
+                config,
+                &[
+                    "directory",
+                    "add",
+                    "bob.example.com",
+                    "mimi://alpha.example/u/bob",
+                ],
+            );
+        }
+    });
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start(&gateway_bin, &a_config).unwrap(),
+            ServerProcess::start(&gateway_bin, &b_config).unwrap(),
+        )
+    });
+    let mut relays = Vec::new();
+    for (name, ip, gateway) in [("r1", "127.0.0.3", &a.url), ("r2", "127.0.0.6", &b.url)] {
+        let leaf = world.ca.issue(&[ip]).unwrap();
+        std::fs::write(d.join(format!("{name}.pem")), &leaf.cert_pem).unwrap();
+        std::fs::write(d.join(format!("{name}.key")), &leaf.key_pem).unwrap();
+        let config = relay_in_front_of(d, name, ip, gateway, &world.ca_file);
+        relays.push(tokio::task::block_in_place(|| {
+            ServerProcess::start(&relay_bin, &config).unwrap()
+        }));
+    }
+    let roots = mimi_server_core::tls::load_roots(&world.ca_file).unwrap();
+    let https = mimi_server_core::tls::https_client(
+        &roots,
+        Duration::from_secs(5),
+        None,
+        Duration::from_secs(1),
+        false,
+    )
+    .unwrap();
+    // Both relays hand out the same key bytes (away from a period boundary,
+    // where one may have refreshed a moment before the other).
+    let relay_keys = |url: String| {
+        let https = https.clone();
+        async move {
+            let req = http::Request::get(format!("{url}/gateway/{HOST}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = https.request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec()
+        }
+    };
+    let same_keys_from_both = || async {
+        while !(2..8).contains(&(unix_now() % 10)) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let one = relay_keys(relays[0].url.clone()).await;
+        let two = relay_keys(relays[1].url.clone()).await;
+        assert_eq!(
+            one, two,
+            "two relays in front of two replicas hand out the same key bytes"
+        );
+        one
+    };
+    let before = same_keys_from_both().await;
+
+    // Roll the seed: new keys from the first period published at least 1 s
+    // from now. Both replicas read the shared file.
+    let out = tokio::task::block_in_place(|| {
+        gateway_cli(&a_config, &["keys", "roll-seed", "--lead-secs", "1"])
+    });
+    let from: u64 = out
+        .split("keys from ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected roll-seed output {out:?}"));
+
+    // Lookups through both relays, alternating, until the new seed's key has
+    // been current for a while: every one must find the account.
+    let (mut ok, mut failed) = (0, Vec::new());
+    let end = from + 4;
+    let mut k = 0usize;
+    while unix_now() < end && k < 1_000 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let relay = &relays[k % 2].url;
+        k += 1;
+        let out = tokio::task::block_in_place(|| {
+            Command::new(&discover_bin)
+                .args([
+                    "--relay",
+                    relay,
+                    "--dns",
+                    &format!("udp:{}", world.dns_addr),
+                    "--json",
+                    "bob.example.com",
+                ])
+                .arg("--ca-file")
+                .arg(&world.ca_file)
+                .arg("--trust-anchor")
+                .arg(&world.trust_anchor)
+                .env_remove("MIMI_RELAY")
+                .output()
+                .unwrap()
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let found = out.status.success()
+            && serde_json::from_str::<serde_json::Value>(stdout.trim()).is_ok_and(|v| {
+                v["result"]["providers"][0]["outcome"]["accounts"][0]
+                    == "mimi://alpha.example/u/bob"
+            });
+        if found {
+            ok += 1;
+        } else {
+            failed.push(format!(
+                "at {} via {relay}: {stdout} {}",
+                unix_now(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} lookups failed across the roll: {failed:#?}",
+        failed.len(),
+        ok + failed.len()
+    );
+    assert!(ok >= 10, "only {ok} lookups ran");
+    let after = same_keys_from_both().await;
+    assert_ne!(before, after, "the served keys changed");
+
+    tokio::task::block_in_place(|| {
+        for r in relays {
+            assert!(r.stop().unwrap().success());
+        }
+        assert!(a.stop().unwrap().success());
+        assert!(b.stop().unwrap().success());
+    });
+    world.shutdown().await;
+}
