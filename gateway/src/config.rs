@@ -438,6 +438,40 @@ mod tests {
     }
 
     #[test]
+    fn the_replica_example_config_parses_and_validates() {
+        // The README's "Running several replicas" points at this file.
+        let config = Config::parse(include_str!("../../deploy/replicas/gateway.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.keys.source, KeySource::Seed);
+        assert_eq!(config.replay.store, ReplayStore::Redis);
+        assert_eq!(config.directory.store, DirectoryStore::Postgres);
+        assert!(config.replay.password_file.is_some() && config.directory.password_file.is_some());
+        assert!(!config.replay.redis_url.unwrap().contains('@'), "no password in the URL");
+    }
+
+    #[test]
+    fn shared_stores_need_their_settings() {
+        let mut c = Config::parse("public_host = \"m.example\"\nplain_http = true").unwrap();
+        c.replay.store = ReplayStore::Redis;
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("redis_url")));
+        c.replay.redis_url = Some("http://redis.example".into());
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("redis://")));
+        c.replay.redis_url = Some("redis://redis.example".into());
+        c.validate().unwrap();
+        c.directory.store = DirectoryStore::Postgres;
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("directory.url")));
+        c.directory.url = Some("host=/run/postgresql".into());
+        c.validate().unwrap();
+        c.keys.source = KeySource::Seed;
+        assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("seed_file")));
+        c.keys.seed_file = Some("seed.json".into());
+        c.keys.period_secs = c.keys.publish_ahead_secs - 1;
+        assert!(matches!(c.validate(), Err(e) if e.to_string().contains("period_secs")));
+        c.keys.period_secs = c.keys.publish_ahead_secs;
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         assert!(matches!(
             Config::parse("listne = \"1.2.3.4:5\""),

@@ -258,6 +258,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_replica_example_config_parses_and_validates() {
+        // The README's "Running several replicas" points at this file.
+        let config = Config::parse(include_str!("../../deploy/replicas/relay.toml")).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.key_cache.min_age_secs, 0, "follows the gateway's max-age");
+    }
+
+    #[test]
     fn the_example_config_parses_and_validates() {
         let config = Config::parse(include_str!("../relay.example.toml")).unwrap();
         config.validate().unwrap();
