@@ -446,7 +446,10 @@ mod tests {
         assert_eq!(config.replay.store, ReplayStore::Redis);
         assert_eq!(config.directory.store, DirectoryStore::Postgres);
         assert!(config.replay.password_file.is_some() && config.directory.password_file.is_some());
-        assert!(!config.replay.redis_url.unwrap().contains('@'), "no password in the URL");
+        assert!(
+            !config.replay.redis_url.unwrap().contains('@'),
+            "no password in the URL"
+        );
     }
 
     #[test]

@@ -262,7 +262,10 @@ mod tests {
         // The README's "Running several replicas" points at this file.
         let config = Config::parse(include_str!("../../deploy/replicas/relay.toml")).unwrap();
         config.validate().unwrap();
-        assert_eq!(config.key_cache.min_age_secs, 0, "follows the gateway's max-age");
+        assert_eq!(
+            config.key_cache.min_age_secs, 0,
+            "follows the gateway's max-age"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod any_relay;
 mod cli;
 mod connections;
 mod deploy;
+mod directory_stores;
 mod failure;
 mod hostile;
 mod keys;
