@@ -41,6 +41,11 @@ pub enum Error {
     /// The inner `Date` is missing or outside the window (RFC 9458 §6.5).
     #[error("date outside the accepted window")]
     StaleDate,
+    /// Dated at or before the moment the shared replay store began
+    /// remembering (Unix seconds given): like [`Error::StaleDate`], but the
+    /// client's retry must be dated after that second.
+    #[error("date outside the accepted window")]
+    DatedBeforeReplayStore(i64),
     /// This encapsulated request was seen before inside the window.
     #[error("replayed request")]
     Replay,
@@ -129,6 +134,7 @@ impl Error {
             Self::MalformedEncapsulation
             | Self::InnerMalformed
             | Self::StaleDate
+            | Self::DatedBeforeReplayStore(_)
             | Self::Replay
             | Self::MalformedQuery => StatusCode::BAD_REQUEST,
             Self::KeyRejected => StatusCode::UNPROCESSABLE_ENTITY,
@@ -147,7 +153,9 @@ impl Error {
     pub fn problem(&self) -> Option<Problem> {
         match self {
             Self::KeyRejected => Some(Problem::of(ProblemType::OhttpKey)),
-            Self::StaleDate => Some(Problem::of(ProblemType::Date)),
+            Self::StaleDate | Self::DatedBeforeReplayStore(_) => {
+                Some(Problem::of(ProblemType::Date))
+            }
             Self::NotFound
             | Self::MethodNotAllowed
             | Self::UnsupportedMediaType
@@ -183,7 +191,7 @@ impl Error {
             Self::MalformedEncapsulation => "malformed_encapsulation",
             Self::KeyRejected => "key_rejected",
             Self::InnerMalformed => "inner_malformed",
-            Self::StaleDate => "stale_date",
+            Self::StaleDate | Self::DatedBeforeReplayStore(_) => "stale_date",
             Self::Replay => "replay",
             Self::ForeignOrigin => "foreign_origin",
             Self::InnerNotFound => "inner_not_found",

@@ -125,9 +125,17 @@ impl Gateway {
         drop(ring);
 
         let enc = &enc_request[HEADER_LEN..HEADER_LEN + ENC_LEN];
+        let mut retry_date = now;
         let (outcome, answer) = match self.answer_inner(&plain, enc, now).await {
             Ok(answer) => ("ok", answer),
             Err(e) => {
+                if let Error::DatedBeforeReplayStore(since) = e {
+                    // The retry must be dated after the store's first second
+                    // (a second ahead at most: inside the future skew).
+                    let after =
+                        UNIX_EPOCH + Duration::from_secs(u64::try_from(since + 1).unwrap_or(0));
+                    retry_date = retry_date.max(after);
+                }
                 if matches!(e, Error::Database(_) | Error::Postgres(_) | Error::Internal) {
                     // The operator's problem: say so, without the request.
                     tracing::error!(error = %e, "could not answer a request");
@@ -139,7 +147,7 @@ impl Gateway {
         let date;
         if outcome == "stale_date" {
             // The gateway's clock, so the client can retry once with it.
-            date = oblivious::format_date(now);
+            date = oblivious::format_date(retry_date);
             headers.push(("date", &date));
         }
         let bhttp = oblivious::encode_response(answer.status, &headers, &answer.body)
@@ -196,6 +204,7 @@ impl Gateway {
             Verdict::Replay => return Err(Error::Replay),
             Verdict::OutsideWindow => return Err(Error::StaleDate),
             Verdict::Full | Verdict::Unavailable => return Err(Error::ReplayUnavailable),
+            Verdict::BeforeStore(since) => return Err(Error::DatedBeforeReplayStore(since)),
         }
 
         let authority = std::str::from_utf8(authority).map_err(|_| Error::InnerMalformed)?;

@@ -13,6 +13,7 @@ mod keys;
 mod oblivious_dns;
 mod privacy;
 mod processes;
+mod replay_store;
 mod replicas;
 mod sizes;
 

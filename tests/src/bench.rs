@@ -134,7 +134,7 @@ fn host_of(i: usize) -> String {
     format!("mimi.g{i}.bench.example")
 }
 
-fn identifier(k: usize) -> String {
+pub(crate) fn identifier(k: usize) -> String {
     format!("user{k}.bench.example")
 }
 
@@ -261,16 +261,7 @@ impl Setup {
     }
 
     fn tls(&self) -> Result<Arc<rustls::ClientConfig>> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca.der().clone())?;
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        client_tls(&self.ca)
     }
 
     /// A client on 127.0.0.2 using the relay and the DNS server.
@@ -347,6 +338,20 @@ impl Setup {
     }
 }
 
+/// The generator's TLS configuration: trusts `ca` only, HTTP/1.1.
+pub(crate) fn client_tls(ca: &TestCa) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone())?;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// One pre-encapsulated request and the context to open its answer.
 struct Item {
     body: Bytes,
@@ -354,7 +359,7 @@ struct Item {
 }
 
 /// Requests encapsulated ahead of a run; each is taken once.
-struct Pool {
+pub(crate) struct Pool {
     items: Vec<Item>,
     next: AtomicUsize,
     exhausted: AtomicBool,
@@ -362,7 +367,7 @@ struct Pool {
 
 impl Pool {
     /// Encapsulates `n` identifierQuery requests to `host` on every core.
-    fn build(keys: &[u8], host: &str, n: usize, identifiers: usize) -> Result<Self> {
+    pub(crate) fn build(keys: &[u8], host: &str, n: usize, identifiers: usize) -> Result<Self> {
         let entry = oblivious::decode_key_config_list(keys)?.remove(0);
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let date = oblivious::format_date(SystemTime::now());
@@ -507,7 +512,7 @@ async fn send_checked(
 
 /// Drives `connections` HTTP/1.1 connections (TLS, from 127.0.0.2) to
 /// `target` for `duration`, each sending pool requests to `path` back to back.
-async fn drive(
+pub(crate) async fn drive(
     scenario: &'static str,
     target: SocketAddr,
     path: String,
@@ -622,7 +627,15 @@ pub async fn run_ohttp(
 }
 
 async fn fetch_keys(setup: &Setup, gateway: SocketAddr) -> Result<Vec<u8>> {
-    let connector = tokio_rustls::TlsConnector::from(setup.tls()?);
+    fetch_keys_with(&setup.tls()?, gateway).await
+}
+
+/// A gateway's key list, fetched over TLS with `tls`.
+pub(crate) async fn fetch_keys_with(
+    tls: &Arc<rustls::ClientConfig>,
+    gateway: SocketAddr,
+) -> Result<Vec<u8>> {
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
     let tcp = tokio::net::TcpStream::connect(gateway).await?;
     let stream = connector
         .connect(ServerName::IpAddress(gateway.ip().into()), tcp)

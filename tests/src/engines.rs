@@ -47,17 +47,31 @@ fn wait_until(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) ->
 pub struct RedisServer {
     dir: PathBuf,
     child: Option<Child>,
+    password: Option<String>,
 }
 
 impl RedisServer {
     /// Starts `redis-server` with its socket and files in a new directory under `base`.
     pub fn start(base: &Path) -> Result<Self> {
+        Self::start_with(base, None)
+    }
+
+    /// Like [`RedisServer::start`], requiring `password` (`requirepass`).
+    pub fn start_with_password(base: &Path, password: &str) -> Result<Self> {
+        Self::start_with(base, Some(password.to_owned()))
+    }
+
+    fn start_with(base: &Path, password: Option<String>) -> Result<Self> {
         std::fs::create_dir_all(base)?;
         let dir = tempfile::Builder::new()
             .prefix("redis")
             .tempdir_in(base)?
             .keep();
-        let mut server = Self { dir, child: None };
+        let mut server = Self {
+            dir,
+            child: None,
+            password,
+        };
         server.restart()?;
         Ok(server)
     }
@@ -88,7 +102,11 @@ impl RedisServer {
             find("redis-server", &[]).ok_or_else(|| missing("redis-server", "redis-server"))?;
         let socket = self.socket();
         let log = std::fs::File::create(self.dir.join("redis.log"))?;
-        let mut child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
+        let mut child = cmd
             .args(["--port", "0", "--save", "", "--appendonly", "no"])
             .arg("--unixsocket")
             .arg(&socket)

@@ -25,6 +25,9 @@ pub enum Verdict {
     Full,
     /// The shared store did not answer: refuse (fail closed).
     Unavailable,
+    /// Dated at or before the second the shared store began remembering
+    /// (given): refuse (`date` problem) with a retry date after it.
+    BeforeStore(i64),
 }
 
 /// Where this gateway remembers what it has accepted.

@@ -32,9 +32,10 @@ use crate::outage::Outage;
 
 /// KEYS[1]: the request's entry; KEYS[2]: the since marker.
 /// ARGV: the request's date, now, the entry's lifetime (seconds).
-/// Returns 0 (fresh), 1 (replay) or 2 (dated before the store's memory, or
-/// in its first second: dates have whole seconds, and a request of that
-/// second may have been accepted just before the store forgot).
+/// Returns 0 (fresh), 1 (replay), or the marker's second as a negative
+/// number: the request is dated at or before it (dates have whole seconds,
+/// and a request of that second may have been accepted just before the
+/// store forgot).
 const CHECK_AND_SET: &str = r"
 local since = redis.call('GET', KEYS[2])
 if not since then
@@ -42,7 +43,7 @@ if not since then
   since = ARGV[2]
 end
 if tonumber(ARGV[1]) <= tonumber(since) then
-  return 2
+  return -tonumber(since)
 end
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
   return 0
@@ -142,7 +143,7 @@ impl RedisReplay {
                 match code {
                     0 => Verdict::Fresh,
                     1 => Verdict::Replay,
-                    _ => Verdict::OutsideWindow,
+                    since => Verdict::BeforeStore(-since),
                 }
             }
             Ok(Err(e)) => {

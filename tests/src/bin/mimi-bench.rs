@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use mimi_testbed::bench::{self, BenchConfig, RunStats, Setup};
+use mimi_testbed::bench_stores;
 
 /// Load-test the gateway, the relay and whole discoveries on loopback.
 #[derive(Debug, Parser)]
@@ -41,6 +42,19 @@ struct Args {
     /// Only the soak.
     #[arg(long)]
     soak_only: bool,
+    /// Also measure the shared stores (Redis, PostgreSQL) against the
+    /// embedded ones: imports, lookups, gateway runs with 1 and 2 replicas.
+    #[arg(long)]
+    stores: bool,
+    /// Only the shared stores.
+    #[arg(long)]
+    stores_only: bool,
+    /// Entries imported into each directory for `--stores`.
+    #[arg(long, default_value_t = 1_000_000)]
+    stores_entries: usize,
+    /// Lookups timed one after another against each directory.
+    #[arg(long, default_value_t = 20_000)]
+    stores_lookups: usize,
 }
 
 #[tokio::main]
@@ -53,6 +67,20 @@ async fn main() -> Result<()> {
         identifiers: args.identifiers.max(1),
         inprocess_secs: args.inprocess_secs,
     };
+    if args.stores || args.stores_only {
+        let stores = bench_stores::run(&bench_stores::StoresConfig {
+            entries: args.stores_entries.max(1),
+            lookups: args.stores_lookups.max(1),
+            duration: Duration::from_secs_f64(args.duration),
+            connections: 64,
+            pool_cap: args.pool_cap,
+        })
+        .await?;
+        print!("\n### Shared stores\n\nMachine: {}  \n{stores}", machine());
+        if args.stores_only {
+            return Ok(());
+        }
+    }
     let report = if args.soak_only {
         String::new()
     } else {
