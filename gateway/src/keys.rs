@@ -138,12 +138,7 @@ impl KeyFile {
             path: path.display().to_string(),
             reason,
         };
-        refuse_readable_by_others(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let file: Self = read_private_json(path)?;
         if file.version != 1 {
             return Err(bad(format!("unknown version {}", file.version)));
         }
@@ -204,6 +199,20 @@ pub(crate) fn refuse_readable_by_others(path: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// Reads a secret JSON file (the key file, the seed file), refusing one
+/// that others can read.
+pub(crate) fn read_private_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    refuse_readable_by_others(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::KeyFileFormat {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Writes a secret file atomically (temporary file, sync, rename, directory

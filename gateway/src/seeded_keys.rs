@@ -95,12 +95,7 @@ impl SeedFile {
             path: path.display().to_string(),
             reason,
         };
-        crate::keys::refuse_readable_by_others(path)?;
-        let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let file: Self = crate::keys::read_private_json(path)?;
         if file.version != 1 {
             return Err(bad(format!("unknown version {}", file.version)));
         }

@@ -77,20 +77,8 @@ async fn the_binaries_find_an_account() {
     assert!(relay_url.starts_with("https://127.0.0.3:"), "{relay_url}");
 
     let out = tokio::task::block_in_place(|| {
-        Command::new(&discover_bin)
-            .args([
-                "--relay",
-                &relay_url,
-                "--dns",
-                &format!("udp:{}", world.dns_addr),
-                "--json",
-                "bob.example.com",
-            ])
-            .arg("--ca-file")
-            .arg(&world.ca_file)
-            .arg("--trust-anchor")
-            .arg(&world.trust_anchor)
-            .env_remove("MIMI_RELAY")
+        world
+            .discover_command(&discover_bin, &relay_url, "bob.example.com")
             .output()
             .unwrap()
     });

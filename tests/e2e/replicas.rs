@@ -94,18 +94,26 @@ async fn post(c: &Http, url: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     )
 }
 
-async fn keys_of(c: &Http, url: &str) -> Vec<u8> {
-    let req = http::Request::get(format!("{url}{GATEWAY_PATH}"))
+/// The body of a `GET` that must answer 200, over either client.
+async fn get_ok<C>(c: &Client<C, Full<Bytes>>, url: String) -> Vec<u8>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let req = http::Request::get(&url)
         .body(Full::new(Bytes::new()))
         .unwrap();
     let resp = c.request(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "{url}");
     resp.into_body()
         .collect()
         .await
         .unwrap()
         .to_bytes()
         .to_vec()
+}
+
+async fn keys_of(c: &Http, url: &str) -> Vec<u8> {
+    get_ok(c, format!("{url}{GATEWAY_PATH}")).await
 }
 
 /// One sealed lookup of `identifier`, dated now: the bytes to send and what
@@ -320,18 +328,7 @@ async fn outcome(c: &Http, replica: &ServerProcess, name: &str) -> u64 {
         .admin_url
         .as_ref()
         .expect("started with an admin listener");
-    let req = http::Request::get(format!("{url}/metrics"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let body = c
-        .request(req)
-        .await
-        .unwrap()
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes();
+    let body = get_ok(c, format!("{url}/metrics")).await;
     let text = String::from_utf8_lossy(&body);
     let prefix = format!("mimi_gateway_requests_total{{outcome=\"{name}\"}} ");
     text.lines()
@@ -459,22 +456,7 @@ async fn a_seed_roll_under_lookups_through_two_relays_fails_none() {
     .unwrap();
     // Both relays hand out the same key bytes (away from a period boundary,
     // where one may have refreshed a moment before the other).
-    let relay_keys = |url: String| {
-        let https = https.clone();
-        async move {
-            let req = http::Request::get(format!("{url}/gateway/{HOST}"))
-                .body(Full::new(Bytes::new()))
-                .unwrap();
-            let resp = https.request(req).await.unwrap();
-            assert_eq!(resp.status(), 200);
-            resp.into_body()
-                .collect()
-                .await
-                .unwrap()
-                .to_bytes()
-                .to_vec()
-        }
-    };
+    let relay_keys = |url: String| get_ok(&https, format!("{url}/gateway/{HOST}"));
     let same_keys_from_both = || async {
         while !(2..8).contains(&(unix_now() % 10)) {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -511,20 +493,8 @@ async fn a_seed_roll_under_lookups_through_two_relays_fails_none() {
         let relay = &relays[k % 2].url;
         k += 1;
         let out = tokio::task::block_in_place(|| {
-            Command::new(&discover_bin)
-                .args([
-                    "--relay",
-                    relay,
-                    "--dns",
-                    &format!("udp:{}", world.dns_addr),
-                    "--json",
-                    "bob.example.com",
-                ])
-                .arg("--ca-file")
-                .arg(&world.ca_file)
-                .arg("--trust-anchor")
-                .arg(&world.trust_anchor)
-                .env_remove("MIMI_RELAY")
+            world
+                .discover_command(&discover_bin, relay, "bob.example.com")
                 .output()
                 .unwrap()
         });

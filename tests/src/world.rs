@@ -468,6 +468,25 @@ impl World {
     }
 
     /// Stops everything.
+    /// A `mimi-discover --json` command (the binary at `bin`) for
+    /// `identifier` through `relay`, with this world's DNS and trust anchors.
+    pub fn discover_command(
+        &self,
+        bin: &std::path::Path,
+        relay: &str,
+        identifier: &str,
+    ) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["--relay", relay, "--dns", &format!("udp:{}", self.dns_addr)])
+            .args(["--json", identifier])
+            .arg("--ca-file")
+            .arg(&self.ca_file)
+            .arg("--trust-anchor")
+            .arg(&self.trust_anchor)
+            .env_remove("MIMI_RELAY");
+        cmd
+    }
+
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.relay_task.take() {

@@ -277,19 +277,15 @@ mod tests {
     #[tokio::test]
     async fn export_round_trips_through_import_in_both_formats() {
         let (_t, d) = open();
-        d.add(&entry(
-            "alice.example.com",
-            "mimi://p.example/u/alice",
-            true,
-        ))
-        .await
-        .unwrap();
-        d.add(&entry("Bob@Example.com", "mimi://p.example/u/b,ob", false))
-            .await
-            .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/phone", true))
-            .await
-            .unwrap();
+        fill(
+            &d,
+            &[
+                ("alice.example.com", "mimi://p.example/u/alice", true),
+                ("Bob@Example.com", "mimi://p.example/u/b,ob", false),
+                ("+1 555 123 4567", "mimi://p.example/u/phone", true),
+            ],
+        )
+        .await;
         let listed = d.list().await.unwrap();
         let mut csv_out = Vec::new();
         write_csv(&listed, &mut csv_out).unwrap();
@@ -314,6 +310,12 @@ mod tests {
         }
     }
 
+    async fn fill(d: &Directory, entries: &[(&str, &str, bool)]) {
+        for (id, account, searchable) in entries {
+            d.add(&entry(id, account, *searchable)).await.unwrap();
+        }
+    }
+
     fn open() -> (tempfile::TempDir, Directory) {
         let dir = tempfile::tempdir().unwrap();
         let d = Directory::open(&dir.path().join("dir.sqlite")).unwrap();
@@ -323,19 +325,15 @@ mod tests {
     #[tokio::test]
     async fn lookup_honours_consent_and_normalises() {
         let (_t, d) = open();
-        d.add(&entry(
-            "Alice.Example.com",
-            "mimi://p.example/u/alice",
-            true,
-        ))
-        .await
-        .unwrap();
-        d.add(&entry("bob.example.com", "mimi://p.example/u/bob", false))
-            .await
-            .unwrap();
-        d.add(&entry("+1 555 123 4567", "mimi://p.example/u/alice", true))
-            .await
-            .unwrap();
+        fill(
+            &d,
+            &[
+                ("Alice.Example.com", "mimi://p.example/u/alice", true),
+                ("bob.example.com", "mimi://p.example/u/bob", false),
+                ("+1 555 123 4567", "mimi://p.example/u/alice", true),
+            ],
+        )
+        .await;
         assert_eq!(
             d.lookup(SearchIdentifierType::Handle, "alice.example.com")
                 .await
