@@ -128,3 +128,46 @@ async fn sqlite_and_postgres_answer_and_export_alike() {
     assert_eq!(out, from_sqlite);
     drop(postgres);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_is_verified_against_the_configured_ca() {
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engines");
+    let postgres = tokio::task::block_in_place(|| PostgresServer::start(&base).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, ca, other_ca) = crate::replay_store::tls_for(dir.path(), "127.0.0.3");
+    let (addr, front) = mimi_testbed::engines::tls_front(
+        "127.0.0.3".parse().unwrap(),
+        tls,
+        postgres.socket_path(),
+        true,
+    )
+    .await
+    .unwrap();
+    let section = |ca: &std::path::Path| DirectorySection {
+        store: DirectoryStore::Postgres,
+        url: Some(format!(
+            "host={} port={} user=mimi dbname=postgres sslmode=require",
+            addr.ip(),
+            addr.port()
+        )),
+        ca_file: Some(ca.to_path_buf()),
+        timeout_ms: 2_000,
+        ..DirectorySection::default()
+    };
+    let dir_store = Directory::connect(&section(&ca)).await.unwrap();
+    dir_store
+        .add(&entry("tls.example.com", "mimi://p.example/u/tls", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        dir_store
+            .lookup(SearchIdentifierType::Handle, "tls.example.com")
+            .await
+            .unwrap(),
+        ["mimi://p.example/u/tls"]
+    );
+    // A server whose certificate the configured CA did not sign: refused.
+    assert!(Directory::connect(&section(&other_ca)).await.is_err());
+    front.abort();
+    drop(postgres);
+}

@@ -94,3 +94,65 @@ async fn a_store_down_at_start_fails_closed_then_serves() {
     }
     assert_eq!(verdict, Verdict::Fresh);
 }
+
+/// A TLS server configuration for `ip`, from a fresh test CA (whose PEM is
+/// returned), and a second CA that did not sign it.
+pub(crate) fn tls_for(
+    dir: &Path,
+    ip: &str,
+) -> (
+    std::sync::Arc<rustls::ServerConfig>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let ca = mimi_testbed::pki::TestCa::new().unwrap();
+    let leaf = ca.issue(&[ip]).unwrap();
+    std::fs::write(dir.join("cert.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let other = mimi_testbed::pki::TestCa::new().unwrap();
+    std::fs::write(dir.join("other-ca.pem"), other.pem()).unwrap();
+    let config =
+        mimi_server_core::tls::server_config(&dir.join("cert.pem"), &dir.join("key.pem")).unwrap();
+    (config, dir.join("ca.pem"), dir.join("other-ca.pem"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_is_verified_against_the_configured_ca() {
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("engines");
+    let redis = tokio::task::block_in_place(|| RedisServer::start(&base).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, ca, other_ca) = tls_for(dir.path(), "127.0.0.3");
+    let (addr, front) = mimi_testbed::engines::tls_front(
+        "127.0.0.3".parse().unwrap(),
+        tls,
+        redis.socket_path(),
+        false,
+    )
+    .await
+    .unwrap();
+    let url = format!("rediss://{addr}/0");
+    let with_ca = |ca: &Path| ReplaySection {
+        ca_file: Some(ca.to_path_buf()),
+        ..section(url.clone(), None)
+    };
+    let store = RedisReplay::new(&with_ca(&ca)).unwrap();
+    store.ping(now()).await.unwrap();
+    let date = now() + 2;
+    assert_eq!(
+        store.check_and_insert(&[4; 32], date, now()).await,
+        Verdict::Fresh
+    );
+    assert_eq!(
+        store.check_and_insert(&[4; 32], date, now()).await,
+        Verdict::Replay
+    );
+    // A server whose certificate the configured CA did not sign: refused.
+    let impostor = RedisReplay::new(&with_ca(&other_ca)).unwrap();
+    assert!(impostor.ping(now()).await.is_err());
+    assert_eq!(
+        impostor.check_and_insert(&[5; 32], date, now()).await,
+        Verdict::Unavailable
+    );
+    front.abort();
+}

@@ -258,3 +258,59 @@ impl Drop for PostgresServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A TLS front for a server that listens only on a unix socket: accepts TLS
+/// on `ip` (port 0, read back) with `tls`, and forwards the plaintext to
+/// `socket`. With `postgres`, it first answers PostgreSQL's `SSLRequest`
+/// (TLS is negotiated inside its protocol), as a server with `ssl = on` does.
+/// Runs until the returned task is aborted.
+pub async fn tls_front(
+    ip: std::net::IpAddr,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    socket: PathBuf,
+    postgres: bool,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let (acceptor, socket) = (acceptor.clone(), socket.clone());
+            tokio::spawn(async move {
+                if postgres {
+                    // Int32 length 8, Int32 80877103: "SSLRequest"; answer 'S'.
+                    let mut request = [0u8; 8];
+                    if tcp.read_exact(&mut request).await.is_err()
+                        || request != [0, 0, 0, 8, 4, 210, 22, 47]
+                        || tcp.write_all(b"S").await.is_err()
+                    {
+                        return;
+                    }
+                }
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut server) = tokio::net::UnixStream::connect(&socket).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+impl RedisServer {
+    /// The socket's path, for a [`tls_front`].
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket()
+    }
+}
+
+impl PostgresServer {
+    /// The socket's path, for a [`tls_front`].
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(".s.PGSQL.5432")
+    }
+}
