@@ -25,7 +25,7 @@ pub async fn check(config: &Config) -> Report {
     if config.replay.store == crate::config::ReplayStore::Redis {
         let result = match crate::replay::RedisReplay::new(&config.replay) {
             Ok(redis) => redis
-                .ping(crate::unix_now())
+                .reachable()
                 .await
                 .map(|()| "Redis answers".to_string())
                 .map_err(|e| e.to_string()),

@@ -78,6 +78,7 @@ async fn a_store_down_at_start_fails_closed_then_serves() {
     let mut redis = tokio::task::block_in_place(|| RedisServer::start(&base).unwrap());
     tokio::task::block_in_place(|| redis.stop());
     let store = RedisReplay::new(&section(redis.url(), None)).unwrap();
+    assert!(store.reachable().await.is_err(), "what `check` reports");
     assert!(store.ping(now()).await.is_err());
     assert_eq!(
         store.check_and_insert(&[3; 32], now(), now()).await,

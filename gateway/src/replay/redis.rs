@@ -159,11 +159,20 @@ impl RedisReplay {
 
     /// Checks that Redis answers, and marks when it began remembering if no
     /// replica has (so that a new deployment's first second is not the
-    /// marker's). Used at start and by `check`.
+    /// marker's). Called at start.
     pub async fn ping(&self, now: i64) -> Result<()> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(&self.since_key).arg(now).arg("NX");
+        self.run(cmd).await
+    }
+
+    /// Checks that Redis answers (`PING`), changing nothing: for `check`.
+    pub async fn reachable(&self) -> Result<()> {
+        self.run(redis::cmd("PING")).await
+    }
+
+    async fn run(&self, cmd: redis::Cmd) -> Result<()> {
+        let mut conn = self.conn.clone();
         let answer =
             tokio::time::timeout(self.timeout, cmd.query_async::<redis::Value>(&mut conn)).await;
         match answer {
