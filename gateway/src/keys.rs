@@ -70,7 +70,7 @@ pub struct RotationPolicy {
     pub grace: Duration,
 }
 
-fn unix(t: SystemTime) -> u64 {
+pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
@@ -176,29 +176,54 @@ impl KeyFile {
     }
 }
 
-/// Refuses a secret file that others can read: its keys could decrypt every
-/// request sent to them.
-pub(crate) fn refuse_readable_by_others(path: &Path) -> Result<()> {
+/// The file's permission bits if its group or others may read or write
+/// it, `None` if only its owner may.
+pub(crate) fn mode_open_to_others(path: &Path) -> std::io::Result<Option<u32>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::KeyFileFormat {
-                path: path.display().to_string(),
-                reason: format!(
-                    "readable by others (mode {mode:o}): chmod 600 it, and replace the keys if others may have read them"
-                ),
-            });
-        }
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        Ok((mode & 0o077 != 0).then_some(mode))
     }
     #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    {
+        std::fs::metadata(path).map(|_| None)
+    }
+}
+
+/// Refuses a secret file that others can read: its keys could decrypt every
+/// request sent to them.
+pub(crate) fn refuse_readable_by_others(path: &Path) -> Result<()> {
+    let open = mode_open_to_others(path).map_err(|source| Error::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    match open {
+        Some(mode) => Err(Error::KeyFileFormat {
+            path: path.display().to_string(),
+            reason: format!(
+                "readable by others (mode {mode:o}): chmod 600 it, and replace the keys if others may have read them"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Reads a secret (a password) from a file named by `setting`: the first
+/// line, without its end. A file others can read is refused, as the key
+/// file is.
+pub(crate) fn read_secret_line(path: &Path, setting: &str) -> Result<String> {
+    let fail = |reason: String| Error::Config(format!("{setting} {}: {reason}", path.display()));
+    if let Some(mode) = mode_open_to_others(path).map_err(|e| fail(e.to_string()))? {
+        return Err(fail(format!(
+            "readable by others (mode {mode:o}): chmod 600 it"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    match text.lines().next() {
+        Some(line) if !line.is_empty() => Ok(line.to_owned()),
+        _ => Err(fail("is empty".into())),
+    }
 }
 
 /// Reads a secret JSON file (the key file, the seed file), refusing one
@@ -517,20 +542,11 @@ fn build_ring(disk: &OnDisk, source: Source, now: SystemTime) -> Result<KeyRing>
     match (source, &disk.seeds) {
         (Source::Seed(schedule), Some(seeds)) => {
             let mut ring = KeyRing::build(&seeds.keys_at(now, schedule), now)?;
-            ring.limit_next_change(seeded_next_publication(now, schedule));
+            ring.limit_next_change(schedule.secs_to_next_publication(now));
             Ok(ring)
         }
         _ => KeyRing::build(&disk.keys, now),
     }
-}
-
-/// Seconds from `now` until the seed schedule publishes its next key.
-fn seeded_next_publication(now: SystemTime, schedule: Schedule) -> u64 {
-    let now = unix(now);
-    let period = schedule.period.as_secs().max(1);
-    let ahead = schedule.publish_ahead.as_secs();
-    let next_published = ((now + ahead) / period + 1) * period - ahead;
-    next_published - now
 }
 
 #[cfg(test)]

@@ -95,9 +95,7 @@ pub async fn assemble(
 
 /// Now, in Unix seconds.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    service::unix_secs(SystemTime::now())
 }
 
 /// The key manager `[keys]` describes: the key file, or the seed file and

@@ -26,7 +26,7 @@
 //! has passed (the command does that too).
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use hkdf::Hkdf;
 use mimi_proto::oblivious::IKM_LEN;
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::keys::{KeyFile, StoredKey};
+use crate::keys::{KeyFile, StoredKey, unix};
 
 const SALT: &[u8] = b"mimi-gateway seeded keys v1";
 
@@ -69,8 +69,18 @@ pub struct Schedule {
     pub grace: Duration,
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+impl Schedule {
+    /// The newest period whose key is published at `now` (Unix seconds).
+    fn newest_published(&self, now: u64) -> u64 {
+        (now + self.publish_ahead.as_secs()) / self.period.as_secs().max(1)
+    }
+
+    /// Seconds from `now` until the next key is published.
+    pub fn secs_to_next_publication(&self, now: SystemTime) -> u64 {
+        let now = unix(now);
+        let next = (self.newest_published(now) + 1) * self.period.as_secs().max(1);
+        next - self.publish_ahead.as_secs() - now
+    }
 }
 
 fn decode_seed(s: &str) -> Option<[u8; 32]> {
@@ -140,10 +150,9 @@ impl SeedFile {
     pub fn keys_at(&self, now: SystemTime, schedule: Schedule) -> KeyFile {
         let now = unix(now);
         let period = schedule.period.as_secs().max(1);
-        let ahead = schedule.publish_ahead.as_secs();
         let grace = schedule.grace.as_secs();
         // Newest published: the period whose start is at most `ahead` away.
-        let newest = (now + ahead) / period;
+        let newest = schedule.newest_published(now);
         // Oldest accepted: its end plus grace still ahead of now.
         let oldest = (now.saturating_sub(grace) / period).saturating_sub(1);
         let keys = (oldest..=newest)
@@ -225,7 +234,7 @@ mod tests {
     }
 
     fn at(s: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(s)
+        std::time::UNIX_EPOCH + Duration::from_secs(s)
     }
 
     #[test]

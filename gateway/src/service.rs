@@ -235,7 +235,7 @@ impl Gateway {
     }
 }
 
-fn unix_secs(t: SystemTime) -> i64 {
+pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -168,32 +168,6 @@ fn validate(entry: &Entry) -> Result<Valid> {
     })
 }
 
-/// Reads a secret (a password) from a file: the first line, without its end.
-/// A file others can read is refused, as the key file is.
-pub(crate) fn read_secret(path: &Path, setting: &str) -> Result<String> {
-    let fail = |reason: String| Error::Config(format!("{setting} {}: {reason}", path.display()));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| fail(e.to_string()))?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(fail(format!(
-                "readable by others (mode {mode:o}): chmod 600 it"
-            )));
-        }
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let line = text.lines().next().unwrap_or_default();
-    if line.is_empty() {
-        return Err(fail("is empty".into()));
-    }
-    Ok(line.to_owned())
-}
-
 /// Parses entries from CSV: `identifier,account[,searchable]`, an optional
 /// header row starting with `identifier`, `searchable` one of
 /// `true/false/yes/no/1/0` (default true).

@@ -52,7 +52,10 @@ impl PostgresStore {
             .parse()
             .map_err(|e| Error::Config(format!("directory.url: {e}")))?;
         if let Some(path) = &section.password_file {
-            pg.password(super::read_secret(path, "directory.password_file")?);
+            pg.password(crate::keys::read_secret_line(
+                path,
+                "directory.password_file",
+            )?);
         }
         pg.application_name("mimi-gateway");
         pg.connect_timeout(Duration::from_millis(section.timeout_ms));

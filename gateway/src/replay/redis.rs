@@ -83,7 +83,7 @@ impl RedisReplay {
         let bad = |e: redis::RedisError| Error::Config(format!("replay.redis_url: {e}"));
         let mut info = url.into_connection_info().map_err(bad)?;
         if let Some(path) = &section.password_file {
-            let password = crate::directory::read_secret(path, "replay.password_file")?;
+            let password = crate::keys::read_secret_line(path, "replay.password_file")?;
             let settings = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(settings);
         }
