@@ -310,6 +310,16 @@ impl Setup {
         stats.relay_cpu = after.1 - before.1;
     }
 
+    /// The process id of the gateway the "gateway alone" runs load.
+    pub fn gateway_pid(&self) -> u32 {
+        self.gateways[0].0.pid()
+    }
+
+    /// The relay's process id.
+    pub fn relay_pid(&self) -> u32 {
+        self.relay.0.pid()
+    }
+
     /// Peak RSS of each server process, in KiB.
     pub fn peak_rss(&self) -> Vec<(String, Option<u64>)> {
         let mut out = vec![("mimi-relay".to_string(), self.relay.0.peak_rss_kib())];
@@ -419,6 +429,11 @@ impl Pool {
             next: AtomicUsize::new(0),
             exhausted: AtomicBool::new(false),
         })
+    }
+
+    /// The encapsulated requests, in order.
+    pub(crate) fn bodies(&self) -> impl Iterator<Item = Bytes> + '_ {
+        self.items.iter().map(|i| i.body.clone())
     }
 
     fn take(&self) -> Option<&Item> {

@@ -18,6 +18,7 @@
 //! - [`procs`]: the real binaries as processes; [`bench`](mod@bench): the load generator.
 
 pub mod bench;
+pub mod bench_cost;
 pub mod bench_stores;
 pub mod dns;
 pub mod doh;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use mimi_testbed::bench::{self, BenchConfig, RunStats, Setup};
-use mimi_testbed::bench_stores;
+use mimi_testbed::{bench_cost, bench_stores};
 
 /// Load-test the gateway, the relay and whole discoveries on loopback.
 #[derive(Debug, Parser)]
@@ -55,6 +55,14 @@ struct Args {
     /// Lookups timed one after another against each directory.
     #[arg(long, default_value_t = 20_000)]
     stores_lookups: usize,
+    /// Only the per-request cost of each party beside its floor (one X25519
+    /// DH), at 64 connections.
+    #[arg(long)]
+    cost: bool,
+    /// With `--cost`: sample the gateway and the relay with `perf record`
+    /// into this directory and print their busiest symbols.
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -67,6 +75,21 @@ async fn main() -> Result<()> {
         identifiers: args.identifiers.max(1),
         inprocess_secs: args.inprocess_secs,
     };
+    if args.cost {
+        let report = bench_cost::run(&bench_cost::CostConfig {
+            duration: Duration::from_secs_f64(args.duration),
+            connections: 64,
+            pool_cap: args.pool_cap,
+            identifiers: args.identifiers.max(1),
+            profile: args.profile.clone(),
+        })
+        .await?;
+        print!(
+            "\n### Per-request cost\n\nMachine: {}  \n{report}",
+            machine()
+        );
+        return Ok(());
+    }
     if args.stores || args.stores_only {
         let stores = bench_stores::run(&bench_stores::StoresConfig {
             entries: args.stores_entries.max(1),

@@ -1,0 +1,390 @@
+//! `mimi-bench --cost`: what one request costs each party, each figure beside
+//! its floor from the same run (BENCHMARKS.md, "Per-request cost").
+//!
+//! - The floor: one X25519 Diffie-Hellman, the least work a gateway must do
+//!   per request, timed with every implementation available to Rust here
+//!   (aws-lc-rs, ring, x25519-dalek); the fastest is the floor.
+//! - In process, on one thread: a whole gateway request (decapsulate, checks,
+//!   replay cache, SQLite lookup, seal) and a client's encapsulation.
+//! - Over the network: the gateway's and the relay's own CPU per request at
+//!   64 TLS keep-alive connections, read from `/proc`.
+//! - With `--profile DIR`, `perf record` samples the gateway and the relay
+//!   during those runs, and the busiest symbols are printed.
+
+use std::fmt::Write;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use mimi_gateway::directory::{Directory, Entry};
+use mimi_gateway::{Gateway, Settings};
+use mimi_proto::codec::Codec;
+use mimi_proto::oblivious;
+use mimi_proto::{IdentifierRequest, SearchIdentifierType, ohttp};
+
+use crate::bench::{self, Pool, RunStats, Setup, identifier};
+
+/// What `--cost` runs.
+#[derive(Debug, Clone)]
+pub struct CostConfig {
+    /// Length of each loaded run.
+    pub duration: Duration,
+    /// Connections of the loaded runs.
+    pub connections: usize,
+    /// Largest request pool.
+    pub pool_cap: usize,
+    /// Identifiers in the world.
+    pub identifiers: usize,
+    /// Where `perf record` writes its data; `None`: no profile.
+    pub profile: Option<PathBuf>,
+}
+
+/// Rounds of each timed loop; the best round is reported, as the least
+/// disturbed by whatever else the machine was doing.
+const ROUNDS: usize = 7;
+/// Operations per round.
+const PER_ROUND: usize = 2000;
+
+/// The best of [`ROUNDS`] rounds of `PER_ROUND` calls, in µs per call.
+fn best_us(mut f: impl FnMut()) -> f64 {
+    (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..PER_ROUND {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// One X25519 DH with each implementation: (name, µs).
+pub fn dh_floors() -> Result<Vec<(&'static str, f64)>> {
+    use aws_lc_rs::agreement as aws;
+    let peer_sk = aws::PrivateKey::from_private_key(&aws::X25519, &[9; 32])
+        .map_err(|_| anyhow::anyhow!("aws-lc-rs key"))?;
+    let peer = peer_sk
+        .compute_public_key()
+        .map_err(|_| anyhow::anyhow!("aws-lc-rs public key"))?;
+    let peer: [u8; 32] = peer.as_ref().try_into()?;
+    let ours = aws::PrivateKey::from_private_key(&aws::X25519, &[7; 32])
+        .map_err(|_| anyhow::anyhow!("aws-lc-rs key"))?;
+    let aws_lc = best_us(|| {
+        let p = aws::UnparsedPublicKey::new(&aws::X25519, black_box(&peer[..]));
+        let _ = aws::agree(&ours, p, (), |k| {
+            black_box(k);
+            Ok(())
+        });
+    });
+    let dalek = best_us(|| {
+        black_box(x25519_dalek::x25519(black_box([7; 32]), black_box(peer)));
+    });
+    // ring only has ephemeral keys: make them outside the timed loop.
+    let rng = ring::rand::SystemRandom::new();
+    let mut ring_best = f64::INFINITY;
+    for _ in 0..ROUNDS {
+        let keys = (0..PER_ROUND)
+            .map(|_| ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &rng))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| anyhow::anyhow!("ring key"))?;
+        let t = Instant::now();
+        for k in keys {
+            let p = ring::agreement::UnparsedPublicKey::new(&ring::agreement::X25519, &peer[..]);
+            let _ = ring::agreement::agree_ephemeral(k, &p, |s| {
+                black_box(s);
+            });
+        }
+        ring_best = ring_best.min(t.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64);
+    }
+    Ok(vec![
+        ("aws-lc-rs", aws_lc),
+        ("ring (ephemeral keys only)", ring_best),
+        ("x25519-dalek", dalek),
+    ])
+}
+
+fn inner_request(host: &str) -> Result<Vec<u8>> {
+    let body =
+        IdentifierRequest::single(SearchIdentifierType::Handle, &identifier(0)).to_bytes()?;
+    Ok(oblivious::encode_request(
+        "POST",
+        host,
+        &format!("/v1/identifierQuery/{host}"),
+        &[("date", &oblivious::format_date(SystemTime::now()))],
+        &body,
+    )?)
+}
+
+/// A client's encapsulation of one padded identifierQuery, in µs.
+pub fn client_encapsulation() -> Result<f64> {
+    let config = oblivious::derive_key_config(1, &[5; 32])?;
+    let list = oblivious::encode_key_config_list(std::slice::from_ref(&config))?;
+    let entry = oblivious::decode_key_config_list(&list)?.remove(0);
+    let request = inner_request("mimi.cost.example")?;
+    Ok(best_us(|| {
+        if let Ok(mut c) = entry.config() {
+            if let Ok(client) = ohttp::ClientRequest::from_config(&mut c) {
+                let _ = black_box(client.encapsulate(&request));
+            }
+        }
+    }))
+}
+
+/// A whole gateway request in process, on one thread, in µs: the embedded
+/// SQLite directory, the in-memory replay cache, every check.
+pub fn gateway_whole_request() -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let keys = Arc::new(mimi_gateway::keys::KeyManager::open(
+        &dir.path().join("keys.json"),
+        SystemTime::now(),
+    )?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let directory = Directory::open(&dir.path().join("dir.sqlite"))?;
+    for k in 0..100 {
+        rt.block_on(directory.add(&Entry {
+            identifier: identifier(k),
+            account: format!("mimi://bench.example/u/user{k}"),
+            searchable: true,
+        }))?;
+    }
+    let host = "mimi.cost.example";
+    let gateway = Gateway::new(
+        Settings {
+            public_host: host.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(600),
+            future_skew: Duration::from_secs(10),
+            replay_capacity: 1_000_000,
+            started: None,
+        },
+        keys.clone(),
+        mimi_gateway::inner::Backend::Embedded(Arc::new(directory)),
+        None,
+    );
+    let list = keys.ring().encoded_list().to_vec();
+    let pool = Pool::build(&list, host, (ROUNDS + 1) * PER_ROUND, 100)?;
+    let mut items = pool.bodies();
+    // One round to warm up, then the timed rounds.
+    let mut best = f64::INFINITY;
+    for round in 0..=ROUNDS {
+        let batch: Vec<_> = items.by_ref().take(PER_ROUND).collect();
+        let t = Instant::now();
+        for body in &batch {
+            rt.block_on(gateway.handle(body, SystemTime::now()))
+                .context("in-process request failed")?;
+        }
+        if round > 0 {
+            best = best.min(t.elapsed().as_secs_f64() * 1e6 / batch.len() as f64);
+        }
+    }
+    let answered = gateway.metrics().get("ok");
+    if answered != ((ROUNDS + 1) * PER_ROUND) as u64 {
+        bail!("in process, only {answered} requests were answered ok");
+    }
+    Ok(best)
+}
+
+/// `perf record` of one process while a run lasts.
+struct Profile {
+    child: std::process::Child,
+    data: PathBuf,
+}
+
+impl Profile {
+    fn start(dir: &Path, name: &str, pid: u32, secs: f64) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let data = dir.join(format!("{name}.perf.data"));
+        let child = Command::new("perf")
+            .args(["record", "-q", "-F", "1999", "-p", &pid.to_string(), "-o"])
+            .arg(&data)
+            .args(["--", "sleep", &format!("{secs:.1}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("perf record (Debian package linux-perf)")?;
+        Ok(Self { child, data })
+    }
+
+    /// The symbols with the most self time: (percent, symbol).
+    fn finish(mut self) -> Result<Vec<(f64, String)>> {
+        self.child.wait()?;
+        let out = Command::new("perf")
+            .args([
+                "report",
+                "--stdio",
+                "--no-children",
+                "--sort",
+                "symbol",
+                "-i",
+            ])
+            .arg(&self.data)
+            .stderr(Stdio::null())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains('%'))
+            .filter_map(|l| {
+                let (pct, rest) = l.trim().split_once('%')?;
+                let sym = rest
+                    .trim()
+                    .trim_start_matches("[.]")
+                    .trim_start_matches("[k]");
+                Some((pct.trim().parse().ok()?, sym.trim().to_owned()))
+            })
+            .take(15)
+            .collect())
+    }
+}
+
+fn profile_table(out: &mut String, title: &str, rows: &[(f64, String)]) {
+    let _ = writeln!(out, "\n{title}\n\n| self % | symbol |\n|---|---|");
+    for (pct, sym) in rows {
+        let short: String = sym.chars().take(90).collect();
+        let _ = writeln!(out, "| {pct:.1} | `{short}` |");
+    }
+}
+
+/// One loaded run, profiled when asked: the run and the profile.
+async fn loaded_run(
+    setup: &Setup,
+    via_relay: bool,
+    config: &CostConfig,
+    pool_size: usize,
+) -> Result<(RunStats, Option<Vec<(f64, String)>>)> {
+    let profile = match &config.profile {
+        Some(dir) => {
+            let (name, pid) = if via_relay {
+                ("relay", setup.relay_pid())
+            } else {
+                ("gateway", setup.gateway_pid())
+            };
+            Some(Profile::start(
+                dir,
+                name,
+                pid,
+                config.duration.as_secs_f64(),
+            )?)
+        }
+        None => None,
+    };
+    let stats = bench::run_ohttp(
+        setup,
+        via_relay,
+        config.connections,
+        config.duration,
+        pool_size,
+    )
+    .await?;
+    let profile = match profile {
+        Some(p) => Some(p.finish()?),
+        None => None,
+    };
+    Ok((stats, profile))
+}
+
+/// Runs everything and returns the Markdown report.
+pub async fn run(config: &CostConfig) -> Result<String> {
+    let mut out = String::new();
+    eprintln!("timing X25519 with each implementation ...");
+    let floors = tokio::task::spawn_blocking(dh_floors).await??;
+    let (floor_name, floor) = floors
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .context("no floor")?;
+    eprintln!("timing a whole request in process ...");
+    let whole = tokio::task::spawn_blocking(gateway_whole_request).await??;
+    eprintln!("timing a client's encapsulation ...");
+    let encap = tokio::task::spawn_blocking(client_encapsulation).await??;
+
+    eprintln!("starting DNS, 3 gateways and the relay ...");
+    let setup = Setup::start(config.identifiers).await?;
+    let per_sec = 1e6 / whole * 2.0;
+    let pool_size =
+        ((per_sec * config.duration.as_secs_f64()) as usize).clamp(100, config.pool_cap);
+    eprintln!(
+        "gateway alone, {} connections ({pool_size} requests ready) ...",
+        config.connections
+    );
+    let (gw, gw_profile) = loaded_run(&setup, false, config, pool_size).await?;
+    eprintln!("relay + gateway, {} connections ...", config.connections);
+    let (relay, relay_profile) = loaded_run(&setup, true, config, pool_size).await?;
+    setup.stop().await?;
+
+    let per_req = |cpu: f64, n: usize| cpu * 1e6 / n.max(1) as f64;
+    let gw_cpu = per_req(gw.gateway_cpu, gw.ok);
+    let relay_cpu = per_req(relay.relay_cpu, relay.ok);
+
+    let _ = writeln!(out, "| X25519 DH, one thread | µs |\n|---|---|");
+    for (name, us) in &floors {
+        let _ = writeln!(out, "| {name} | {us:.1} |");
+    }
+    let _ = writeln!(
+        out,
+        "\nFloor: **{floor:.1} µs** ({floor_name}).\n\n\
+         | target | figure | floor or base | ratio | target ratio | met |\n|---|---|---|---|---|---|"
+    );
+    let mut target = |name: &str, figure: f64, base: f64, base_name: &str, limit: f64| {
+        let ratio = figure / base;
+        let _ = writeln!(
+            out,
+            "| {name} | {figure:.1} µs | {base:.1} µs ({base_name}) | {ratio:.2} | <= {limit} | {} |",
+            if ratio <= limit { "yes" } else { "no" }
+        );
+    };
+    target(
+        "gateway, whole request in process (one thread)",
+        whole,
+        floor,
+        "DH floor",
+        1.6,
+    );
+    target(
+        &format!(
+            "gateway over TLS, CPU per request ({} connections, {} ok, {} errors)",
+            config.connections, gw.ok, gw.errors
+        ),
+        gw_cpu,
+        whole,
+        "in-process request",
+        1.25,
+    );
+    target(
+        &format!(
+            "relay, CPU per forwarded request ({} connections, {} ok, {} errors)",
+            config.connections, relay.ok, relay.errors
+        ),
+        relay_cpu,
+        20.0,
+        "fixed budget",
+        1.0,
+    );
+    target(
+        "client, encapsulation of one padded request",
+        encap,
+        floor,
+        "DH floor",
+        1.6,
+    );
+    if let Some(rows) = gw_profile {
+        profile_table(
+            &mut out,
+            "Gateway under load, busiest symbols (`perf record`, self time):",
+            &rows,
+        );
+    }
+    if let Some(rows) = relay_profile {
+        profile_table(
+            &mut out,
+            "Relay under load, busiest symbols (`perf record`, self time):",
+            &rows,
+        );
+    }
+    Ok(out)
+}
