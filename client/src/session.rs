@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use mimi_proto::bhttp;
 use mimi_proto::oblivious::{
     self, KeyConfigEntry, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON, Problem,
     ProblemType,
 };
-use mimi_proto::{bhttp, ohttp};
 
 use crate::error::{Error, Result};
 use crate::transport::{KeySource, RelayAnswer, Transport};
@@ -171,10 +171,9 @@ impl<T: Transport> Session<T> {
             let bhttp =
                 oblivious::encode_request(req.method, req.authority, req.path, &headers, req.body)
                     .map_err(|_| Error::Config("request too large to encode".into()))?;
-            let mut config = entry.config().map_err(|_| Error::NoUsableKey)?;
-            let client =
-                ohttp::ClientRequest::from_config(&mut config).map_err(|_| Error::NoUsableKey)?;
-            let (enc, context) = client.encapsulate(&bhttp).map_err(|_| Error::NoUsableKey)?;
+            let (enc, context) = oblivious::ClientRequest::new(&entry)
+                .encapsulate(&bhttp)
+                .map_err(|_| Error::NoUsableKey)?;
 
             let answer = self.transport.post(gateway, enc).await?;
             match answer.status {

@@ -1,5 +1,6 @@
 //! What one private lookup costs, piece by piece, against the floor: one
-//! X25519 Diffie-Hellman, the least work any gateway must do per request.
+//! X25519 Diffie-Hellman, the least work any gateway must do per request,
+//! with each implementation available to Rust (the fastest is the floor).
 //!
 //! `cargo bench -p mimi-gateway` (see BENCHMARKS.md).
 
@@ -14,10 +15,10 @@ use mimi_gateway::keys::KeyManager;
 use mimi_gateway::{Gateway, Settings};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
+use mimi_proto::oblivious::ClientRequest;
 use mimi_proto::query::{IdentifierUri, UserProfile};
 use mimi_proto::{
     IdentifierQueryCode, IdentifierRequest, IdentifierResponse, MimiRecord, SearchIdentifierType,
-    ohttp,
 };
 
 const HOST: &str = "mimi.bench.example";
@@ -38,25 +39,45 @@ fn inner_request() -> Vec<u8> {
 }
 
 fn floor(c: &mut Criterion) {
+    use aws_lc_rs::agreement as aws;
     let scalar = [7u8; 32];
     let point = x25519_dalek::x25519([9u8; 32], x25519_dalek::X25519_BASEPOINT_BYTES);
-    c.bench_function("floor: one X25519 DH", |b| {
+    c.bench_function("floor: one X25519 DH (x25519-dalek)", |b| {
         b.iter(|| x25519_dalek::x25519(black_box(scalar), black_box(point)))
+    });
+    let ours = aws::PrivateKey::from_private_key(&aws::X25519, &scalar).unwrap();
+    c.bench_function("floor: one X25519 DH (aws-lc-rs)", |b| {
+        b.iter(|| {
+            let peer = aws::UnparsedPublicKey::new(&aws::X25519, black_box(&point[..]));
+            aws::agree(&ours, peer, (), |k| Ok(black_box(k[0])))
+        })
+    });
+    // ring has only ephemeral keys, made outside the timed part.
+    let rng = ring::rand::SystemRandom::new();
+    c.bench_function("floor: one X25519 DH (ring, ephemeral key)", |b| {
+        b.iter_batched(
+            || {
+                ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::X25519, &rng)
+                    .unwrap()
+            },
+            |key| {
+                let peer =
+                    ring::agreement::UnparsedPublicKey::new(&ring::agreement::X25519, &point[..]);
+                ring::agreement::agree_ephemeral(key, &peer, |k| black_box(k[0]))
+            },
+            criterion::BatchSize::SmallInput,
+        )
     });
 }
 
 fn crypto(c: &mut Criterion) {
-    let server_config = oblivious::derive_key_config(1, &[3; 32]).unwrap();
-    let list = oblivious::encode_key_config_list(std::slice::from_ref(&server_config)).unwrap();
-    let server = ohttp::Server::new(server_config).unwrap();
+    let server = oblivious::derive_key_config(1, &[3; 32]).unwrap();
+    let list = oblivious::encode_key_config_list([&server]);
     let entry = oblivious::decode_key_config_list(&list).unwrap().remove(0);
     let request = inner_request();
 
     c.bench_function("client encapsulate (1 KiB padded request)", |b| {
-        b.iter(|| {
-            let client = ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
-            black_box(client.encapsulate(&request).unwrap())
-        })
+        b.iter(|| black_box(ClientRequest::new(&entry).encapsulate(&request).unwrap()))
     });
 
     let response =
@@ -64,11 +85,7 @@ fn crypto(c: &mut Criterion) {
             .unwrap();
     c.bench_function("gateway decapsulate + encapsulate response", |b| {
         b.iter_batched(
-            || {
-                let client =
-                    ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
-                client.encapsulate(&request).unwrap().0
-            },
+            || ClientRequest::new(&entry).encapsulate(&request).unwrap().0,
             |enc| {
                 let (plain, ctx) = server.decapsulate(&enc).unwrap();
                 black_box(plain);
@@ -114,11 +131,7 @@ fn gateway_handle(c: &mut Criterion) {
         "gateway: whole request (decapsulate, checks, SQLite lookup, seal)",
         |b| {
             b.iter_batched(
-                || {
-                    let client =
-                        ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
-                    client.encapsulate(&request).unwrap().0
-                },
+                || ClientRequest::new(&entry).encapsulate(&request).unwrap().0,
                 |enc| {
                     black_box(
                         rt.block_on(gateway.handle(&enc, SystemTime::now()))

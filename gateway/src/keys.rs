@@ -31,7 +31,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use mimi_proto::oblivious::{self, IKM_LEN};
-use mimi_proto::ohttp;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -283,7 +282,7 @@ fn decode_ikm(s: &str) -> Option<[u8; IKM_LEN]> {
 /// replaced whole when the schedule moves on.
 pub struct KeyRing {
     /// Indexed by key id; 256 entries.
-    servers: Vec<Option<ohttp::Server>>,
+    servers: Vec<Option<oblivious::ServerKey>>,
     /// The `application/ohttp-keys` body: the current key first, then keys
     /// published ahead of use, then keys in their grace period.
     encoded_list: Vec<u8>,
@@ -321,20 +320,19 @@ impl KeyRing {
             }
         });
         let live: Vec<&StoredKey> = live.into_iter().map(|(_, k)| k).collect();
-        let mut servers: Vec<Option<ohttp::Server>> = vec![None; 256];
-        let mut configs = Vec::with_capacity(live.len());
+        let mut servers: Vec<Option<oblivious::ServerKey>> = (0..256).map(|_| None).collect();
+        let mut order = Vec::with_capacity(live.len());
         for k in &live {
             let ikm = decode_ikm(&k.ikm).ok_or_else(|| Error::KeyFileFormat {
                 path: String::new(),
                 reason: format!("key {}: bad ikm", k.id),
             })?;
-            let config = oblivious::derive_key_config(k.id, &ikm).map_err(|_| Error::Internal)?;
-            configs.push(config.clone());
-            servers[usize::from(k.id)] =
-                Some(ohttp::Server::new(config).map_err(|_| Error::Internal)?);
+            let key = oblivious::derive_key_config(k.id, &ikm).map_err(|_| Error::Internal)?;
+            servers[usize::from(k.id)] = Some(key);
+            order.push(usize::from(k.id));
         }
         let encoded_list =
-            oblivious::encode_key_config_list(&configs).map_err(|_| Error::Internal)?;
+            oblivious::encode_key_config_list(order.iter().filter_map(|&i| servers[i].as_ref()));
         let next_change = file
             .keys
             .iter()
@@ -352,7 +350,7 @@ impl KeyRing {
     }
 
     /// The server for a key id, if that key is accepted now.
-    pub fn server(&self, id: u8) -> Option<&ohttp::Server> {
+    pub fn server(&self, id: u8) -> Option<&oblivious::ServerKey> {
         self.servers[usize::from(id)].as_ref()
     }
 

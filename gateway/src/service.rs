@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mimi_proto::oblivious::{self, MEDIA_PROBLEM_JSON};
-use mimi_proto::ohttp;
 
 use crate::error::{Error, Result};
 use crate::inner::{self, Backend, DnsForwarder, InnerRequest, InnerResponse};
@@ -116,9 +115,7 @@ impl Gateway {
         let server = ring.server(enc_request[0]).ok_or(Error::KeyRejected)?;
         let started = Instant::now();
         let (plain, response) = server.decapsulate(enc_request).map_err(|e| match e {
-            ohttp::Error::Truncated | ohttp::Error::Io(_) | ohttp::Error::Format => {
-                Error::MalformedEncapsulation
-            }
+            mimi_proto::Error::EncapsulationTruncated => Error::MalformedEncapsulation,
             _ => Error::KeyRejected,
         })?;
         self.metrics.decapsulated(started.elapsed());

@@ -117,6 +117,24 @@ pub enum Error {
     /// A problem-details body (RFC 9457) was malformed.
     #[error("malformed problem details body")]
     InvalidProblem,
+    /// An encapsulated request or response is shorter than its header,
+    /// encapsulated key and AEAD tag (RFC 9458 §4.3, §4.4).
+    #[error("encapsulated OHTTP message truncated")]
+    EncapsulationTruncated,
+    /// An encapsulated request names a KEM, KDF or AEAD its key does not offer.
+    #[error("encapsulated OHTTP request uses a suite its key does not offer")]
+    UnsupportedSuite,
+    /// An X25519 key was unusable, or a Diffie-Hellman gave the all-zero
+    /// value (RFC 9180 §7.1.4).
+    #[error("unusable X25519 key")]
+    InvalidKey,
+    /// Authenticated decryption failed: the wrong key, or altered bytes.
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// The cryptographic library refused an operation that cannot fail with
+    /// valid inputs (a nonce counter at its end, say).
+    #[error("cryptographic operation failed")]
+    CryptoFailure,
 }
 
 /// Why a `v=MIMI1` record was skipped (DESIGN §3).

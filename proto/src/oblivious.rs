@@ -1,17 +1,21 @@
 //! What the gateway, the relay and the client share about OHTTP (DESIGN §4):
 //! media types and paths, key configuration lists (RFC 9458 §3.2), padded
 //! known-length Binary HTTP (RFC 9292), problem details (RFC 9457) and the
-//! `Date` check of RFC 9458 §6.5. The cryptography itself is the `ohttp`
-//! crate's; nothing here does I/O or reads the clock.
+//! `Date` check of RFC 9458 §6.5, and the encapsulation of requests and
+//! responses (RFC 9458 §4.3, §4.4, in [`encapsulation`]) on our HPKE
+//! ([`crate::hpke`]). Nothing here does I/O or reads the clock.
 
 use std::io::Cursor;
 use std::time::SystemTime;
 
-use ohttp::hpke::{Aead, Kdf, Kem};
-use ohttp::{KeyConfig, SymmetricSuite};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::hpke::{self, Aead};
+
+pub mod encapsulation;
+
+pub use encapsulation::{ClientRequest, ClientResponse, ServerKey, ServerResponse};
 
 /// `message/ohttp-req`.
 pub const MEDIA_OHTTP_REQ: &str = "message/ohttp-req";
@@ -39,13 +43,12 @@ pub const DNS_QUERY_PATH: &str = "/dns-query";
 /// The relay's path prefix; the gateway host follows.
 pub const RELAY_PREFIX: &str = "/gateway/";
 
-/// The one KEM this project uses.
-pub const KEM: Kem = Kem::X25519Sha256;
-/// The symmetric suites offered, preferred first.
-pub const SUITES: [SymmetricSuite; 2] = [
-    SymmetricSuite::new(Kdf::HkdfSha256, Aead::Aes128Gcm),
-    SymmetricSuite::new(Kdf::HkdfSha256, Aead::ChaCha20Poly1305),
-];
+/// The one KEM this project uses: `DHKEM(X25519, HKDF-SHA256)`.
+pub const KEM: u16 = hpke::KEM_X25519_HKDF_SHA256;
+/// The one KDF: `HKDF-SHA256`.
+pub const KDF: u16 = hpke::KDF_HKDF_SHA256;
+/// The AEADs offered with it, preferred first.
+pub const AEADS: [Aead; 2] = [Aead::Aes128Gcm, Aead::ChaCha20Poly1305];
 /// Input keying material length for deriving a key pair.
 pub const IKM_LEN: usize = 32;
 
@@ -79,17 +82,24 @@ pub fn padded_response_len(len: usize) -> usize {
     len.next_power_of_two().max(MIN_PADDED_RESPONSE_LEN)
 }
 
-/// Derives a server key configuration with our KEM and suites from 32 bytes
-/// of secret input keying material (how keys are stored on disk).
-pub fn derive_key_config(key_id: u8, ikm: &[u8; IKM_LEN]) -> Result<KeyConfig> {
-    KeyConfig::derive(key_id, KEM, SUITES.to_vec(), ikm).map_err(|_| Error::InvalidKeyConfigList)
+/// Derives a gateway key with our KEM and suites from 32 bytes of secret
+/// input keying material (how keys are stored on disk): RFC 9180's
+/// `DeriveKeyPair`, as the `ohttp` crate's `KeyConfig::derive` does.
+pub fn derive_key_config(key_id: u8, ikm: &[u8; IKM_LEN]) -> Result<ServerKey> {
+    ServerKey::derive(key_id, ikm)
 }
 
 /// Encodes key configurations as an `application/ohttp-keys` body: each one
 /// prefixed with its 2-byte length (RFC 9458 §3.2).
-pub fn encode_key_config_list(configs: &[KeyConfig]) -> Result<Vec<u8>> {
-    let refs: Vec<&KeyConfig> = configs.iter().collect();
-    KeyConfig::encode_list(&refs).map_err(|_| Error::InvalidKeyConfigList)
+pub fn encode_key_config_list<'a>(configs: impl IntoIterator<Item = &'a ServerKey>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in configs {
+        let encoded = c.encoded_config();
+        // A configuration with our two suites is 43 bytes: the length fits.
+        out.extend_from_slice(&(encoded.len() as u16).to_be_bytes());
+        out.extend_from_slice(encoded);
+    }
+    out
 }
 
 /// One entry of a key configuration list that a client can use.
@@ -99,13 +109,10 @@ pub struct KeyConfigEntry {
     pub key_id: u8,
     /// The configuration's bytes without the length prefix.
     pub encoded: Vec<u8>,
-}
-
-impl KeyConfigEntry {
-    /// The parsed configuration, ready for `ohttp::ClientRequest::from_config`.
-    pub fn config(&self) -> Result<KeyConfig> {
-        KeyConfig::decode(&self.encoded).map_err(|_| Error::InvalidKeyConfigList)
-    }
+    /// The gateway's public key.
+    pub public_key: [u8; hpke::N_PK],
+    /// The AEAD a client uses with it: the first one listed that we offer.
+    pub aead: Aead,
 }
 
 /// Decodes an `application/ohttp-keys` body strictly and keeps, in order, the
@@ -139,10 +146,10 @@ fn usable_entry(entry: &[u8]) -> Result<Option<KeyConfigEntry>> {
     let [key_id, k0, k1, after_kem @ ..] = entry else {
         return Err(Error::InvalidKeyConfigList);
     };
-    if u16::from_be_bytes([*k0, *k1]) != u16::from(KEM) {
+    if u16::from_be_bytes([*k0, *k1]) != KEM {
         return Ok(None); // another KEM: its key length is not ours to know
     }
-    let npk = KEM.n_pk();
+    let npk = hpke::N_PK;
     if after_kem.len() < npk + 2 {
         return Err(Error::InvalidKeyConfigList);
     }
@@ -151,22 +158,22 @@ fn usable_entry(entry: &[u8]) -> Result<Option<KeyConfigEntry>> {
     if declared != suites.len() || declared == 0 || declared % 4 != 0 {
         return Err(Error::InvalidKeyConfigList);
     }
-    let ours = suites.chunks_exact(4).any(|s| {
+    let ours = suites.chunks_exact(4).find_map(|s| {
         let kdf = u16::from_be_bytes([s[0], s[1]]);
-        let aead = u16::from_be_bytes([s[2], s[3]]);
-        SUITES
-            .iter()
-            .any(|o| u16::from(o.kdf()) == kdf && u16::from(o.aead()) == aead)
+        let aead = Aead::from_id(u16::from_be_bytes([s[2], s[3]]))?;
+        (kdf == KDF && AEADS.contains(&aead)).then_some(aead)
     });
-    if !ours {
+    let Some(aead) = ours else {
         return Ok(None);
-    }
-    let e = KeyConfigEntry {
+    };
+    let mut public_key = [0u8; hpke::N_PK];
+    public_key.copy_from_slice(&after_kem[..npk]);
+    Ok(Some(KeyConfigEntry {
         key_id: *key_id,
         encoded: entry.to_vec(),
-    };
-    e.config()?; // the public key must be a valid point
-    Ok(Some(e))
+        public_key,
+        aead,
+    }))
 }
 
 /// Builds a known-length Binary HTTP request, zero-padded to [`padded_len`].

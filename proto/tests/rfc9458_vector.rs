@@ -1,17 +1,17 @@
-//! RFC 9458 Appendix A, byte for byte: the published encapsulated request
-//! opens with the published private key to the published Binary HTTP
-//! request, and the published encapsulated response opens, with the keys the
-//! RFC's formulas give, to the published response. The gateway side runs
-//! through the `hpke` crate that `ohttp` is built on (the `ohttp` API cannot
-//! import a raw private key); the response side through independent HKDF and
-//! AES-GCM implementations.
+//! RFC 9458 Appendix A, byte for byte, twice: through our implementation
+//! (`ServerKey`, `ClientRequest`: the published request opens, our response
+//! with the published nonce is the published response, and our client with
+//! the published ephemeral key makes the published request), and through
+//! independent ones: the `hpke` crate that `ohttp` is built on (the `ohttp`
+//! API cannot import a raw private key) and RustCrypto's HKDF and AES-GCM.
 
 use aes_gcm::aead::{Aead, KeyInit};
 use hpke::aead::AesGcm128;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, Serializable};
-use mimi_proto::oblivious;
+use mimi_proto::hpke::{self as our_hpke, KeyPair};
+use mimi_proto::oblivious::{self, ClientRequest, ServerKey};
 
 fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
@@ -28,6 +28,58 @@ const AEAD_KEY: &str = "5d0172a080e428b16d298c4ea0db620d";
 const AEAD_NONCE: &str = "f6bf1aeb88d6df87007fa263";
 const ENC_RESPONSE: &str = "c789e7151fcba46158ca84b04464910d86f9013e404feea014e7be4a441f234f857fbd";
 const RESPONSE: &str = "0140c8";
+const SK_E: &str = "bc51d5e930bda26589890ac7032f70ad12e4ecb37abb1b65b1256c9c48999c73";
+const RESPONSE_NONCE: &str = "c789e7151fcba46158ca84b04464910d";
+
+fn our_server_key() -> ServerKey {
+    ServerKey::from_private(
+        1,
+        &unhex(SK_R),
+        &[our_hpke::Aead::Aes128Gcm, our_hpke::Aead::ChaCha20Poly1305],
+    )
+    .unwrap()
+}
+
+#[test]
+fn our_gateway_opens_the_published_request_and_seals_the_published_response() {
+    let key = our_server_key();
+    assert_eq!(key.encoded_config(), unhex(KEY_CONFIG));
+    let (request, response) = key.decapsulate(&unhex(ENC_REQUEST)).unwrap();
+    assert_eq!(request, unhex(REQUEST));
+    let sealed = response
+        .encapsulate_with_nonce(&unhex(RESPONSE), &unhex(RESPONSE_NONCE))
+        .unwrap();
+    assert_eq!(sealed, unhex(ENC_RESPONSE));
+}
+
+#[test]
+fn our_client_makes_the_published_request_and_opens_the_published_response() {
+    let ephemeral = KeyPair::from_private(&unhex(SK_E)).unwrap();
+    // The published enc is this key's public key.
+    assert_eq!(ephemeral.public_key()[..], unhex(ENC_REQUEST)[7..39]);
+    let list = unhex(&format!("002d{KEY_CONFIG}"));
+    let entry = oblivious::decode_key_config_list(&list).unwrap().remove(0);
+    let (enc_request, ctx) = ClientRequest::new(&entry)
+        .encapsulate_with(&unhex(REQUEST), &ephemeral)
+        .unwrap();
+    assert_eq!(enc_request, unhex(ENC_REQUEST));
+    assert_eq!(
+        ctx.decapsulate(&unhex(ENC_RESPONSE)).unwrap(),
+        unhex(RESPONSE)
+    );
+}
+
+#[test]
+fn our_implementation_refuses_a_changed_byte() {
+    let key = our_server_key();
+    let mut enc_request = unhex(ENC_REQUEST);
+    let last = enc_request.len() - 1;
+    enc_request[last] ^= 1;
+    assert_eq!(
+        key.decapsulate(&enc_request).map(|_| ()),
+        Err(mimi_proto::Error::DecryptionFailed)
+    );
+}
 
 type Receiver = hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
 

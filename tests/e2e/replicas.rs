@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
 use mimi_proto::{
-    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType, ohttp,
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
 use mimi_testbed::engines::{PostgresServer, RedisServer};
 use mimi_testbed::procs::{ServerProcess, binary};
@@ -132,7 +132,7 @@ fn sealed_lookup(keys: &[u8], identifier: &str) -> (Vec<u8>, ohttp::ClientRespon
         &body,
     )
     .unwrap();
-    ohttp::ClientRequest::from_config(&mut entry.config().unwrap())
+    ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
         .unwrap()
         .encapsulate(&inner)
         .unwrap()

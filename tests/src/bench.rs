@@ -22,7 +22,7 @@ use mimi_client::{Discoverer, DnsMode, Options, RelayTransport, Transport};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
 use mimi_proto::{
-    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType, ohttp,
+    IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
 use rustls_pki_types::ServerName;
 
@@ -365,7 +365,7 @@ pub(crate) fn client_tls(ca: &TestCa) -> Result<Arc<rustls::ClientConfig>> {
 /// One pre-encapsulated request and the context to open its answer.
 struct Item {
     body: Bytes,
-    context: Mutex<Option<ohttp::ClientResponse>>,
+    context: Mutex<Option<oblivious::ClientResponse>>,
 }
 
 /// Requests encapsulated ahead of a run; each is taken once.
@@ -401,8 +401,8 @@ impl Pool {
                                 &[("date", date)],
                                 &body,
                             )?;
-                            let client = ohttp::ClientRequest::from_config(&mut entry.config()?)?;
-                            let (enc, context) = client.encapsulate(&inner)?;
+                            let (enc, context) =
+                                oblivious::ClientRequest::new(entry).encapsulate(&inner)?;
                             out.push(Item {
                                 body: Bytes::from(enc),
                                 context: Mutex::new(Some(context)),
@@ -579,9 +579,8 @@ pub(crate) async fn drive(
 /// The in-process rate of the gateway's unavoidable work (decapsulate a
 /// request, seal a response) on every core, in requests per second.
 pub fn inprocess_rate(seconds: f64) -> Result<f64> {
-    let config = oblivious::derive_key_config(1, &[5; 32])?;
-    let list = oblivious::encode_key_config_list(std::slice::from_ref(&config))?;
-    let server = ohttp::Server::new(config)?;
+    let server = oblivious::derive_key_config(1, &[5; 32])?;
+    let list = oblivious::encode_key_config_list([&server]);
     let n = 4000;
     let pool = Pool::build(&list, "mimi.bench.example", n, 10)?;
     let response = oblivious::encode_response(

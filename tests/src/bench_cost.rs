@@ -23,7 +23,7 @@ use mimi_gateway::directory::{Directory, Entry};
 use mimi_gateway::{Gateway, Settings};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
-use mimi_proto::{IdentifierRequest, SearchIdentifierType, ohttp};
+use mimi_proto::{IdentifierRequest, SearchIdentifierType};
 
 use crate::bench::{self, Pool, RunStats, Setup, identifier};
 
@@ -120,16 +120,12 @@ fn inner_request(host: &str) -> Result<Vec<u8>> {
 
 /// A client's encapsulation of one padded identifierQuery, in µs.
 pub fn client_encapsulation() -> Result<f64> {
-    let config = oblivious::derive_key_config(1, &[5; 32])?;
-    let list = oblivious::encode_key_config_list(std::slice::from_ref(&config))?;
+    let server = oblivious::derive_key_config(1, &[5; 32])?;
+    let list = oblivious::encode_key_config_list([&server]);
     let entry = oblivious::decode_key_config_list(&list)?.remove(0);
     let request = inner_request("mimi.cost.example")?;
     Ok(best_us(|| {
-        if let Ok(mut c) = entry.config() {
-            if let Ok(client) = ohttp::ClientRequest::from_config(&mut c) {
-                let _ = black_box(client.encapsulate(&request));
-            }
-        }
+        let _ = black_box(oblivious::ClientRequest::new(&entry).encapsulate(&request));
     }))
 }
 

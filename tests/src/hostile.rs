@@ -21,7 +21,6 @@ use mimi_proto::oblivious::{
     self, DIRECTORY_PATH, MEDIA_JSON, MEDIA_OCTET_STREAM, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_RES,
     MEDIA_PROBLEM_JSON, Problem, ProblemType,
 };
-use mimi_proto::ohttp;
 use mimi_proto::query::{IdentifierUri, UserProfile};
 use mimi_proto::{IdentifierQueryCode, IdentifierResponse};
 use mimi_relay::Relay;
@@ -39,6 +38,20 @@ pub enum RelayAttack {
 
 /// A key list the relay made, and the server that opens what is sealed to it.
 type OwnKeys = (Vec<u8>, ohttp::Server);
+
+/// A key list and a server from the `ohttp` crate, not ours: every hostile
+/// gateway is also a cross-test of our client against an independent OHTTP
+/// implementation.
+fn independent_server(key_id: u8, ikm: &[u8; 32]) -> (Vec<u8>, ohttp::Server) {
+    use ohttp::hpke::{Aead, Kdf, Kem};
+    let suites = [Aead::Aes128Gcm, Aead::ChaCha20Poly1305]
+        .map(|a| ohttp::SymmetricSuite::new(Kdf::HkdfSha256, a))
+        .to_vec();
+    let config =
+        ohttp::KeyConfig::derive(key_id, Kem::X25519Sha256, suites, ikm).expect("key derivation");
+    let list = ohttp::KeyConfig::encode_list(&[&config]).expect("key list");
+    (list, ohttp::Server::new(config).expect("server"))
+}
 
 /// A relay that attacks as `attack` says, and is honest otherwise.
 #[derive(Debug)]
@@ -90,10 +103,8 @@ impl HostileRelay {
         let (list, _) = keys.entry(slot).or_insert_with(|| {
             // Distinct key material for each list.
             let ikm = [u8::try_from(n % 200).unwrap_or(0) + 1; 32];
-            let config = oblivious::derive_key_config(1, &ikm).expect("key derivation");
-            let list =
-                oblivious::encode_key_config_list(std::slice::from_ref(&config)).expect("key list");
-            (list, ohttp::Server::new(config).expect("server"))
+            let (list, server) = independent_server(1, &ikm);
+            (list, server)
         });
         list.clone()
     }
@@ -184,12 +195,10 @@ pub struct TaggingGateway {
 impl TaggingGateway {
     /// The gateway for `host`.
     pub fn new(host: &str) -> Self {
-        let config = oblivious::derive_key_config(3, &[0x5a; 32]).expect("key derivation");
-        let key_list =
-            oblivious::encode_key_config_list(std::slice::from_ref(&config)).expect("key list");
+        let (key_list, server) = independent_server(3, &[0x5a; 32]);
         Self {
             host: host.to_owned(),
-            server: ohttp::Server::new(config).expect("server"),
+            server,
             key_list,
             seen: Mutex::default(),
             date_tags: Mutex::default(),

@@ -87,7 +87,7 @@ impl Directory {
         value: &str,
     ) -> Result<Vec<String>> {
         match self {
-            Self::Sqlite(s) => s.lookup(search_type, value.to_owned()).await,
+            Self::Sqlite(s) => s.lookup(search_type, value).await,
             Self::Postgres(p) => p.lookup(search_type, value).await,
         }
     }

@@ -1,9 +1,12 @@
 //! The embedded directory: one SQLite file in WAL mode, so that the admin
 //! CLI can write while the gateway reads.
 //!
-//! Queries run on tokio's blocking threads (`spawn_blocking`) with a
-//! connection from an `r2d2` pool: a slow disk stalls those threads, never
-//! the event loop. The schema's version is SQLite's `user_version`.
+//! Connections come from an `r2d2` pool. A lookup (an indexed read of a few
+//! pages, microseconds from the page cache) runs in place on the task's
+//! thread: handing it to a blocking thread and back cost more than the read
+//! itself (docs/decisions.md, "Lookups in place"). Writes, imports and
+//! listings, which can take long, run on tokio's blocking threads. The
+//! schema's version is SQLite's `user_version`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,6 +17,18 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use super::{Entry, Valid};
 use crate::error::{Error, Result};
+
+fn lookup_with(
+    c: &mut Connection,
+    search_type: SearchIdentifierType,
+    value: &str,
+) -> Result<Vec<String>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT account FROM entries WHERE search_type = ?1 AND value = ?2 AND searchable = 1 ORDER BY account",
+    )?;
+    let rows = stmt.query_map(params![search_type as u8, value], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+}
 
 /// Migrations in order; entry `i` takes the schema from version `i` to `i + 1`.
 /// Version 1 is the table every earlier release created without a version,
@@ -87,16 +102,15 @@ impl SqliteStore {
     pub(super) async fn lookup(
         &self,
         search_type: SearchIdentifierType,
-        value: String,
+        value: &str,
     ) -> Result<Vec<String>> {
-        self.run(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT account FROM entries WHERE search_type = ?1 AND value = ?2 AND searchable = 1 ORDER BY account",
-            )?;
-            let rows = stmt.query_map(params![search_type as u8, value], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
-        })
-        .await
+        // In place when a connection is idle; when every connection is busy
+        // (a long import holding some), wait for one on a blocking thread.
+        if let Some(mut conn) = self.pool.try_get() {
+            return lookup_with(&mut conn, search_type, value);
+        }
+        let value = value.to_owned();
+        self.run(move |c| lookup_with(c, search_type, &value)).await
     }
 
     pub(super) async fn upsert(&self, entries: Vec<Valid>) -> Result<usize> {

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use mimi_proto::bhttp;
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious::{self, Problem, ProblemType};
 use mimi_proto::query::QueryElement;
 use mimi_proto::{
     IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
-use mimi_proto::{bhttp, ohttp};
 
 use super::*;
 use crate::directory::{Directory, Entry};
@@ -56,7 +56,9 @@ fn fixture_with(replay_capacity: usize) -> Fixture {
 fn seal(gw: &Gateway, bhttp: &[u8]) -> (Vec<u8>, ohttp::ClientResponse) {
     let list = gw.keys().ring().encoded_list().to_vec();
     let entry = &oblivious::decode_key_config_list(&list).unwrap()[0];
-    let client = ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
+    let client =
+        ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
+            .unwrap();
     client.encapsulate(bhttp).unwrap()
 }
 

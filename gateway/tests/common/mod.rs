@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use mimi_gateway::{Config, Gateway};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious::{self, GATEWAY_PATH, MEDIA_OHTTP_REQ};
-use mimi_proto::{IdentifierRequest, IdentifierResponse, SearchIdentifierType, bhttp, ohttp};
+use mimi_proto::{IdentifierRequest, IdentifierResponse, SearchIdentifierType, bhttp};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -144,10 +144,11 @@ pub async fn query(
         &body,
     )
     .unwrap();
-    let (enc, ctx) = ohttp::ClientRequest::from_config(&mut entry.config().unwrap())
-        .unwrap()
-        .encapsulate(&inner)
-        .unwrap();
+    let (enc, ctx) =
+        ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
+            .unwrap()
+            .encapsulate(&inner)
+            .unwrap();
     let (status, headers, body) = send(
         c,
         "POST",
@@ -177,10 +178,11 @@ pub async fn exchange(
 ) -> (u16, Option<bhttp::Message>) {
     let keys = fetch_keys(c, addr).await;
     let entry = &oblivious::decode_key_config_list(&keys).unwrap()[0];
-    let (enc, ctx) = ohttp::ClientRequest::from_config(&mut entry.config().unwrap())
-        .unwrap()
-        .encapsulate(inner)
-        .unwrap();
+    let (enc, ctx) =
+        ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
+            .unwrap()
+            .encapsulate(inner)
+            .unwrap();
     let (status, _, body) = send(
         c,
         "POST",

@@ -15,16 +15,22 @@ mod rfc9458_appendix_a {
     const RESPONSE: &str = "0140c8";
     const ENC_REQUEST: &str = "010020000100014b28f881333e7c164ffc499ad9796f877f4e1051ee6d31bad19dec96c208b4726374e469135906992e1268c594d2a10c695d858c40a026e7965e7d86b83dd440b2c0185204b4d63525";
 
+    const SK_R: &str = "3c168975674b2fa8e465970b79c8dcf09f1c741626480bd4c6162fc5b6a98e1a";
+
     #[test]
-    fn key_config_decodes_and_encodes_to_the_same_bytes() {
-        let config = KeyConfig::decode(&unhex(KEY_CONFIG)).unwrap();
-        assert_eq!(config.encode().unwrap(), unhex(KEY_CONFIG));
-        let list = encode_key_config_list(&[config]).unwrap();
+    fn key_config_encodes_to_the_published_bytes_and_decodes() {
+        let config =
+            ServerKey::from_private(1, &unhex(SK_R), &[Aead::Aes128Gcm, Aead::ChaCha20Poly1305])
+                .unwrap();
+        assert_eq!(config.encoded_config(), unhex(KEY_CONFIG));
+        let list = encode_key_config_list([&config]);
         assert_eq!(list, unhex(&format!("002d{KEY_CONFIG}")));
         let entries = decode_key_config_list(&list).unwrap();
         assert_eq!(entries.len(), 1);
         assert_eq!(entries[0].key_id, 1);
         assert_eq!(entries[0].encoded, unhex(KEY_CONFIG));
+        assert_eq!(entries[0].public_key[..], unhex(KEY_CONFIG)[3..35]);
+        assert_eq!(entries[0].aead, Aead::Aes128Gcm);
     }
 
     #[test]
@@ -45,9 +51,12 @@ mod rfc9458_appendix_a {
     fn client_encapsulation_has_the_published_shape() {
         // The crate draws a fresh ephemeral key, so the bytes differ from the
         // published ones; the header and the length must not.
-        let mut config = KeyConfig::decode(&unhex(KEY_CONFIG)).unwrap();
-        let client = ohttp::ClientRequest::from_config(&mut config).unwrap();
-        let (enc, _response) = client.encapsulate(&unhex(REQUEST)).unwrap();
+        let entry = decode_key_config_list(&unhex(&format!("002d{KEY_CONFIG}")))
+            .unwrap()
+            .remove(0);
+        let (enc, _response) = ClientRequest::new(&entry)
+            .encapsulate(&unhex(REQUEST))
+            .unwrap();
         let published = unhex(ENC_REQUEST);
         assert_eq!(enc.len(), published.len());
         assert_eq!(enc[..7], published[..7]);
@@ -61,9 +70,8 @@ mod rfc9458_appendix_a {
 
 #[test]
 fn derived_keys_round_trip_a_padded_exchange() {
-    let server_config = derive_key_config(7, &[42; IKM_LEN]).unwrap();
-    let list = encode_key_config_list(std::slice::from_ref(&server_config)).unwrap();
-    let server = ohttp::Server::new(server_config).unwrap();
+    let server = derive_key_config(7, &[42; IKM_LEN]).unwrap();
+    let list = encode_key_config_list([&server]);
 
     let entry = &decode_key_config_list(&list).unwrap()[0];
     assert_eq!(entry.key_id, 7);
@@ -76,8 +84,7 @@ fn derived_keys_round_trip_a_padded_exchange() {
     )
     .unwrap();
     assert_eq!(inner.len(), MIN_PADDED_LEN);
-    let client = ohttp::ClientRequest::from_config(&mut entry.config().unwrap()).unwrap();
-    let (enc_req, client_resp) = client.encapsulate(&inner).unwrap();
+    let (enc_req, client_resp) = ClientRequest::new(entry).encapsulate(&inner).unwrap();
 
     let (plain, server_resp) = server.decapsulate(&enc_req).unwrap();
     let msg = decode_message(&plain).unwrap();
@@ -96,18 +103,13 @@ fn derived_keys_round_trip_a_padded_exchange() {
 
 #[test]
 fn derivation_is_deterministic() {
-    let a = derive_key_config(1, &[9; IKM_LEN])
-        .unwrap()
-        .encode()
-        .unwrap();
-    let b = derive_key_config(1, &[9; IKM_LEN])
-        .unwrap()
-        .encode()
-        .unwrap();
-    let c = derive_key_config(1, &[8; IKM_LEN])
-        .unwrap()
-        .encode()
-        .unwrap();
+    let config = |ikm: u8| {
+        derive_key_config(1, &[ikm; IKM_LEN])
+            .unwrap()
+            .encoded_config()
+            .to_vec()
+    };
+    let (a, b, c) = (config(9), config(9), config(8));
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
