@@ -817,10 +817,13 @@ pub async fn run_dns(setup: &Setup, duration: Duration) -> Result<RunStats> {
     Ok(stats)
 }
 
-/// Whole-request handling in process (decapsulate, checks, replay cache,
-/// SQLite lookup, seal) on 1 thread and on every core: requests per second.
-/// If anything on the path queued behind one lock, the second would not grow.
-pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
+/// A gateway in process for `host`: fresh keys, an embedded SQLite directory
+/// holding the first 100 identifiers, the in-memory replay cache. Returns
+/// the directory's temporary home (keep it), the gateway and its key list.
+pub(crate) fn inprocess_gateway(
+    rt: &tokio::runtime::Handle,
+    host: &str,
+) -> Result<(tempfile::TempDir, mimi_gateway::Gateway, Vec<u8>)> {
     use mimi_gateway::directory::{Directory, Entry};
     use mimi_gateway::{Gateway, Settings};
     let dir = tempfile::tempdir()?;
@@ -828,11 +831,6 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
         &dir.path().join("keys.json"),
         SystemTime::now(),
     )?);
-    // The directory's queries run on the runtime's blocking threads.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let rt = runtime.handle().clone();
     let directory = Directory::open(&dir.path().join("dir.sqlite"))?;
     for k in 0..100 {
         rt.block_on(directory.add(&Entry {
@@ -841,13 +839,12 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
             searchable: true,
         }))?;
     }
-    let host = "mimi.inprocess.example";
     let gateway = Gateway::new(
         Settings {
             public_host: host.into(),
             extra_origins: vec![],
             date_window: Duration::from_secs(600),
-            future_skew: std::time::Duration::from_secs(10),
+            future_skew: Duration::from_secs(10),
             replay_capacity: 10_000_000,
             started: None,
         },
@@ -856,6 +853,20 @@ pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
         None,
     );
     let list = keys.ring().encoded_list().to_vec();
+    Ok((dir, gateway, list))
+}
+
+/// Whole-request handling in process (decapsulate, checks, replay cache,
+/// SQLite lookup, seal) on 1 thread and on every core: requests per second.
+/// If anything on the path queued behind one lock, the second would not grow.
+pub fn inprocess_scaling(seconds: f64) -> Result<(f64, f64, usize)> {
+    // The directory's writes run on the runtime's blocking threads.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let rt = runtime.handle().clone();
+    let host = "mimi.inprocess.example";
+    let (_dir, gateway, list) = inprocess_gateway(&rt, host)?;
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     // Calibrate: how many one thread does in `seconds`, to size the pools.
     let probe = Pool::build(&list, host, 2000, 100)?;

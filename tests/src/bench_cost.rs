@@ -15,12 +15,9 @@ use std::fmt::Write;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use mimi_gateway::directory::{Directory, Entry};
-use mimi_gateway::{Gateway, Settings};
 use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
 use mimi_proto::{IdentifierRequest, SearchIdentifierType};
@@ -132,37 +129,11 @@ pub fn client_encapsulation() -> Result<f64> {
 /// A whole gateway request in process, on one thread, in µs: the embedded
 /// SQLite directory, the in-memory replay cache, every check.
 pub fn gateway_whole_request() -> Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let keys = Arc::new(mimi_gateway::keys::KeyManager::open(
-        &dir.path().join("keys.json"),
-        SystemTime::now(),
-    )?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let directory = Directory::open(&dir.path().join("dir.sqlite"))?;
-    for k in 0..100 {
-        rt.block_on(directory.add(&Entry {
-            identifier: identifier(k),
-            account: format!("mimi://bench.example/u/user{k}"),
-            searchable: true,
-        }))?;
-    }
     let host = "mimi.cost.example";
-    let gateway = Gateway::new(
-        Settings {
-            public_host: host.into(),
-            extra_origins: vec![],
-            date_window: Duration::from_secs(600),
-            future_skew: Duration::from_secs(10),
-            replay_capacity: 1_000_000,
-            started: None,
-        },
-        keys.clone(),
-        mimi_gateway::inner::Backend::Embedded(Arc::new(directory)),
-        None,
-    );
-    let list = keys.ring().encoded_list().to_vec();
+    let (_dir, gateway, list) = bench::inprocess_gateway(rt.handle(), host)?;
     let pool = Pool::build(&list, host, (ROUNDS + 1) * PER_ROUND, 100)?;
     let mut items = pool.bodies();
     // One round to warm up, then the timed rounds.
