@@ -124,7 +124,7 @@ impl std::ops::Deref for Relay {
 
 /// A key list the gateway does not hold.
 fn foreign_key_list() -> Vec<u8> {
-    let config = mimi_proto::oblivious::derive_key_config(9, &[7; 32]).unwrap();
+    let config = mimi_proto::oblivious::ServerKey::derive(9, &[7; 32]).unwrap();
     mimi_proto::oblivious::encode_key_config_list([&config])
 }
 

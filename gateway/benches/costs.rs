@@ -71,7 +71,7 @@ fn floor(c: &mut Criterion) {
 }
 
 fn crypto(c: &mut Criterion) {
-    let server = oblivious::derive_key_config(1, &[3; 32]).unwrap();
+    let server = oblivious::ServerKey::derive(1, &[3; 32]).unwrap();
     let list = oblivious::encode_key_config_list([&server]);
     let entry = oblivious::decode_key_config_list(&list).unwrap().remove(0);
     let request = inner_request();

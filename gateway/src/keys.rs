@@ -320,19 +320,22 @@ impl KeyRing {
             }
         });
         let live: Vec<&StoredKey> = live.into_iter().map(|(_, k)| k).collect();
+        let keys = live
+            .iter()
+            .map(|k| {
+                let ikm = decode_ikm(&k.ikm).ok_or_else(|| Error::KeyFileFormat {
+                    path: String::new(),
+                    reason: format!("key {}: bad ikm", k.id),
+                })?;
+                oblivious::ServerKey::derive(k.id, &ikm).map_err(|_| Error::Internal)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let encoded_list = oblivious::encode_key_config_list(&keys);
         let mut servers: Vec<Option<oblivious::ServerKey>> = (0..256).map(|_| None).collect();
-        let mut order = Vec::with_capacity(live.len());
-        for k in &live {
-            let ikm = decode_ikm(&k.ikm).ok_or_else(|| Error::KeyFileFormat {
-                path: String::new(),
-                reason: format!("key {}: bad ikm", k.id),
-            })?;
-            let key = oblivious::derive_key_config(k.id, &ikm).map_err(|_| Error::Internal)?;
-            servers[usize::from(k.id)] = Some(key);
-            order.push(usize::from(k.id));
+        for key in keys {
+            let id = usize::from(key.key_id());
+            servers[id] = Some(key);
         }
-        let encoded_list =
-            oblivious::encode_key_config_list(order.iter().filter_map(|&i| servers[i].as_ref()));
         let next_change = file
             .keys
             .iter()

@@ -15,8 +15,8 @@ use crate::metrics::Metrics;
 use crate::replay::{ReplayCache, ReplayStore, Verdict};
 
 /// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
-const HEADER_LEN: usize = 7;
-const ENC_LEN: usize = 32;
+const HEADER_LEN: usize = oblivious::encapsulation::HEADER_LEN;
+const ENC_LEN: usize = mimi_proto::hpke::N_PK;
 
 /// What the gateway needs to answer requests.
 #[derive(Debug)]

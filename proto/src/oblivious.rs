@@ -82,13 +82,6 @@ pub fn padded_response_len(len: usize) -> usize {
     len.next_power_of_two().max(MIN_PADDED_RESPONSE_LEN)
 }
 
-/// Derives a gateway key with our KEM and suites from 32 bytes of secret
-/// input keying material (how keys are stored on disk): RFC 9180's
-/// `DeriveKeyPair`, as the `ohttp` crate's `KeyConfig::derive` does.
-pub fn derive_key_config(key_id: u8, ikm: &[u8; IKM_LEN]) -> Result<ServerKey> {
-    ServerKey::derive(key_id, ikm)
-}
-
 /// Encodes key configurations as an `application/ohttp-keys` body: each one
 /// prefixed with its 2-byte length (RFC 9458 §3.2).
 pub fn encode_key_config_list<'a>(configs: impl IntoIterator<Item = &'a ServerKey>) -> Vec<u8> {

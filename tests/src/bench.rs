@@ -579,7 +579,7 @@ pub(crate) async fn drive(
 /// The in-process rate of the gateway's unavoidable work (decapsulate a
 /// request, seal a response) on every core, in requests per second.
 pub fn inprocess_rate(seconds: f64) -> Result<f64> {
-    let server = oblivious::derive_key_config(1, &[5; 32])?;
+    let server = oblivious::ServerKey::derive(1, &[5; 32])?;
     let list = oblivious::encode_key_config_list([&server]);
     let n = 4000;
     let pool = Pool::build(&list, "mimi.bench.example", n, 10)?;

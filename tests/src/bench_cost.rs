@@ -154,7 +154,7 @@ fn inner_request(host: &str) -> Result<Vec<u8>> {
 /// A client's encapsulation of one padded identifierQuery, and the floor
 /// timed beside it, in µs.
 pub fn client_encapsulation() -> Result<(f64, f64)> {
-    let server = oblivious::derive_key_config(1, &[5; 32])?;
+    let server = oblivious::ServerKey::derive(1, &[5; 32])?;
     let list = oblivious::encode_key_config_list([&server]);
     let entry = oblivious::decode_key_config_list(&list)?.remove(0);
     let request = inner_request("mimi.cost.example")?;

@@ -4,7 +4,7 @@
 //! Connections come from an `r2d2` pool. A lookup (an indexed read of a few
 //! pages, microseconds from the page cache) runs in place on the task's
 //! thread: handing it to a blocking thread and back cost more than the read
-//! itself (docs/decisions.md, "Lookups in place"). Writes, imports and
+//! itself (docs/decisions.md, "SQLite lookups in place"). Writes, imports and
 //! listings, which can take long, run on tokio's blocking threads. The
 //! schema's version is SQLite's `user_version`.
 

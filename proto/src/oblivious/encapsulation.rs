@@ -97,7 +97,9 @@ impl std::fmt::Debug for ServerKey {
 }
 
 impl ServerKey {
-    /// The key `DeriveKeyPair(ikm)` gives, offering our AEADs.
+    /// The key `DeriveKeyPair(ikm)` gives, offering our AEADs: how keys are
+    /// stored on disk (32 bytes of secret input keying material), as the
+    /// `ohttp` crate's `KeyConfig::derive` does.
     pub fn derive(key_id: u8, ikm: &[u8; IKM_LEN]) -> Result<Self> {
         Ok(Self::new(key_id, KeyPair::derive(ikm)?, &AEADS))
     }

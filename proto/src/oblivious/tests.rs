@@ -70,7 +70,7 @@ mod rfc9458_appendix_a {
 
 #[test]
 fn derived_keys_round_trip_a_padded_exchange() {
-    let server = derive_key_config(7, &[42; IKM_LEN]).unwrap();
+    let server = ServerKey::derive(7, &[42; IKM_LEN]).unwrap();
     let list = encode_key_config_list([&server]);
 
     let entry = &decode_key_config_list(&list).unwrap()[0];
@@ -104,7 +104,7 @@ fn derived_keys_round_trip_a_padded_exchange() {
 #[test]
 fn derivation_is_deterministic() {
     let config = |ikm: u8| {
-        derive_key_config(1, &[ikm; IKM_LEN])
+        ServerKey::derive(1, &[ikm; IKM_LEN])
             .unwrap()
             .encoded_config()
             .to_vec()
