@@ -116,7 +116,7 @@ impl RunStats {
 
 /// The running servers.
 pub struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     ca: TestCa,
     dns: Option<DnsServer>,
     /// Gateway processes with their address and host.
@@ -249,7 +249,7 @@ impl Setup {
         let relay = ServerProcess::start(&relay_bin, &d.join("relay.toml"))?;
         let relay_addr = addr_of(&relay.url)?;
         Ok(Self {
-            _dir: dir,
+            dir,
             ca,
             dns: Some(dns),
             gateways,
@@ -308,6 +308,28 @@ impl Setup {
         let after = self.cpu();
         stats.gateway_cpu = after.0 - before.0;
         stats.relay_cpu = after.1 - before.1;
+    }
+
+    /// Starts `mimi-tls-floor` beside gateway 0 (its address and
+    /// certificate, another port), answering every request with
+    /// `answer_len` bytes.
+    pub fn start_tls_floor(&self, answer_len: usize) -> Result<ServerProcess> {
+        let bin = binary("mimi-testbed", "mimi-tls-floor")?;
+        let home = self.dir.path().join("g0");
+        let listen = SocketAddr::new(self.gateways[0].1.ip(), 0).to_string();
+        let len = answer_len.to_string();
+        let (cert, key) = (home.join("cert.pem"), home.join("key.pem"));
+        let args: [&std::ffi::OsStr; 8] = [
+            "--listen".as_ref(),
+            listen.as_ref(),
+            "--cert-file".as_ref(),
+            cert.as_os_str(),
+            "--key-file".as_ref(),
+            key.as_os_str(),
+            "--answer-len".as_ref(),
+            len.as_ref(),
+        ];
+        ServerProcess::start_with_args(&bin, &args)
     }
 
     /// The process id of the gateway the "gateway alone" runs load.
@@ -373,6 +395,9 @@ pub(crate) struct Pool {
     items: Vec<Item>,
     next: AtomicUsize,
     exhausted: AtomicBool,
+    /// For a server that answers every request with the same bytes (the
+    /// TLS floor): the answer's length, which then counts as success.
+    fixed_answer: Option<usize>,
 }
 
 impl Pool {
@@ -428,7 +453,17 @@ impl Pool {
             items,
             next: AtomicUsize::new(0),
             exhausted: AtomicBool::new(false),
+            fixed_answer: None,
         })
+    }
+
+    /// The same requests, each answer counted a success when it is a 200 of
+    /// `len` bytes: for a server that does not open them.
+    pub(crate) fn expecting_fixed_answer(self, len: usize) -> Self {
+        Self {
+            fixed_answer: Some(len),
+            ..self
+        }
     }
 
     /// The encapsulated requests, in order.
@@ -446,10 +481,14 @@ impl Pool {
     }
 }
 
-/// Whether an encapsulated answer opens to a 200 identifierQuery success.
-fn check(item: &Item, status: u16, body: &[u8]) -> bool {
+/// Whether an encapsulated answer opens to a 200 identifierQuery success
+/// (or, for a pool expecting a fixed answer, has its length).
+fn check(pool: &Pool, item: &Item, status: u16, body: &[u8]) -> bool {
     if status != 200 {
         return false;
+    }
+    if let Some(len) = pool.fixed_answer {
+        return body.len() == len;
     }
     let Some(context) = item.context.lock().ok().and_then(|mut c| c.take()) else {
         return false;
@@ -502,6 +541,7 @@ struct Failure {
 async fn send_checked(
     sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     path: &str,
+    pool: &Pool,
     item: &Item,
 ) -> std::result::Result<(), Failure> {
     let fail = |kind: String, closed: bool| Failure { kind, closed };
@@ -520,7 +560,7 @@ async fn send_checked(
         .map_err(|e| fail(format!("send: {e}"), true))?;
     let status = resp.status().as_u16();
     match resp.into_body().collect().await.map(|c| c.to_bytes()) {
-        Ok(b) if check(item, status, &b) => Ok(()),
+        Ok(b) if check(pool, item, status, &b) => Ok(()),
         _ => Err(fail(format!("status {status}"), false)),
     }
 }
@@ -548,7 +588,7 @@ pub(crate) async fn drive(
             while Instant::now() < deadline {
                 let Some(item) = pool.take() else { break };
                 let t0 = Instant::now();
-                match send_checked(&mut sender, &path, item).await {
+                match send_checked(&mut sender, &path, &pool, item).await {
                     Ok(()) => {
                         ok += 1;
                         let us = t0.elapsed().as_micros();
@@ -637,6 +677,37 @@ pub async fn run_ohttp(
     )
     .await?;
     setup.charge(&mut stats, before);
+    Ok(stats)
+}
+
+/// Loads the TLS floor server (see `mimi-tls-floor`) at `addr` like a
+/// gateway, with the same requests; the floor's CPU is charged as the
+/// gateway's.
+pub async fn run_tls_floor(
+    setup: &Setup,
+    floor: &ServerProcess,
+    answer_len: usize,
+    connections: usize,
+    duration: Duration,
+    pool_size: usize,
+) -> Result<RunStats> {
+    let (gw_addr, host) = (setup.gateways[0].1, setup.gateways[0].2.clone());
+    let keys = fetch_keys(setup, gw_addr).await?;
+    let pool =
+        Pool::build(&keys, &host, pool_size, setup.identifiers)?.expecting_fixed_answer(answer_len);
+    let target = addr_of(&floor.url)?;
+    let before = floor.cpu_seconds().unwrap_or(0.0);
+    let mut stats = drive(
+        "TLS floor",
+        target,
+        GATEWAY_PATH.to_owned(),
+        setup.tls()?,
+        Arc::new(pool),
+        connections,
+        duration,
+    )
+    .await?;
+    stats.gateway_cpu = floor.cpu_seconds().unwrap_or(0.0) - before;
     Ok(stats)
 }
 
@@ -983,7 +1054,7 @@ pub async fn soak(
                 tokio::time::sleep_until(next.into()).await;
                 next += gap;
                 let Some(item) = pool.take() else { break };
-                match send_checked(&mut sender, &path, item).await {
+                match send_checked(&mut sender, &path, &pool, item).await {
                     Ok(()) => ok += 1,
                     Err(failure) => {
                         errors += 1;

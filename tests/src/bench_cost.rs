@@ -217,8 +217,8 @@ impl Profile {
         Ok(Self { child, data })
     }
 
-    /// The symbols with the most self time: (percent, symbol).
-    fn finish(mut self) -> Result<Vec<(f64, String)>> {
+    /// The symbols with the most self time, and the kernel's share.
+    fn finish(mut self) -> Result<ProfileSummary> {
         self.child.wait()?;
         let out = Command::new("perf")
             .args([
@@ -233,20 +233,30 @@ impl Profile {
             .stderr(Stdio::null())
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        Ok(text
+        let rows: Vec<(f64, bool, String)> = text
             .lines()
             .filter(|l| !l.starts_with('#') && l.contains('%'))
             .filter_map(|l| {
                 let (pct, rest) = l.trim().split_once('%')?;
-                let sym = rest
-                    .trim()
-                    .trim_start_matches("[.]")
-                    .trim_start_matches("[k]");
-                Some((pct.trim().parse().ok()?, sym.trim().to_owned()))
+                let rest = rest.trim();
+                let kernel = rest.starts_with("[k]");
+                let sym = rest.trim_start_matches("[.]").trim_start_matches("[k]");
+                Some((pct.trim().parse().ok()?, kernel, sym.trim().to_owned()))
             })
-            .take(15)
-            .collect())
+            .collect();
+        Ok(ProfileSummary {
+            kernel_pct: rows.iter().filter(|r| r.1).map(|r| r.0).sum(),
+            top: rows.iter().take(15).map(|r| (r.0, r.2.clone())).collect(),
+        })
     }
+}
+
+/// What `perf report` says of one loaded process.
+struct ProfileSummary {
+    /// The symbols with the most self time: (percent, symbol).
+    top: Vec<(f64, String)>,
+    /// Percent of all samples in the kernel.
+    kernel_pct: f64,
 }
 
 fn profile_table(out: &mut String, title: &str, rows: &[(f64, String)]) {
@@ -257,43 +267,35 @@ fn profile_table(out: &mut String, title: &str, rows: &[(f64, String)]) {
     }
 }
 
-/// One loaded run, profiled when asked: the run and the profile.
-async fn loaded_run(
-    setup: &Setup,
-    via_relay: bool,
+/// One loaded run of the process `pid`, profiled as `name` when asked: the
+/// run and the profile.
+async fn profiled(
     config: &CostConfig,
-    pool_size: usize,
-) -> Result<(RunStats, Option<Vec<(f64, String)>>)> {
+    name: &str,
+    pid: u32,
+    run: impl Future<Output = Result<RunStats>>,
+) -> Result<(RunStats, Option<ProfileSummary>)> {
     let profile = match &config.profile {
-        Some(dir) => {
-            let (name, pid) = if via_relay {
-                ("relay", setup.relay_pid())
-            } else {
-                ("gateway", setup.gateway_pid())
-            };
-            Some(Profile::start(
-                dir,
-                name,
-                pid,
-                config.duration.as_secs_f64(),
-            )?)
-        }
+        Some(dir) => Some(Profile::start(
+            dir,
+            name,
+            pid,
+            config.duration.as_secs_f64(),
+        )?),
         None => None,
     };
-    let stats = bench::run_ohttp(
-        setup,
-        via_relay,
-        config.connections,
-        config.duration,
-        pool_size,
-    )
-    .await?;
+    let stats = run.await?;
     let profile = match profile {
         Some(p) => Some(p.finish()?),
         None => None,
     };
     Ok((stats, profile))
 }
+
+/// The length of an encapsulated answer to an identifierQuery: the padded
+/// Binary HTTP response, the response nonce (16 bytes, for AES-128-GCM) and
+/// the AEAD tag (16 bytes).
+const ANSWER_LEN: usize = mimi_proto::oblivious::MIN_PADDED_RESPONSE_LEN + 16 + 16;
 
 /// Runs everything and returns the Markdown report.
 pub async fn run(config: &CostConfig) -> Result<String> {
@@ -323,14 +325,42 @@ pub async fn run(config: &CostConfig) -> Result<String> {
         "gateway alone, {} connections ({pool_size} requests ready) ...",
         config.connections
     );
-    let (gw, gw_profile) = loaded_run(&setup, false, config, pool_size).await?;
+    let (n, duration) = (config.connections, config.duration);
+    let (gw, gw_profile) = profiled(
+        config,
+        "gateway",
+        setup.gateway_pid(),
+        bench::run_ohttp(&setup, false, n, duration, pool_size),
+    )
+    .await?;
     eprintln!("relay + gateway, {} connections ...", config.connections);
-    let (relay, relay_profile) = loaded_run(&setup, true, config, pool_size).await?;
+    let (relay, relay_profile) = profiled(
+        config,
+        "relay",
+        setup.relay_pid(),
+        bench::run_ohttp(&setup, true, n, duration, pool_size),
+    )
+    .await?;
+    eprintln!(
+        "TLS floor (a fixed answer on the same stack), {} connections ...",
+        config.connections
+    );
+    let floor_server = setup.start_tls_floor(ANSWER_LEN)?;
+    let floor_run = profiled(
+        config,
+        "tls-floor",
+        floor_server.pid(),
+        bench::run_tls_floor(&setup, &floor_server, ANSWER_LEN, n, duration, pool_size),
+    )
+    .await;
+    floor_server.stop()?;
+    let (stack, stack_profile) = floor_run?;
     setup.stop().await?;
 
     let per_req = |cpu: f64, n: usize| cpu * 1e6 / n.max(1) as f64;
     let gw_cpu = per_req(gw.gateway_cpu, gw.ok);
     let relay_cpu = per_req(relay.relay_cpu, relay.ok);
+    let stack_cpu = per_req(stack.gateway_cpu, stack.ok);
 
     let _ = writeln!(out, "| X25519 DH, one thread | µs |\n|---|---|");
     for (name, us) in &floors {
@@ -383,19 +413,61 @@ pub async fn run(config: &CostConfig) -> Result<String> {
         "DH floor beside it",
         1.6,
     );
-    if let Some(rows) = gw_profile {
-        profile_table(
-            &mut out,
-            "Gateway under load, busiest symbols (`perf record`, self time):",
-            &rows,
-        );
-    }
-    if let Some(rows) = relay_profile {
-        profile_table(
-            &mut out,
-            "Relay under load, busiest symbols (`perf record`, self time):",
-            &rows,
-        );
+    let _ = writeln!(
+        out,
+        "\nThe stack's own floor: `mimi-tls-floor` serves every request with a fixed \
+         {ANSWER_LEN}-byte answer on the same accept loop, TLS, HTTP and allocator, \
+         doing nothing else ({} connections, {} ok, {} errors). \"In the kernel\" is \
+         the kernel's share of the process's `perf` samples (with `--profile`).\n\n\
+         | CPU per request | µs | in the kernel, µs |\n|---|---|---|",
+        config.connections, stack.ok, stack.errors,
+    );
+    let kernel = |cpu: f64, p: &Option<ProfileSummary>| {
+        p.as_ref().map_or("-".to_owned(), |p| {
+            format!("{:.1}", cpu * p.kernel_pct / 100.0)
+        })
+    };
+    let mut row = |name: &str, cpu: f64, kernel: String| {
+        let _ = writeln!(out, "| {name} | {cpu:.1} | {kernel} |");
+    };
+    row(
+        "TLS floor: read one request, send one fixed answer",
+        stack_cpu,
+        kernel(stack_cpu, &stack_profile),
+    );
+    row(
+        "gateway over TLS, all of it",
+        gw_cpu,
+        kernel(gw_cpu, &gw_profile),
+    );
+    row(
+        "gateway over TLS, beyond its in-process request",
+        gw_cpu - whole,
+        "-".into(),
+    );
+    row(
+        "what the gateway target leaves for the stack (0.25 × in-process)",
+        0.25 * whole,
+        "-".into(),
+    );
+    row(
+        "relay (serves one exchange and makes one)",
+        relay_cpu,
+        kernel(relay_cpu, &relay_profile),
+    );
+    row("relay budget", 20.0, "-".into());
+    for (title, profile) in [
+        ("Gateway", &gw_profile),
+        ("Relay", &relay_profile),
+        ("TLS floor", &stack_profile),
+    ] {
+        if let Some(p) = profile {
+            profile_table(
+                &mut out,
+                &format!("{title} under load, busiest symbols (`perf record`, self time):"),
+                &p.top,
+            );
+        }
     }
     Ok(out)
 }

@@ -2,6 +2,7 @@
 //! from a config file on port 0 and reading their bound address from their
 //! startup line, measuring their peak memory, and stopping them with SIGTERM.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -40,6 +41,10 @@ pub fn binary(package: &str, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+fn config_args(config: &Path) -> [&OsStr; 2] {
+    [OsStr::new("--config"), config.as_os_str()]
+}
+
 /// A running server process.
 pub struct ServerProcess {
     child: Child,
@@ -52,26 +57,30 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bin --config config` and waits for its first stdout line.
     pub fn start(bin: &Path, config: &Path) -> Result<Self> {
-        Self::spawn(bin, config, "warn", Stdio::inherit(), false)
+        Self::spawn(bin, &config_args(config), "warn", Stdio::inherit(), false)
+    }
+
+    /// Starts `bin args…` and waits for its first stdout line.
+    pub fn start_with_args(bin: &Path, args: &[&OsStr]) -> Result<Self> {
+        Self::spawn(bin, args, "warn", Stdio::inherit(), false)
     }
 
     /// Like [`ServerProcess::start`], for a config with `admin_listen`: also
     /// reads the admin listener's line.
     pub fn start_with_admin(bin: &Path, config: &Path) -> Result<Self> {
-        Self::spawn(bin, config, "warn", Stdio::inherit(), true)
+        Self::spawn(bin, &config_args(config), "warn", Stdio::inherit(), true)
     }
 
     /// Like [`ServerProcess::start`], logging at `info` (with the default
     /// filter otherwise) into the file `log`.
     pub fn start_logging_to(bin: &Path, config: &Path, log: &Path) -> Result<Self> {
         let file = std::fs::File::create(log)?;
-        Self::spawn(bin, config, "info", Stdio::from(file), false)
+        Self::spawn(bin, &config_args(config), "info", Stdio::from(file), false)
     }
 
-    fn spawn(bin: &Path, config: &Path, level: &str, stderr: Stdio, admin: bool) -> Result<Self> {
+    fn spawn(bin: &Path, args: &[&OsStr], level: &str, stderr: Stdio, admin: bool) -> Result<Self> {
         let mut child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
+            .args(args)
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(stderr)
