@@ -10,8 +10,10 @@
 //!   against the lower of that and the separate floor.
 //! - Over the network: the gateway's and the relay's own CPU per request at
 //!   64 TLS keep-alive connections, read from `/proc`.
-//! - With `--profile DIR`, `perf record` samples the gateway and the relay
-//!   during those runs, and the busiest symbols are printed.
+//! - The network side's own floor: `mimi-tls-floor`, the same server stack
+//!   answering every request with fixed bytes, loaded the same way.
+//! - With `--profile DIR`, `perf record` samples the gateway, the relay and
+//!   the floor during those runs: the busiest symbols, and the kernel's share.
 
 use std::fmt::Write;
 use std::hint::black_box;
