@@ -658,8 +658,7 @@ pub async fn run_ohttp(
     pool_size: usize,
 ) -> Result<RunStats> {
     let (gw_addr, host) = (setup.gateways[0].1, setup.gateways[0].2.clone());
-    let keys = fetch_keys(setup, gw_addr).await?;
-    let pool = Pool::build(&keys, &host, pool_size, setup.identifiers)?;
+    let pool = gateway_pool(setup, pool_size).await?;
     let (target, path, scenario) = if via_relay {
         (setup.relay.1, format!("/gateway/{host}"), "relay + gateway")
     } else {
@@ -680,9 +679,15 @@ pub async fn run_ohttp(
     Ok(stats)
 }
 
-/// Loads the TLS floor server (see `mimi-tls-floor`) at `addr` like a
-/// gateway, with the same requests; the floor's CPU is charged as the
-/// gateway's.
+/// `pool_size` requests to gateway 0, encapsulated to its current key.
+async fn gateway_pool(setup: &Setup, pool_size: usize) -> Result<Pool> {
+    let (gw_addr, host) = (setup.gateways[0].1, &setup.gateways[0].2);
+    let keys = fetch_keys(setup, gw_addr).await?;
+    Pool::build(&keys, host, pool_size, setup.identifiers)
+}
+
+/// Loads the TLS floor server `floor` (see `mimi-tls-floor`) like a gateway,
+/// with the same requests; the floor's CPU is charged as the gateway's.
 pub async fn run_tls_floor(
     setup: &Setup,
     floor: &ServerProcess,
@@ -691,10 +696,9 @@ pub async fn run_tls_floor(
     duration: Duration,
     pool_size: usize,
 ) -> Result<RunStats> {
-    let (gw_addr, host) = (setup.gateways[0].1, setup.gateways[0].2.clone());
-    let keys = fetch_keys(setup, gw_addr).await?;
-    let pool =
-        Pool::build(&keys, &host, pool_size, setup.identifiers)?.expecting_fixed_answer(answer_len);
+    let pool = gateway_pool(setup, pool_size)
+        .await?
+        .expecting_fixed_answer(answer_len);
     let target = addr_of(&floor.url)?;
     let before = floor.cpu_seconds().unwrap_or(0.0);
     let mut stats = drive(
