@@ -1,11 +1,5 @@
 //! The `mimi-relay` command: parse the configuration, bind, serve until a signal.
 
-// Every request allocates and frees a few buffers of 8-16 KiB (TLS records,
-// padded answers); glibc's malloc spent about a tenth of the loaded relay's
-// CPU consolidating and unlinking them (BENCHMARKS.md, "Per-request cost").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use mimi_server_core::config_file::TomlFile as _;
 use std::path::PathBuf;
 

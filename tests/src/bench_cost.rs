@@ -418,7 +418,7 @@ pub async fn run(config: &CostConfig) -> Result<String> {
     let _ = writeln!(
         out,
         "\nThe stack's own floor: `mimi-tls-floor` serves every request with a fixed \
-         {ANSWER_LEN}-byte answer on the same accept loop, TLS, HTTP and allocator, \
+         {ANSWER_LEN}-byte answer on the same accept loop, TLS and HTTP, \
          doing nothing else ({} connections, {} ok, {} errors). \"In the kernel\" is \
          the kernel's share of the process's `perf` samples (with `--profile`).\n\n\
          | CPU per request | µs | in the kernel, µs |\n|---|---|---|",

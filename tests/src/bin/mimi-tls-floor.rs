@@ -1,14 +1,10 @@
 //! `mimi-tls-floor`: the floor under the gateway's and the relay's network
 //! cost. It serves every request over the same stack as they do (the server
-//! core's accept loop, rustls, hyper, tokio, the same allocator), reads the
+//! core's accept loop, rustls, hyper, tokio), reads the
 //! body, and answers with a fixed body as long as a padded encapsulated
 //! answer, doing nothing else. `mimi-bench --cost` loads it like the gateway,
 //! so its CPU per request is what any server on this stack pays for one
 //! exchange, before doing any work of its own.
-
-// As in the gateway and relay binaries, so that the floor is their stack.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
