@@ -221,6 +221,39 @@ impl KeyPair {
     }
 }
 
+/// Seals `buf[from..]` in place under `key` and `nonce`, and appends the tag:
+/// HPKE's `Seal` and OHTTP's response sealing both end here.
+pub(crate) fn seal_in_place_append(
+    key: &aead::LessSafeKey,
+    nonce: aead::Nonce,
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+    from: usize,
+) -> Result<()> {
+    let tag = key
+        .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), &mut buf[from..])
+        .map_err(|_| Error::CryptoFailure)?;
+    buf.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Opens `ct` (ciphertext, then tag) under `key` and `nonce`: the plaintext,
+/// or [`Error::DecryptionFailed`].
+pub(crate) fn open_to_vec(
+    key: &aead::LessSafeKey,
+    nonce: aead::Nonce,
+    aad: &[u8],
+    ct: &[u8],
+) -> Result<Vec<u8>> {
+    let mut buf = ct.to_vec();
+    let len = key
+        .open_in_place(nonce, aead::Aad::from(aad), &mut buf)
+        .map_err(|_| Error::DecryptionFailed)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
+}
+
 /// Fills `out` from `rand`'s thread-local CSPRNG (ChaCha, seeded from the
 /// operating system).
 pub(crate) fn fill_random(out: &mut [u8]) {
@@ -384,12 +417,7 @@ impl Context {
     /// Seals `buf[from..]` in place and appends the tag.
     pub(crate) fn seal_append(&mut self, aad: &[u8], buf: &mut Vec<u8>, from: usize) -> Result<()> {
         let nonce = self.next_nonce()?;
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), &mut buf[from..])
-            .map_err(|_| Error::CryptoFailure)?;
-        buf.extend_from_slice(tag.as_ref());
-        Ok(())
+        seal_in_place_append(&self.key, nonce, aad, buf, from)
     }
 
     /// `Open(aad, ct)`: the plaintext, or [`Error::DecryptionFailed`].
@@ -398,14 +426,7 @@ impl Context {
             return Err(Error::DecryptionFailed);
         }
         let nonce = self.next_nonce()?;
-        let mut buf = ct.to_vec();
-        let len = self
-            .key
-            .open_in_place(nonce, aead::Aad::from(aad), &mut buf)
-            .map_err(|_| Error::DecryptionFailed)?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+        open_to_vec(&self.key, nonce, aad, ct)
     }
 
     /// `Export(exporter_context, out.len())`.

@@ -103,8 +103,7 @@ impl HostileRelay {
         let (list, _) = keys.entry(slot).or_insert_with(|| {
             // Distinct key material for each list.
             let ikm = [u8::try_from(n % 200).unwrap_or(0) + 1; 32];
-            let (list, server) = independent_server(1, &ikm);
-            (list, server)
+            independent_server(1, &ikm)
         });
         list.clone()
     }

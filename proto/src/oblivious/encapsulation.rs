@@ -205,10 +205,7 @@ impl ServerResponse {
         let mut out = Vec::with_capacity(n + response.len() + N_T);
         out.extend_from_slice(response_nonce);
         out.extend_from_slice(response);
-        let tag = key
-            .seal_in_place_separate_tag(nonce, aws_lc_rs::aead::Aad::empty(), &mut out[n..])
-            .map_err(|_| Error::CryptoFailure)?;
-        out.extend_from_slice(tag.as_ref());
+        hpke::seal_in_place_append(&key, nonce, b"", &mut out, n)?;
         Ok(out)
     }
 }
@@ -284,13 +281,7 @@ impl ClientResponse {
         }
         let (response_nonce, ct) = enc_response.split_at(n);
         let (key, nonce) = response_key(self.aead, &self.secret[..n], &self.enc, response_nonce)?;
-        let mut buf = ct.to_vec();
-        let len = key
-            .open_in_place(nonce, aws_lc_rs::aead::Aad::empty(), &mut buf)
-            .map_err(|_| Error::DecryptionFailed)?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+        hpke::open_to_vec(&key, nonce, b"", ct)
     }
 }
 
