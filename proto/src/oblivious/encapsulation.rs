@@ -45,38 +45,52 @@ fn entropy_len(aead: Aead) -> usize {
     aead.n_n().max(aead.n_k())
 }
 
-/// The response's AEAD key and nonce: `prk = Extract(enc || response_nonce,
-/// secret)`, `key = Expand(prk, "key", Nk)`, `nonce = Expand(prk, "nonce", Nn)`.
-fn response_key(
+/// What both ends of one exchange derive the response's key from: the
+/// request context's exported secret (`Export("message/bhttp response",
+/// max(Nn, Nk))`) and the request's `enc`.
+struct ResponseKeying {
     aead: Aead,
-    secret: &[u8],
-    enc: &[u8; N_PK],
-    response_nonce: &[u8],
-) -> Result<(aws_lc_rs::aead::LessSafeKey, aws_lc_rs::aead::Nonce)> {
-    let mut salt = [0u8; N_PK + MAX_SECRET];
-    salt[..N_PK].copy_from_slice(enc);
-    salt[N_PK..N_PK + response_nonce.len()].copy_from_slice(response_nonce);
-    let prk = hpke::Prk::new(&hpke::extract(
-        &salt[..N_PK + response_nonce.len()],
-        &[secret],
-    ));
-    let mut key = Zeroizing::new([0u8; 32]);
-    let key = &mut key[..aead.n_k()];
-    prk.expand(&[b"key"], key)?;
-    let mut nonce = [0u8; 12];
-    prk.expand(&[b"nonce"], &mut nonce)?;
-    Ok((
-        aead.key(key)?,
-        aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
-    ))
+    secret: Zeroizing<[u8; MAX_SECRET]>,
+    enc: [u8; N_PK],
 }
 
-/// The secret a response is sealed from: `Export("message/bhttp response",
-/// max(Nn, Nk))` of the request's context.
-fn response_secret(ctx: &hpke::Context, aead: Aead) -> Result<Zeroizing<[u8; MAX_SECRET]>> {
-    let mut secret = Zeroizing::new([0u8; MAX_SECRET]);
-    ctx.export(RESPONSE_LABEL, &mut secret[..entropy_len(aead)])?;
-    Ok(secret)
+impl ResponseKeying {
+    fn new(ctx: &hpke::Context, aead: Aead, enc: [u8; N_PK]) -> Result<Self> {
+        let mut secret = Zeroizing::new([0u8; MAX_SECRET]);
+        ctx.export(RESPONSE_LABEL, &mut secret[..entropy_len(aead)])?;
+        Ok(Self { aead, secret, enc })
+    }
+
+    /// `max(Nn, Nk)`: the response nonce's length.
+    fn nonce_len(&self) -> usize {
+        entropy_len(self.aead)
+    }
+
+    /// The response's AEAD key and nonce: `prk = Extract(enc ||
+    /// response_nonce, secret)`, `key = Expand(prk, "key", Nk)`, `nonce =
+    /// Expand(prk, "nonce", Nn)`.
+    fn key(
+        &self,
+        response_nonce: &[u8],
+    ) -> Result<(aws_lc_rs::aead::LessSafeKey, aws_lc_rs::aead::Nonce)> {
+        let n = self.nonce_len();
+        if response_nonce.len() != n {
+            return Err(Error::CryptoFailure);
+        }
+        let mut salt = [0u8; N_PK + MAX_SECRET];
+        salt[..N_PK].copy_from_slice(&self.enc);
+        salt[N_PK..N_PK + n].copy_from_slice(response_nonce);
+        let prk = hpke::Prk::new(&hpke::extract(&salt[..N_PK + n], &[&self.secret[..n]]));
+        let mut key = Zeroizing::new([0u8; 32]);
+        let key = &mut key[..self.aead.n_k()];
+        prk.expand(&[b"key"], key)?;
+        let mut nonce = [0u8; 12];
+        prk.expand(&[b"nonce"], &mut nonce)?;
+        Ok((
+            self.aead.key(key)?,
+            aws_lc_rs::aead::Nonce::assume_unique_for_key(nonce),
+        ))
+    }
 }
 
 /// A gateway's key: the key pair, its encoded configuration, and a prepared
@@ -162,22 +176,14 @@ impl ServerKey {
             .ok_or(Error::UnsupportedSuite)?;
         let mut ctx = schedule.receiver(&self.pair, enc)?;
         let request = ctx.open(b"", ct)?;
-        let aead = schedule.aead();
-        let response = ServerResponse {
-            aead,
-            secret: response_secret(&ctx, aead)?,
-            enc: enc.try_into().map_err(|_| Error::EncapsulationTruncated)?,
-        };
+        let enc = enc.try_into().map_err(|_| Error::EncapsulationTruncated)?;
+        let response = ServerResponse(ResponseKeying::new(&ctx, schedule.aead(), enc)?);
         Ok((request, response))
     }
 }
 
 /// Seals the one response to a decapsulated request.
-pub struct ServerResponse {
-    aead: Aead,
-    secret: Zeroizing<[u8; MAX_SECRET]>,
-    enc: [u8; N_PK],
-}
+pub struct ServerResponse(ResponseKeying);
 
 impl std::fmt::Debug for ServerResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,7 +195,7 @@ impl ServerResponse {
     /// Encapsulates `response` under a fresh random response nonce.
     pub fn encapsulate(self, response: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; MAX_SECRET];
-        let nonce = &mut nonce[..entropy_len(self.aead)];
+        let nonce = &mut nonce[..self.0.nonce_len()];
         hpke::fill_random(nonce);
         self.encapsulate_with_nonce(response, nonce)
     }
@@ -197,11 +203,8 @@ impl ServerResponse {
     /// Encapsulates `response` under `response_nonce`, which must be fresh
     /// and random: for test vectors; use [`ServerResponse::encapsulate`].
     pub fn encapsulate_with_nonce(self, response: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>> {
-        let n = entropy_len(self.aead);
-        if response_nonce.len() != n {
-            return Err(Error::CryptoFailure);
-        }
-        let (key, nonce) = response_key(self.aead, &self.secret[..n], &self.enc, response_nonce)?;
+        let (key, nonce) = self.0.key(response_nonce)?;
+        let n = response_nonce.len();
         let mut out = Vec::with_capacity(n + response.len() + N_T);
         out.extend_from_slice(response_nonce);
         out.extend_from_slice(response);
@@ -249,21 +252,13 @@ impl ClientRequest {
         let from = out.len();
         out.extend_from_slice(request);
         ctx.seal_append(b"", &mut out, from)?;
-        let response = ClientResponse {
-            aead: self.aead,
-            secret: response_secret(&ctx, self.aead)?,
-            enc,
-        };
+        let response = ClientResponse(ResponseKeying::new(&ctx, self.aead, enc)?);
         Ok((out, response))
     }
 }
 
 /// Opens the response to one encapsulated request.
-pub struct ClientResponse {
-    aead: Aead,
-    secret: Zeroizing<[u8; MAX_SECRET]>,
-    enc: [u8; N_PK],
-}
+pub struct ClientResponse(ResponseKeying);
 
 impl std::fmt::Debug for ClientResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -275,12 +270,12 @@ impl ClientResponse {
     /// The Binary HTTP response inside `enc_response`. Errors:
     /// [`Error::EncapsulationTruncated`], [`Error::DecryptionFailed`].
     pub fn decapsulate(self, enc_response: &[u8]) -> Result<Vec<u8>> {
-        let n = entropy_len(self.aead);
+        let n = self.0.nonce_len();
         if enc_response.len() < n + N_T {
             return Err(Error::EncapsulationTruncated);
         }
         let (response_nonce, ct) = enc_response.split_at(n);
-        let (key, nonce) = response_key(self.aead, &self.secret[..n], &self.enc, response_nonce)?;
+        let (key, nonce) = self.0.key(response_nonce)?;
         hpke::open_to_vec(&key, nonce, b"", ct)
     }
 }
