@@ -16,7 +16,7 @@ use crate::replay::{ReplayCache, ReplayStore, Verdict};
 
 /// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
 const HEADER_LEN: usize = oblivious::encapsulation::HEADER_LEN;
-const ENC_LEN: usize = mimi_proto::hpke::N_PK;
+const ENC_LEN: usize = mimi_proto::oblivious::ENC_LEN;
 
 /// What the gateway needs to answer requests.
 #[derive(Debug)]

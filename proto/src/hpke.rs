@@ -17,17 +17,17 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 
 /// `DHKEM(X25519, HKDF-SHA256)`.
-pub const KEM_X25519_HKDF_SHA256: u16 = 0x0020;
+pub(crate) const KEM_X25519_HKDF_SHA256: u16 = 0x0020;
 /// `HKDF-SHA256`.
-pub const KDF_HKDF_SHA256: u16 = 0x0001;
+pub(crate) const KDF_HKDF_SHA256: u16 = 0x0001;
 /// Length of an X25519 public key, and so of `enc`.
-pub const N_PK: usize = 32;
+pub(crate) const N_PK: usize = 32;
 /// Length of the KEM's shared secret and of an HKDF-SHA256 output.
 const N_H: usize = 32;
 /// Nonce length of both AEADs.
 const N_N: usize = 12;
 /// Tag length of both AEADs.
-pub const N_T: usize = 16;
+pub(crate) const N_T: usize = 16;
 
 const VERSION_LABEL: &[u8] = b"HPKE-v1";
 const KEM_SUITE_ID: [u8; 5] = [b'K', b'E', b'M', 0x00, 0x20];
@@ -148,7 +148,7 @@ fn labeled_expand(
 }
 
 /// An X25519 key pair; the public key is kept, never re-derived.
-pub struct KeyPair {
+pub(crate) struct KeyPair {
     private: agreement::PrivateKey,
     public: [u8; N_PK],
 }
@@ -163,7 +163,7 @@ impl std::fmt::Debug for KeyPair {
 
 impl KeyPair {
     /// `DeriveKeyPair(ikm)` of RFC 9180 §7.1.3.
-    pub fn derive(ikm: &[u8]) -> Result<Self> {
+    pub(crate) fn derive(ikm: &[u8]) -> Result<Self> {
         let dkp_prk = Prk::new(&labeled_extract(&KEM_SUITE_ID, b"", b"dkp_prk", ikm));
         let mut sk = Zeroizing::new([0u8; N_PK]);
         labeled_expand(&KEM_SUITE_ID, &dkp_prk, b"sk", &[], &mut sk[..])?;
@@ -171,19 +171,19 @@ impl KeyPair {
     }
 
     /// A key pair for a private key's 32 bytes.
-    pub fn from_private(sk: &[u8]) -> Result<Self> {
+    pub(crate) fn from_private(sk: &[u8]) -> Result<Self> {
         let private = agreement::PrivateKey::from_private_key(&agreement::X25519, sk)
             .map_err(|_| Error::InvalidKey)?;
         Self::complete(private)
     }
 
     /// A fresh random key pair (an ephemeral key). Any 32 bytes are an
-    /// X25519 private key; they come from `rand`'s thread-local CSPRNG
-    /// (docs/decisions.md: aws-lc's generator reseeds from the OS on every
-    /// call, a system call per request).
-    pub fn generate() -> Result<Self> {
+    /// X25519 private key; they come from the operating system's generator
+    /// ([`fill_random`]), never from a user-space one that a forked process
+    /// or a restored VM snapshot would repeat.
+    pub(crate) fn generate() -> Result<Self> {
         let mut sk = Zeroizing::new([0u8; N_PK]);
-        fill_random(&mut sk[..]);
+        fill_random(&mut sk[..])?;
         Self::from_private(&sk[..])
     }
 
@@ -198,7 +198,7 @@ impl KeyPair {
     }
 
     /// The public key.
-    pub fn public_key(&self) -> &[u8; N_PK] {
+    pub(crate) fn public_key(&self) -> &[u8; N_PK] {
         &self.public
     }
 
@@ -214,7 +214,9 @@ impl KeyPair {
             out.copy_from_slice(dh);
             Ok(out)
         })?;
-        if shared.iter().all(|&b| b == 0) {
+        // Without an early exit on secret bytes (aws-lc refuses this
+        // output already; the check stays as RFC 9180 asks for it).
+        if shared.iter().fold(0u8, |acc, &b| acc | b) == 0 {
             return Err(Error::InvalidKey);
         }
         Ok(shared)
@@ -254,10 +256,11 @@ pub(crate) fn open_to_vec(
     Ok(buf)
 }
 
-/// Fills `out` from `rand`'s thread-local CSPRNG (ChaCha, seeded from the
-/// operating system).
-pub(crate) fn fill_random(out: &mut [u8]) {
-    rand::RngExt::fill(&mut rand::rng(), out);
+/// Fills `out` from the operating system's generator (`getrandom(2)` on
+/// Linux): one system call, and safe across `fork` and VM snapshots, which a
+/// user-space generator seeded once is not (docs/decisions.md).
+pub(crate) fn fill_random(out: &mut [u8]) -> Result<()> {
+    getrandom::fill(out).map_err(|_| Error::CryptoFailure)
 }
 
 /// `ExtractAndExpand(dh, enc || pkR)` of RFC 9180 §4.1.
@@ -278,7 +281,7 @@ fn shared_secret(dh: &[u8], enc: &[u8], pk_r: &[u8]) -> Result<Zeroizing<[u8; N_
 /// and `key_schedule_context` (RFC 9180 §5.1), which depend only on the
 /// suite and the `info` string, so are computed once per key configuration.
 #[derive(Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     aead: Aead,
     suite_id: [u8; 10],
     context: [u8; 1 + 2 * N_H],
@@ -294,7 +297,7 @@ impl std::fmt::Debug for Schedule {
 
 impl Schedule {
     /// The schedule for `aead` and `info`, in base mode (no PSK).
-    pub fn new(aead: Aead, info: &[u8]) -> Self {
+    pub(crate) fn new(aead: Aead, info: &[u8]) -> Self {
         let mut suite_id = [0u8; 10];
         suite_id[..4].copy_from_slice(b"HPKE");
         suite_id[4..6].copy_from_slice(&KEM_X25519_HKDF_SHA256.to_be_bytes());
@@ -313,7 +316,7 @@ impl Schedule {
     }
 
     /// The AEAD.
-    pub fn aead(&self) -> Aead {
+    pub(crate) fn aead(&self) -> Aead {
         self.aead
     }
 
@@ -357,7 +360,7 @@ impl Schedule {
     }
 
     /// `SetupBaseR(enc, skR, info)`: the recipient's context.
-    pub fn receiver(&self, key: &KeyPair, enc: &[u8]) -> Result<Context> {
+    pub(crate) fn receiver(&self, key: &KeyPair, enc: &[u8]) -> Result<Context> {
         if enc.len() != N_PK {
             return Err(Error::InvalidKey);
         }
@@ -367,7 +370,7 @@ impl Schedule {
 
     /// `SetupBaseS(pkR, info)` with the ephemeral key `ephemeral`: `enc` and
     /// the sender's context.
-    pub fn sender(&self, pk_r: &[u8; N_PK], ephemeral: &KeyPair) -> Result<([u8; N_PK], Context)> {
+    pub(crate) fn sender(&self, pk_r: &[u8; N_PK], ephemeral: &KeyPair) -> Result<([u8; N_PK], Context)> {
         let dh = ephemeral.dh(pk_r)?;
         let enc = ephemeral.public;
         let ctx = self.context_for(&shared_secret(&dh[..], &enc, pk_r)?[..])?;
@@ -377,7 +380,7 @@ impl Schedule {
 
 /// An HPKE encryption context (RFC 9180 §5.2): seals or opens messages in
 /// sequence, and exports secrets.
-pub struct Context {
+pub(crate) struct Context {
     key: aead::LessSafeKey,
     #[cfg(test)]
     raw_key: Vec<u8>,
@@ -396,18 +399,30 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// The next nonce (`base_nonce XOR seq`), advancing the sequence.
-    fn next_nonce(&mut self) -> Result<aead::Nonce> {
+    /// The nonce for the current sequence number (`base_nonce XOR seq`).
+    /// The sequence advances only once a message is sealed or opened
+    /// ([`Context::advance`]), as RFC 9180 §5.2 requires: a forged
+    /// ciphertext must not desynchronise the context.
+    fn current_nonce(&self) -> Result<aead::Nonce> {
+        // RFC 9180 §5.2: the last sequence number is never used.
+        if self.seq == u64::MAX {
+            return Err(Error::CryptoFailure);
+        }
         let mut nonce = self.base_nonce;
         for (n, s) in nonce[N_N - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
             *n ^= s;
         }
-        self.seq = self.seq.checked_add(1).ok_or(Error::CryptoFailure)?;
         Ok(aead::Nonce::assume_unique_for_key(nonce))
     }
 
+    fn advance(&mut self) {
+        // `current_nonce` refused u64::MAX, so this cannot overflow.
+        self.seq = self.seq.saturating_add(1);
+    }
+
     /// `Seal(aad, pt)`: the ciphertext with its tag.
-    pub fn seal(&mut self, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>> {
+    #[cfg(test)]
+    pub(crate) fn seal(&mut self, aad: &[u8], pt: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(pt.len() + N_T);
         out.extend_from_slice(pt);
         self.seal_append(aad, &mut out, 0)?;
@@ -416,21 +431,26 @@ impl Context {
 
     /// Seals `buf[from..]` in place and appends the tag.
     pub(crate) fn seal_append(&mut self, aad: &[u8], buf: &mut Vec<u8>, from: usize) -> Result<()> {
-        let nonce = self.next_nonce()?;
-        seal_in_place_append(&self.key, nonce, aad, buf, from)
+        let nonce = self.current_nonce()?;
+        seal_in_place_append(&self.key, nonce, aad, buf, from)?;
+        self.advance();
+        Ok(())
     }
 
-    /// `Open(aad, ct)`: the plaintext, or [`Error::DecryptionFailed`].
-    pub fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>> {
+    /// `Open(aad, ct)`: the plaintext, or [`Error::DecryptionFailed`] (and
+    /// then the sequence number is unchanged).
+    pub(crate) fn open(&mut self, aad: &[u8], ct: &[u8]) -> Result<Vec<u8>> {
         if ct.len() < N_T {
             return Err(Error::DecryptionFailed);
         }
-        let nonce = self.next_nonce()?;
-        open_to_vec(&self.key, nonce, aad, ct)
+        let nonce = self.current_nonce()?;
+        let pt = open_to_vec(&self.key, nonce, aad, ct)?;
+        self.advance();
+        Ok(pt)
     }
 
     /// `Export(exporter_context, out.len())`.
-    pub fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
+    pub(crate) fn export(&self, exporter_context: &[u8], out: &mut [u8]) -> Result<()> {
         labeled_expand(
             &self.suite_id,
             &Prk::new(&self.exporter_secret),

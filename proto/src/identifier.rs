@@ -43,7 +43,16 @@ impl Identifier {
     ///
     /// A leading `+` makes it a phone number, an `@` an email address, and
     /// anything else a handle.
+    ///
+    /// Every length limit is checked on the normalised form, including that
+    /// of the DNS name it is looked up at ([`Identifier::dns_name`]).
     pub fn parse(input: &str) -> Result<Self> {
+        let id = Self::parse_form(input)?;
+        check_dns_lengths(id.dns_name().trim_end_matches('.'))?;
+        Ok(id)
+    }
+
+    fn parse_form(input: &str) -> Result<Self> {
         let input = input.trim();
         if input.is_empty() {
             return Err(Error::EmptyIdentifier);
@@ -242,6 +251,18 @@ mod tests {
         assert_eq!(parse("alice_x.example.com"), Err(Error::InvalidIdna));
         assert_eq!(parse("-alice.example.com"), Err(Error::InvalidIdna));
         assert_eq!(parse("xn--a.example"), Err(Error::InvalidIdna));
+    }
+
+    #[test]
+    fn the_dns_name_must_fit_too() {
+        // A 250-octet domain is a valid name, but `_mimi.` before it is not.
+        let domain = ["a".repeat(62).as_str(); 4].join(".");
+        assert_eq!(domain.len(), 251);
+        assert!(normalise_domain(&domain).is_ok());
+        assert_eq!(parse(&domain), Err(Error::NameTooLong));
+        assert_eq!(parse(&format!("a@{domain}")), Err(Error::NameTooLong));
+        let short = ["a".repeat(62).as_str(); 2].join(".");
+        assert!(parse(&format!("a@{short}")).is_ok());
     }
 
     #[test]

@@ -13,15 +13,16 @@
 //!   messages and MIMI URIs; [`directory`]: the directory document (§5).
 //! - [`oblivious`]: OHTTP media types and paths, key configuration lists,
 //!   padded Binary HTTP, problem details and the `Date` check (§4).
-//! - [`hpke`]: RFC 9180 base mode for our suites, on aws-lc-rs; the OHTTP
-//!   encapsulation built on it is in [`oblivious`].
+//! - `hpke` (crate-private): RFC 9180 base mode for our suites, on
+//!   aws-lc-rs; the OHTTP encapsulation built on it, which is its only
+//!   public face, is in [`oblivious`].
 //! - [`error`]: the crate's one error type.
 #![warn(missing_docs)]
 
 pub mod codec;
 pub mod directory;
 pub mod error;
-pub mod hpke;
+mod hpke;
 pub mod identifier;
 pub mod oblivious;
 pub mod query;

@@ -11,11 +11,15 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::hpke::{self, Aead};
+use crate::hpke;
 
 pub mod encapsulation;
 
+pub use crate::hpke::Aead;
 pub use encapsulation::{ClientRequest, ClientResponse, ServerKey, ServerResponse};
+
+/// Length of a request's encapsulated key (`enc`, an X25519 public key).
+pub const ENC_LEN: usize = hpke::N_PK;
 
 /// `message/ohttp-req`.
 pub const MEDIA_OHTTP_REQ: &str = "message/ohttp-req";

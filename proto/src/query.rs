@@ -359,9 +359,12 @@ pub struct MimiUri {
 impl MimiUri {
     /// Parses `mimi://<domain>/u/<account>`. The account is one non-empty
     /// path segment of URI unreserved or percent-encoded characters; the
-    /// whole URI is at most [`MAX_ACCOUNT_URI_LEN`] octets.
+    /// whole URI is at most [`MAX_ACCOUNT_URI_LEN`] octets, as written
+    /// back (its domain in A-labels, which may be longer than the text given:
+    /// the limit is what the one-size answer relies on).
     pub fn parse(s: &str) -> Result<Self> {
-        if s.len() > MAX_ACCOUNT_URI_LEN {
+        // A first bound on the text as given keeps normalisation's work small.
+        if s.len() > 4 * MAX_ACCOUNT_URI_LEN {
             return Err(Error::InvalidMimiUri);
         }
         let rest = s.strip_prefix("mimi://").ok_or(Error::InvalidMimiUri)?;
@@ -370,6 +373,9 @@ impl MimiUri {
             crate::identifier::normalise_domain(domain).map_err(|_| Error::InvalidMimiUri)?;
         let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:@".contains(c);
         if account.is_empty() || !account.chars().all(ok_char) {
+            return Err(Error::InvalidMimiUri);
+        }
+        if "mimi://".len() + domain.len() + "/u/".len() + account.len() > MAX_ACCOUNT_URI_LEN {
             return Err(Error::InvalidMimiUri);
         }
         Ok(Self {

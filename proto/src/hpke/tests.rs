@@ -183,3 +183,50 @@ fn low_order_and_malformed_encapsulated_keys_are_refused() {
         Err(Error::InvalidKey)
     );
 }
+
+#[test]
+fn a_failed_open_leaves_the_sequence_where_it_was() {
+    let v = &vectors()[0];
+    let aead = Aead::from_id(v.aead_id).unwrap();
+    let schedule = Schedule::new(aead, &unhex(&v.info));
+    let r = KeyPair::derive(&unhex(&v.ikm_r)).unwrap();
+    let mut receiver = schedule.receiver(&r, &unhex(&v.enc)).unwrap();
+    let x0 = &v.encryptions[0];
+    let mut forged = unhex(&x0.ct);
+    forged[3] ^= 0x80;
+    // A forgery (and a ciphertext too short to hold a tag) is refused...
+    assert_eq!(
+        receiver.open(&unhex(&x0.aad), &forged),
+        Err(Error::DecryptionFailed)
+    );
+    assert_eq!(
+        receiver.open(&unhex(&x0.aad), &forged[..5]),
+        Err(Error::DecryptionFailed)
+    );
+    assert_eq!(receiver.seq, 0);
+    // ...and the genuine messages still open, in order.
+    for x in &v.encryptions[..3] {
+        assert_eq!(
+            receiver.open(&unhex(&x.aad), &unhex(&x.ct)).unwrap(),
+            unhex(&x.pt)
+        );
+    }
+    assert_eq!(receiver.seq, 3);
+}
+
+#[test]
+fn the_last_sequence_number_is_never_used() {
+    let v = &vectors()[0];
+    let aead = Aead::from_id(v.aead_id).unwrap();
+    let schedule = Schedule::new(aead, &unhex(&v.info));
+    let e = KeyPair::derive(&unhex(&v.ikm_e)).unwrap();
+    let pk_r: [u8; N_PK] = unhex(&v.pk_r).try_into().unwrap();
+    let (_, mut sender) = schedule.sender(&pk_r, &e).unwrap();
+    sender.seq = u64::MAX - 1;
+    assert!(sender.seal(b"", b"last").is_ok());
+    assert_eq!(sender.seq, u64::MAX);
+    // RFC 9180 §5.2: MessageLimitReachedError, and no nonce reused.
+    assert_eq!(sender.seal(b"", b"over"), Err(Error::CryptoFailure));
+    assert_eq!(sender.open(b"", &[0; 32]), Err(Error::CryptoFailure));
+    assert_eq!(sender.seq, u64::MAX);
+}

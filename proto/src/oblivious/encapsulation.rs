@@ -48,6 +48,7 @@ fn entropy_len(aead: Aead) -> usize {
 /// What both ends of one exchange derive the response's key from: the
 /// request context's exported secret (`Export("message/bhttp response",
 /// max(Nn, Nk))`) and the request's `enc`.
+#[cfg_attr(test, derive(Clone))]
 struct ResponseKeying {
     aead: Aead,
     secret: Zeroizing<[u8; MAX_SECRET]>,
@@ -120,7 +121,8 @@ impl ServerKey {
 
     /// The key for a private key's bytes, offering `aeads` in that order (the
     /// RFC 9458 test vector's configuration offers both, ChaCha20 second).
-    pub fn from_private(key_id: u8, sk: &[u8], aeads: &[Aead]) -> Result<Self> {
+    #[cfg(test)]
+    pub(crate) fn from_private(key_id: u8, sk: &[u8], aeads: &[Aead]) -> Result<Self> {
         Ok(Self::new(key_id, KeyPair::from_private(sk)?, aeads))
     }
 
@@ -196,13 +198,22 @@ impl ServerResponse {
     pub fn encapsulate(self, response: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; MAX_SECRET];
         let nonce = &mut nonce[..self.0.nonce_len()];
-        hpke::fill_random(nonce);
-        self.encapsulate_with_nonce(response, nonce)
+        hpke::fill_random(nonce)?;
+        self.seal_with_nonce(response, nonce)
     }
 
-    /// Encapsulates `response` under `response_nonce`, which must be fresh
-    /// and random: for test vectors; use [`ServerResponse::encapsulate`].
-    pub fn encapsulate_with_nonce(self, response: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>> {
+    /// Encapsulates `response` under a given nonce: for test vectors only
+    /// (a repeated nonce would leak the key stream), so not public.
+    #[cfg(test)]
+    pub(crate) fn encapsulate_with_nonce(
+        self,
+        response: &[u8],
+        response_nonce: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.seal_with_nonce(response, response_nonce)
+    }
+
+    fn seal_with_nonce(self, response: &[u8], response_nonce: &[u8]) -> Result<Vec<u8>> {
         let (key, nonce) = self.0.key(response_nonce)?;
         let n = response_nonce.len();
         let mut out = Vec::with_capacity(n + response.len() + N_T);
@@ -238,8 +249,9 @@ impl ClientRequest {
     }
 
     /// Encapsulates `request` under `ephemeral`, which must be fresh and
-    /// random: for test vectors; use [`ClientRequest::encapsulate`].
-    pub fn encapsulate_with(
+    /// random. Not public: a reused ephemeral key repeats the AEAD key and
+    /// nonce; only [`ClientRequest::encapsulate`] and the test vectors call it.
+    fn encapsulate_with(
         self,
         request: &[u8],
         ephemeral: &KeyPair,
@@ -258,6 +270,7 @@ impl ClientRequest {
 }
 
 /// Opens the response to one encapsulated request.
+#[cfg_attr(test, derive(Clone))]
 pub struct ClientResponse(ResponseKeying);
 
 impl std::fmt::Debug for ClientResponse {
@@ -282,3 +295,5 @@ impl ClientResponse {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod rfc9458_vector;

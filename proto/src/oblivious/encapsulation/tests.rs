@@ -143,17 +143,57 @@ fn a_tampering_relay_or_hostile_client_gets_a_typed_error() {
     other[5..7].copy_from_slice(&2u16.to_be_bytes());
     assert_eq!(open(&other), Err(Error::UnsupportedSuite));
 
-    // Responses: altered or cut, refused.
-    let (_, response) = server.decapsulate(&good).unwrap();
-    let sealed = response.encapsulate(b"answer").unwrap();
-    for i in [0, 16, sealed.len() - 1] {
+    // Responses: each altered byte in an exchange of its own, opened with
+    // that exchange's own context (which opens the unaltered response), so
+    // only the tag check can refuse it.
+    let sealed_len = {
+        let (_, response) = server.decapsulate(&good).unwrap();
+        response.encapsulate(b"answer").unwrap().len()
+    };
+    for i in 0..sealed_len {
+        let (request, ctx) = ClientRequest::new(&entry).encapsulate(b"q").unwrap();
+        let (_, response) = server.decapsulate(&request).unwrap();
+        let sealed = response.encapsulate(b"answer").unwrap();
+        assert_eq!(ctx.clone().decapsulate(&sealed).unwrap(), b"answer");
         let mut bad = sealed.clone();
         bad[i] ^= 0x80;
-        let (_, c) = ClientRequest::new(&entry).encapsulate(b"q").unwrap();
-        assert!(c.decapsulate(&bad).is_err());
+        assert_eq!(
+            ctx.clone().decapsulate(&bad),
+            Err(Error::DecryptionFailed),
+            "byte {i} of the response"
+        );
+        // Cut anywhere: refused, typed.
+        let cut = ctx.decapsulate(&sealed[..i]).unwrap_err();
+        assert!(
+            matches!(
+                cut,
+                Error::EncapsulationTruncated | Error::DecryptionFailed
+            ),
+            "cut at {i}: {cut:?}"
+        );
     }
     assert!(matches!(
-        ctx.decapsulate(&sealed[..20]),
+        ctx.decapsulate(&[0; 20]),
         Err(Error::EncapsulationTruncated)
     ));
+}
+
+/// One ChaCha20-Poly1305 exchange made by the `ohttp` crate (its client's
+/// request, its server's response), pinned: our gateway must open that
+/// request and, with the response nonce the `ohttp` server drew, seal the
+/// same response byte for byte.
+#[test]
+fn a_pinned_chacha20_exchange_made_by_the_ohttp_crate() {
+    const ENC_REQUEST: &str = include_str!("vectors/ohttp_chacha20_request.hex");
+    const ENC_RESPONSE: &str = include_str!("vectors/ohttp_chacha20_response.hex");
+    let unhex = |s: &str| hex::decode(s.trim()).unwrap();
+    let ours = ServerKey::derive(7, &IKM).unwrap();
+    let (request, response) = ours.decapsulate(&unhex(ENC_REQUEST)).unwrap();
+    assert_eq!(request, padded_request());
+    let enc_response = unhex(ENC_RESPONSE);
+    // ChaCha20-Poly1305: the nonce is max(Nn, Nk) = 32 bytes.
+    let sealed = response
+        .encapsulate_with_nonce(b"the answer", &enc_response[..32])
+        .unwrap();
+    assert_eq!(sealed, enc_response);
 }

@@ -1,4 +1,5 @@
-//! RFC 9458 Appendix A, byte for byte, twice: through our implementation
+//! RFC 9458 Appendix A, byte for byte (inside the crate: the hooks that
+//! take a given ephemeral key and response nonce are not public), twice: through our implementation
 //! (`ServerKey`, `ClientRequest`: the published request opens, our response
 //! with the published nonce is the published response, and our client with
 //! the published ephemeral key makes the published request), and through
@@ -6,12 +7,13 @@
 //! API cannot import a raw private key) and RustCrypto's HKDF and AES-GCM.
 
 use aes_gcm::aead::{Aead, KeyInit};
-use hpke::aead::AesGcm128;
-use hpke::kdf::HkdfSha256;
-use hpke::kem::X25519HkdfSha256;
-use hpke::{Deserializable, Kem, OpModeR, Serializable};
-use mimi_proto::hpke::{self as our_hpke, KeyPair};
-use mimi_proto::oblivious::{self, ClientRequest, ServerKey};
+use ::hpke::aead::AesGcm128;
+use ::hpke::kdf::HkdfSha256;
+use ::hpke::kem::X25519HkdfSha256;
+use ::hpke::{Deserializable, Kem, OpModeR, Serializable};
+
+use crate::hpke::{self as our_hpke, KeyPair};
+use crate::oblivious::{self, ClientRequest, ServerKey};
 
 fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
@@ -77,11 +79,11 @@ fn our_implementation_refuses_a_changed_byte() {
     enc_request[last] ^= 1;
     assert_eq!(
         key.decapsulate(&enc_request).map(|_| ()),
-        Err(mimi_proto::Error::DecryptionFailed)
+        Err(crate::Error::DecryptionFailed)
     );
 }
 
-type Receiver = hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
+type Receiver = ::hpke::aead::AeadCtxR<AesGcm128, HkdfSha256, X25519HkdfSha256>;
 
 /// The gateway's side of RFC 9458 §4.3: the HPKE receiver for an
 /// encapsulated request, its `enc` and its ciphertext.
@@ -94,7 +96,7 @@ fn receiver<'a>(
     let mut info = b"message/bhttp request\0".to_vec();
     info.extend_from_slice(header);
     let encapped = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).unwrap();
-    let ctx = hpke::setup_receiver(&OpModeR::Base, sk, &encapped, &info).unwrap();
+    let ctx = ::hpke::setup_receiver(&OpModeR::Base, sk, &encapped, &info).unwrap();
     (ctx, enc, ciphertext)
 }
 
@@ -137,7 +139,7 @@ fn the_published_exchange_opens() {
     assert_eq!(
         msg.control()
             .status()
-            .map(mimi_proto::bhttp::StatusCode::code),
+            .map(crate::bhttp::StatusCode::code),
         Some(200)
     );
 }
