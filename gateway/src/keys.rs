@@ -30,10 +30,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use mimi_proto::oblivious::{self, IKM_LEN};
+use mimi_proto::oblivious;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::secret::{Password, SecretHex};
 use crate::seeded_keys::{Schedule, SeedFile};
 
 /// One key as stored.
@@ -43,7 +44,7 @@ pub struct StoredKey {
     /// The key identifier clients put in the request header.
     pub id: u8,
     /// The secret input keying material, hex.
-    pub ikm: String,
+    pub ikm: SecretHex,
     /// When clients should start using this key (Unix seconds).
     pub not_before: u64,
     /// When the gateway stops accepting it (Unix seconds).
@@ -75,22 +76,22 @@ pub(crate) fn unix(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-fn fresh_ikm() -> String {
-    hex::encode(rand::random::<[u8; IKM_LEN]>())
+fn fresh_ikm() -> Result<SecretHex> {
+    SecretHex::random()
 }
 
 impl KeyFile {
     /// A file with one key, current from `now`.
-    pub fn new(now: SystemTime) -> Self {
-        Self {
+    pub fn new(now: SystemTime) -> Result<Self> {
+        Ok(Self {
             version: 1,
             keys: vec![StoredKey {
                 id: 0,
-                ikm: fresh_ikm(),
+                ikm: fresh_ikm()?,
                 not_before: unix(now),
                 expires: None,
             }],
-        }
+        })
     }
 
     /// Adds a new key per `policy` and schedules the expiry of the keys it
@@ -118,7 +119,7 @@ impl KeyFile {
         }
         self.keys.push(StoredKey {
             id,
-            ikm: fresh_ikm(),
+            ikm: fresh_ikm()?,
             not_before,
             expires: None,
         });
@@ -146,7 +147,8 @@ impl KeyFile {
             if !ids.insert(k.id) {
                 return Err(bad(format!("key id {} appears twice", k.id)));
             }
-            decode_ikm(&k.ikm)
+            k.ikm
+                .decode()
                 .ok_or_else(|| bad(format!("key {}: ikm is not 64 hex digits", k.id)))?;
         }
         Ok(file)
@@ -163,7 +165,7 @@ impl KeyFile {
         match std::fs::metadata(path) {
             Ok(_) => Self::load(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let file = Self::new(now);
+                let file = Self::new(now)?;
                 file.save(path)?;
                 Ok(file)
             }
@@ -211,16 +213,16 @@ pub(crate) fn refuse_readable_by_others(path: &Path) -> Result<()> {
 /// Reads a secret (a password) from a file named by `setting`: the first
 /// line, without its end. A file others can read is refused, as the key
 /// file is.
-pub(crate) fn read_secret_line(path: &Path, setting: &str) -> Result<String> {
+pub(crate) fn read_secret_line(path: &Path, setting: &str) -> Result<Password> {
     let fail = |reason: String| Error::Config(format!("{setting} {}: {reason}", path.display()));
     if let Some(mode) = mode_open_to_others(path).map_err(|e| fail(e.to_string()))? {
         return Err(fail(format!(
             "readable by others (mode {mode:o}): chmod 600 it"
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
     match text.lines().next() {
-        Some(line) if !line.is_empty() => Ok(line.to_owned()),
+        Some(line) if !line.is_empty() => Ok(Password(zeroize::Zeroizing::new(line.to_owned()))),
         _ => Err(fail("is empty".into())),
     }
 }
@@ -229,10 +231,12 @@ pub(crate) fn read_secret_line(path: &Path, setting: &str) -> Result<String> {
 /// that others can read.
 pub(crate) fn read_private_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     refuse_readable_by_others(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| Error::KeyFile {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|source| {
+        Error::KeyFile {
+            path: path.display().to_string(),
+            source,
+        }
+    })?);
     serde_json::from_str(&text).map_err(|e| Error::KeyFileFormat {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -274,9 +278,6 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn decode_ikm(s: &str) -> Option<[u8; IKM_LEN]> {
-    hex::decode(s).ok()?.try_into().ok()
-}
 
 /// The keys in force at one moment: what decapsulation reads. Immutable;
 /// replaced whole when the schedule moves on.
@@ -323,7 +324,7 @@ impl KeyRing {
         let keys = live
             .iter()
             .map(|k| {
-                let ikm = decode_ikm(&k.ikm).ok_or_else(|| Error::KeyFileFormat {
+                let ikm = k.ikm.decode().ok_or_else(|| Error::KeyFileFormat {
                     path: String::new(),
                     reason: format!("key {}: bad ikm", k.id),
                 })?;
@@ -567,7 +568,7 @@ mod tests {
 
     #[test]
     fn rotation_publishes_ahead_and_keeps_old_keys_for_the_grace() {
-        let mut file = KeyFile::new(at(T0));
+        let mut file = KeyFile::new(at(T0)).unwrap();
         let old = file.keys[0].id;
         let new = file.rotate(at(T0 + 10), POLICY).unwrap();
         assert_ne!(old, new);
@@ -590,7 +591,7 @@ mod tests {
 
     #[test]
     fn rotation_drops_expired_keys_and_finds_free_ids() {
-        let mut file = KeyFile::new(at(T0));
+        let mut file = KeyFile::new(at(T0)).unwrap();
         for i in 0..300 {
             file.rotate(at(T0 + i * 2000), POLICY).unwrap();
             assert!(file.keys.len() <= 2);
@@ -599,7 +600,7 @@ mod tests {
 
     #[test]
     fn no_free_id_is_an_error() {
-        let mut file = KeyFile::new(at(T0));
+        let mut file = KeyFile::new(at(T0)).unwrap();
         let forever = RotationPolicy {
             publish_ahead: Duration::ZERO,
             grace: Duration::from_secs(u32::MAX.into()),
@@ -740,7 +741,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
-        KeyFile::new(at(T0)).save(&path).unwrap();
+        KeyFile::new(at(T0)).unwrap().save(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = KeyManager::open(&path, at(T0)).unwrap_err();
         assert!(err.to_string().contains("readable by others"), "{err}");
@@ -750,7 +751,7 @@ mod tests {
     fn a_gateway_with_no_live_key_does_not_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
-        let mut file = KeyFile::new(at(T0));
+        let mut file = KeyFile::new(at(T0)).unwrap();
         for k in &mut file.keys {
             k.expires = Some(T0 + 1);
         }

@@ -12,6 +12,7 @@
 //! - [`inner`]: the targets behind it: embedded directory, upstream API, DNS.
 //! - [`keys`]: the key file, rotation and the lock-free key ring.
 //! - [`seeded_keys`]: keys every replica derives from one shared seed.
+//! - [`secret`]: secrets in memory: wiped on drop, redacted in `Debug`.
 //! - [`replay`]: replay protection, in memory or in Redis.
 //! - [`directory`]: the directory in SQLite or PostgreSQL, and its import
 //!   formats.
@@ -31,6 +32,7 @@ pub mod keys;
 pub mod metrics;
 pub mod outage;
 pub mod replay;
+pub mod secret;
 pub mod seeded_keys;
 pub mod service;
 

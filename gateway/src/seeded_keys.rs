@@ -35,6 +35,8 @@ use sha2::Sha256;
 
 use crate::error::{Error, Result};
 use crate::keys::{KeyFile, StoredKey, unix};
+use crate::secret::SecretHex;
+use zeroize::Zeroizing;
 
 const SALT: &[u8] = b"mimi-gateway seeded keys v1";
 
@@ -45,7 +47,7 @@ pub struct Seed {
     /// Periods starting at or after this use this seed.
     pub from: u64,
     /// 32 random bytes, hex.
-    pub seed: String,
+    pub seed: SecretHex,
 }
 
 /// The seed file's contents.
@@ -83,20 +85,17 @@ impl Schedule {
     }
 }
 
-fn decode_seed(s: &str) -> Option<[u8; 32]> {
-    hex::decode(s).ok()?.try_into().ok()
-}
 
 impl SeedFile {
     /// A file with one fresh seed, in force from the beginning of time.
-    pub fn new() -> Self {
-        Self {
+    pub fn new() -> Result<Self> {
+        Ok(Self {
             version: 1,
             seeds: vec![Seed {
                 from: 0,
-                seed: hex::encode(rand::random::<[u8; 32]>()),
+                seed: SecretHex::random()?,
             }],
-        }
+        })
     }
 
     /// Reads and validates a seed file; one others can read is refused.
@@ -113,7 +112,8 @@ impl SeedFile {
             return Err(bad("no seed".into()));
         }
         for s in &file.seeds {
-            decode_seed(&s.seed)
+            s.seed
+                .decode()
                 .ok_or_else(|| bad(format!("seed from {}: not 64 hex digits", s.from)))?;
         }
         Ok(file)
@@ -130,19 +130,19 @@ impl SeedFile {
         if path.exists() {
             Self::load(path)
         } else {
-            let file = Self::new();
+            let file = Self::new()?;
             file.save(path)?;
             Ok(file)
         }
     }
 
     /// The seed in force for a period starting at `start`.
-    fn seed_for(&self, start: u64) -> Option<[u8; 32]> {
+    fn seed_for(&self, start: u64) -> Option<Zeroizing<[u8; 32]>> {
         self.seeds
             .iter()
             .filter(|s| s.from <= start)
             .max_by_key(|s| s.from)
-            .and_then(|s| decode_seed(&s.seed))
+            .and_then(|s| s.seed.decode())
     }
 
     /// The keys in force at `now` under `schedule`, in key-file form:
@@ -165,7 +165,7 @@ impl SeedFile {
                 let seed = self.seed_for(start)?;
                 Some(StoredKey {
                     id: (epoch % 256) as u8,
-                    ikm: hex::encode(derive_ikm(&seed, epoch)),
+                    ikm: SecretHex::encode(&derive_ikm(&seed, epoch)),
                     not_before: start,
                     expires: Some(expires),
                 })
@@ -178,7 +178,7 @@ impl SeedFile {
     /// least `lead` from `now` (every replica must have the new file by
     /// then), and drops seeds no accepted key uses any more. Returns the
     /// new seed's `from`.
-    pub fn roll(&mut self, now: SystemTime, schedule: Schedule, lead: Duration) -> u64 {
+    pub fn roll(&mut self, now: SystemTime, schedule: Schedule, lead: Duration) -> Result<u64> {
         let now_s = unix(now);
         let period = schedule.period.as_secs().max(1);
         let ahead = schedule.publish_ahead.as_secs();
@@ -198,24 +198,18 @@ impl SeedFile {
         self.seeds.retain(|s| s.from >= keep_from);
         self.seeds.push(Seed {
             from,
-            seed: hex::encode(rand::random::<[u8; 32]>()),
+            seed: SecretHex::random()?,
         });
-        from
-    }
-}
-
-impl Default for SeedFile {
-    fn default() -> Self {
-        Self::new()
+        Ok(from)
     }
 }
 
 /// The IKM of period `epoch`'s key under `seed`.
-pub fn derive_ikm(seed: &[u8; 32], epoch: u64) -> [u8; IKM_LEN] {
+pub fn derive_ikm(seed: &[u8; 32], epoch: u64) -> Zeroizing<[u8; IKM_LEN]> {
     let hk = Hkdf::<Sha256>::new(Some(SALT), seed);
-    let mut out = [0u8; IKM_LEN];
+    let mut out = Zeroizing::new([0u8; IKM_LEN]);
     // 32 bytes is far below HKDF-SHA256's limit of 255 × 32.
-    hk.expand(&epoch.to_be_bytes(), &mut out)
+    hk.expand(&epoch.to_be_bytes(), &mut out[..])
         .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 length"));
     out
 }
@@ -239,7 +233,7 @@ mod tests {
 
     #[test]
     fn two_replicas_with_one_seed_serve_the_same_list() {
-        let seeds = SeedFile::new();
+        let seeds = SeedFile::new().unwrap();
         let copy: SeedFile = serde_json::from_str(&serde_json::to_string(&seeds).unwrap()).unwrap();
         for t in [1_000, 1_050, 1_069, 1_070, 1_099, 1_100, 1_139, 1_140] {
             let a = KeyRing::build(&seeds.keys_at(at(t), schedule()), at(t)).unwrap();
@@ -250,7 +244,7 @@ mod tests {
 
     #[test]
     fn schedule_publishes_ahead_and_keeps_grace() {
-        let seeds = SeedFile::new();
+        let seeds = SeedFile::new().unwrap();
         let ids = |t| {
             KeyRing::build(&seeds.keys_at(at(t), schedule()), at(t))
                 .unwrap()
@@ -268,9 +262,9 @@ mod tests {
 
     #[test]
     fn a_roll_changes_no_key_already_published() {
-        let mut seeds = SeedFile::new();
+        let mut seeds = SeedFile::new().unwrap();
         let before = seeds.keys_at(at(1_075), schedule());
-        let from = seeds.roll(at(1_075), schedule(), Duration::from_secs(5));
+        let from = seeds.roll(at(1_075), schedule(), Duration::from_secs(5)).unwrap();
         // Key 11 was published at 1070: the new seed starts with period 12.
         assert_eq!(from, 1_200);
         let after = seeds.keys_at(at(1_075), schedule());
@@ -290,7 +284,7 @@ mod tests {
             .find(|k| k.id == 11)
         );
         // Once every old key is past its grace, the old seed is dropped.
-        seeds.roll(at(1_400), schedule(), Duration::from_secs(5));
+        seeds.roll(at(1_400), schedule(), Duration::from_secs(5)).unwrap();
         assert!(seeds.seeds.iter().all(|s| s.from >= 1_200));
     }
 
@@ -300,7 +294,7 @@ mod tests {
         // RFC 5869): a change here would change every deployed replica's keys.
         let ikm = derive_ikm(&[7u8; 32], 42);
         assert_eq!(
-            hex::encode(ikm),
+            hex::encode(*ikm),
             "b6927ae0a5b3bb923802bfdde77b6948e3c0d9409e3609f5d6be4782a85efae8"
         );
         assert_ne!(ikm, derive_ikm(&[7u8; 32], 43));

@@ -187,14 +187,16 @@ impl Gateway {
             return Err(Error::StaleDate);
         }
         let now_s = unix_secs(now);
-        // A request dated before a restart may have been answered already:
-        // the empty cache cannot tell, so the client gets the gateway's Date
-        // and its one retry is dated after the start.
+        // A request dated at or before a restart's second may have been
+        // answered already (dates have whole seconds: one sent, captured and
+        // replayed across a fast restart within the same second): the empty
+        // cache cannot tell, so the client gets a Date after the start second
+        // and its one retry is dated after it, as with the Redis marker.
         if self
             .started
-            .is_some_and(|start| now_s < start + window && now_s + skew < start)
+            .is_some_and(|start| now_s <= start + window && now_s + skew <= start)
         {
-            return Err(Error::StaleDate);
+            return Err(Error::DatedBeforeReplayStore(self.started.unwrap_or(now_s)));
         }
         match self.replay.check_and_insert(enc, now_s + skew, now_s).await {
             Verdict::Fresh => {}

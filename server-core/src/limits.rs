@@ -20,8 +20,10 @@ pub struct ConnectionsSection {
     /// the open-file limit allows, up to 10,000.
     pub max: Option<u64>,
     /// Connections one client address (IPv6: one /64) may hold at once
-    /// (1 to `max`). Absent: the server's default (the relay faces end
-    /// users, 256; a gateway faces a few relays, 1,024).
+    /// (1 to a quarter of `max`, so that one address always leaves room for
+    /// others). Absent: the server's default (the relay faces end users,
+    /// 256; a gateway faces a few relays, 1,024), lowered to a quarter of
+    /// the total when the open-file limit makes the total small.
     pub max_per_client: Option<u64>,
     /// Time for a new connection's first byte and its TLS handshake
     /// (100 ms to 60 s).
@@ -57,7 +59,7 @@ impl ConnectionsSection {
             in_range("connections.max", m, 1, 1_000_000)?;
         }
         if let Some(n) = self.max_per_client {
-            in_range("connections.max_per_client", n, 1, max)?;
+            in_range("connections.max_per_client", n, 1, share_of(max))?;
         }
         in_range(
             "connections.handshake_timeout_ms",
@@ -112,8 +114,12 @@ impl ConnectionsSection {
         let ms = Duration::from_millis;
         Ok(ConnectionLimits {
             max_connections: usize::try_from(max).unwrap_or(usize::MAX),
-            max_per_client: u32::try_from(self.max_per_client.unwrap_or(per_client).min(max))
-                .unwrap_or(u32::MAX),
+            max_per_client: u32::try_from(
+                self.max_per_client
+                    .unwrap_or(per_client)
+                    .min(share_of(max)),
+            )
+            .unwrap_or(u32::MAX),
             handshake_timeout: ms(self.handshake_timeout_ms),
             header_timeout: ms(self.header_timeout_ms),
             idle_timeout: ms(self.idle_timeout_ms),
@@ -121,6 +127,18 @@ impl ConnectionsSection {
         })
     }
 }
+
+/// The most connections one address may hold out of `max`: a quarter, and
+/// at least one. An address that could take every slot could lock out every
+/// other client (measured under a 1,024-file limit, where the default
+/// per-address cap had been clamped to the whole total).
+pub fn share_of(max: u64) -> u64 {
+    (max / 4).max(1)
+}
+
+/// Below this many connections in all, `check` warns that the open-file
+/// limit leaves a public server little room.
+pub const FEW_CONNECTIONS: usize = 1_000;
 
 /// Limits applied to every connection of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -233,7 +251,7 @@ mod tests {
             ("connections.max_per_client", |c| c.max_per_client = Some(0)),
             ("connections.max_per_client", |c| {
                 c.max = Some(10);
-                c.max_per_client = Some(11);
+                c.max_per_client = Some(3);
             }),
             ("connections.handshake_timeout_ms", |c| {
                 c.handshake_timeout_ms = 10;
@@ -267,5 +285,32 @@ mod tests {
             "{e}"
         );
         assert!(c.limits(1_024, 2_000, 256).is_err());
+    }
+
+    #[test]
+    fn one_address_never_gets_more_than_a_quarter() {
+        let c = ConnectionsSection::default();
+        // A 1,024-file limit: 896 in all, so 224 per address, not 256.
+        let l = c.limits(1_024, 0, 256).unwrap();
+        assert_eq!((l.max_connections, l.max_per_client), (896, 224));
+        let l = c.limits(1_024, 0, 1_024).unwrap();
+        assert_eq!(l.max_per_client, 224);
+        let tiny = ConnectionsSection {
+            max: Some(3),
+            ..ConnectionsSection::default()
+        };
+        assert_eq!(tiny.limits(1_024, 0, 256).unwrap().max_per_client, 1);
+        let explicit = ConnectionsSection {
+            max: Some(400),
+            max_per_client: Some(100),
+            ..ConnectionsSection::default()
+        };
+        assert_eq!(explicit.limits(1_024, 0, 256).unwrap().max_per_client, 100);
+        let over = ConnectionsSection {
+            max_per_client: Some(101),
+            ..explicit
+        };
+        let e = over.validate().unwrap_err().to_string();
+        assert!(e.contains("1 to 100"), "{e}");
     }
 }

@@ -9,6 +9,8 @@ pub struct Report {
     pub ok: Vec<String>,
     /// What is wrong; empty when the server can start.
     pub problems: Vec<String>,
+    /// What lets the server start but deserves the operator's attention.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -45,12 +47,24 @@ impl Report {
         &mut self,
         limits: Result<crate::ConnectionLimits, E>,
     ) {
+        let few = limits
+            .as_ref()
+            .is_ok_and(|l| l.max_connections < crate::limits::FEW_CONNECTIONS);
+        if let (true, Ok(l)) = (few, &limits) {
+            self.warnings.push(format!(
+                "connections: only {} at once fit under the open-file limit ({} files): \
+                 raise it (LimitNOFILE= in the service unit) for a server that faces the public",
+                l.max_connections,
+                crate::limits::open_files().map_or_else(|_| "?".into(), |n| n.to_string()),
+            ));
+        }
         self.check(
             "connections",
             limits
                 .map(|l| {
                     format!(
-                        "at most {} at once, {} per client address",
+                        "at most {} at once, {} per client address (at most a quarter, \
+                         so that one address always leaves room for others)",
                         l.max_connections, l.max_per_client
                     )
                 })
@@ -63,6 +77,9 @@ impl Report {
     pub fn print(&self, server: &str) -> Result<(), String> {
         for line in &self.ok {
             println!("ok       {line}");
+        }
+        for line in &self.warnings {
+            println!("WARNING  {line}");
         }
         for line in &self.problems {
             println!("PROBLEM  {line}");

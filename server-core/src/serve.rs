@@ -6,9 +6,13 @@
 //!   (IPv6 by /64); others are closed on accept, before any byte is read;
 //! - a silent connection: its first byte and TLS handshake must arrive
 //!   within `handshake_timeout`;
-//! - request headers: `header_timeout` (hyper's, HTTP/1.1; it also runs
-//!   while a keep-alive connection waits for its next request, so an idle
-//!   HTTP/1.1 connection is closed after the shorter of the two timeouts);
+//! - its first request's headers: `header_timeout`, counted from the end of
+//!   the TLS handshake (or the first byte, without TLS), on HTTP/1.1 and
+//!   HTTP/2 alike, so that a connection that completes a handshake and goes
+//!   silent costs an attacker a request within that time, not `idle_timeout`;
+//! - later requests' headers: `header_timeout` (hyper's, HTTP/1.1; it also
+//!   runs while a keep-alive connection waits for its next request, so an
+//!   idle HTTP/1.1 connection is closed after the shorter of the two);
 //! - a connection with no request in flight: `idle_timeout`, counted from the
 //!   last answer, whatever bytes trickle in meanwhile (HTTP/1.1 keep-alive,
 //!   a half-open socket, an HTTP/2 connection kept alive with PINGs or
@@ -52,6 +56,7 @@ pub struct ConnectionStats {
     refused_total_cap: AtomicU64,
     refused_client_cap: AtomicU64,
     handshake_timeouts: AtomicU64,
+    header_timeouts: AtomicU64,
     idle_closed: AtomicU64,
 }
 
@@ -79,12 +84,14 @@ impl ConnectionStats {
              # HELP {prefix}_connections_timed_out_total Connections closed by a timeout.\n\
              # TYPE {prefix}_connections_timed_out_total counter\n\
              {prefix}_connections_timed_out_total{{phase=\"handshake\"}} {}\n\
+             {prefix}_connections_timed_out_total{{phase=\"first_request\"}} {}\n\
              {prefix}_connections_timed_out_total{{phase=\"idle\"}} {}\n",
             get(&self.accepted),
             get(&self.open),
             get(&self.refused_total_cap),
             get(&self.refused_client_cap),
             get(&self.handshake_timeouts),
+            get(&self.header_timeouts),
             get(&self.idle_closed),
         )
     }
@@ -93,7 +100,10 @@ impl ConnectionStats {
 /// When a connection last finished a request, and how many it has in flight.
 #[derive(Debug)]
 struct Activity {
+    /// When HTTP began: the end of the TLS handshake, or the first byte.
     born: Instant,
+    /// Requests begun, ever (a request begins once its headers are in).
+    begun: AtomicU64,
     /// Requests in flight.
     in_flight: AtomicU64,
     /// Milliseconds after `born` when the last request finished.
@@ -104,19 +114,30 @@ impl Activity {
     fn new() -> Self {
         Self {
             born: Instant::now(),
+            begun: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             last_done_ms: AtomicU64::new(0),
         }
     }
 
-    /// When the connection becomes idle, if nothing happens before then.
-    fn idle_at(&self, idle: Duration) -> Instant {
+    /// Whether no request has begun on this connection yet.
+    fn unused(&self) -> bool {
+        self.begun.load(Ordering::Acquire) == 0
+    }
+
+    /// When the connection is to be closed if nothing happens before then:
+    /// `header` after it began while no request has, else `idle` after the
+    /// last answer.
+    fn idle_at(&self, header: Duration, idle: Duration) -> Instant {
+        if self.unused() {
+            return self.born + header;
+        }
         let last = Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
         self.born + last + idle
     }
 
-    fn is_idle(&self, idle: Duration) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_at(idle)
+    fn is_idle(&self, header: Duration, idle: Duration) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && Instant::now() >= self.idle_at(header, idle)
     }
 }
 
@@ -126,6 +147,7 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn begin(activity: &Arc<Activity>) -> Self {
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        activity.begun.fetch_add(1, Ordering::AcqRel);
         Self(activity.clone())
     }
 }
@@ -297,10 +319,11 @@ impl Connection {
             .serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(conn);
         let idle = self.limits.idle_timeout;
+        let header = self.limits.header_timeout;
         let mut closing: Option<Instant> = None;
         loop {
             let wake = closing.unwrap_or_else(|| {
-                let at = activity.idle_at(idle);
+                let at = activity.idle_at(header, idle);
                 // Past already: a request is in flight; look again later.
                 if at > Instant::now() {
                     at
@@ -319,7 +342,12 @@ impl Connection {
                     if closing.is_some() {
                         return;
                     }
-                    if activity.is_idle(idle) {
+                    if activity.is_idle(header, idle) {
+                        if activity.unused() {
+                            // Nothing to finish: no request ever began.
+                            self.stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
                         self.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                         conn.as_mut().graceful_shutdown();
                         closing = Some(Instant::now() + CLOSE_GRACE);

@@ -205,6 +205,14 @@ async fn an_idle_http2_connection_is_closed() {
 }
 
 fn tls_pair() -> (Arc<rustls::ServerConfig>, tokio_rustls::TlsConnector) {
+    tls_pair_with_alpn(None)
+}
+
+/// A server configuration (offering h2 and HTTP/1.1) and a client that
+/// offers `alpn`, or no ALPN at all.
+fn tls_pair_with_alpn(
+    alpn: Option<&[u8]>,
+) -> (Arc<rustls::ServerConfig>, tokio_rustls::TlsConnector) {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.2".to_string()]).unwrap();
     let server = mimi_server_core::tls::server_config_from(
         vec![cert.cert.der().clone()],
@@ -220,6 +228,8 @@ fn tls_pair() -> (Arc<rustls::ServerConfig>, tokio_rustls::TlsConnector) {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
+    let mut client = client;
+    client.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
     (server, tokio_rustls::TlsConnector::from(Arc::new(client)))
 }
 
@@ -247,6 +257,81 @@ async fn over_tls_a_silent_handshake_and_an_idle_session_are_closed() {
     .await;
     assert!(ended.is_ok(), "an idle TLS session must be closed");
     assert!(started.elapsed() >= Duration::from_millis(400));
+}
+
+/// A client that completes a TLS handshake and then says nothing must send
+/// its first request's headers within the header timeout, counted from the
+/// end of the handshake, whatever protocol it negotiated: with the idle
+/// timeout long, it was held for that instead.
+#[tokio::test]
+async fn a_tls_session_silent_after_its_handshake_is_closed_within_the_header_timeout() {
+    for alpn in [Some(&b"http/1.1"[..]), Some(&b"h2"[..]), None] {
+        let (server_tls, connector) = tls_pair_with_alpn(alpn);
+        let server = start(
+            ConnectionLimits {
+                handshake_timeout: Duration::from_millis(400),
+                header_timeout: Duration::from_millis(400),
+                idle_timeout: Duration::from_secs(30),
+                ..limits()
+            },
+            Some(server_tls),
+        )
+        .await;
+        let stream = connect_from("127.0.0.10", server.addr).await;
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.2").unwrap();
+        let mut tls = connector.connect(name, stream).await.unwrap();
+        assert_eq!(
+            tls.get_ref().1.alpn_protocol(),
+            alpn,
+            "the protocol negotiated"
+        );
+        let started = Instant::now();
+        let mut buf = [0u8; 256];
+        let ended = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "{alpn:?}: a silent TLS session must be closed");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "{alpn:?}: held for {took:?}, not the header timeout"
+        );
+        let stats = server.stats.render("t");
+        assert!(stats.contains("phase=\"first_request\"} 1"), "{stats}");
+    }
+}
+
+/// An HTTP/2 client that sends its preface and settings, then no request,
+/// is held no longer than one that sends nothing.
+#[tokio::test]
+async fn an_http2_connection_without_a_request_is_closed_within_the_header_timeout() {
+    let server = start(
+        ConnectionLimits {
+            idle_timeout: Duration::from_secs(30),
+            ..limits()
+        },
+        None,
+    )
+    .await;
+    let stream = connect_from("127.0.0.10", server.addr).await;
+    let (_sender, conn) = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
+        TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("the server must close an HTTP/2 connection that sends no request")
+        .ok();
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]

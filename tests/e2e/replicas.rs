@@ -277,7 +277,29 @@ async fn two_replicas_share_replay_state_directory_and_keys() {
     }
     assert!(outcome(&c, &a, "replay_unavailable").await >= 1, "counted");
     tokio::task::block_in_place(|| redis.restart().unwrap());
-    // Redis comes back empty (no persistence): recovery without a restart.
+    // Redis comes back empty (no persistence): recovery without a restart,
+    // from the first request on each replica. That request may be told to
+    // retry with the gateway's Date (the store's first second, which the
+    // client does by itself), but never that the store is unavailable.
+    let unavailable = (
+        outcome(&c, &a, "replay_unavailable").await,
+        outcome(&c, &b, "replay_unavailable").await,
+    );
+    for url in [&a.url, &b.url] {
+        let (status, _) = lookup(&c, url, &keys, "alice.example.com").await;
+        assert!(
+            matches!(status, 200 | 400),
+            "{url}: the first request after Redis returned got {status}"
+        );
+    }
+    assert_eq!(
+        (
+            outcome(&c, &a, "replay_unavailable").await,
+            outcome(&c, &b, "replay_unavailable").await,
+        ),
+        unavailable,
+        "a replica refused its first request after Redis returned"
+    );
     let (status, _) = until_answered(&c, &a.url, &keys, "alice.example.com").await;
     assert_eq!(status, 200, "requests succeed again after Redis restarts");
     let (status, _) = lookup(&c, &b.url, &keys, "alice.example.com").await;

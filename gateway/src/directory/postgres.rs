@@ -52,10 +52,8 @@ impl PostgresStore {
             .parse()
             .map_err(|e| Error::Config(format!("directory.url: {e}")))?;
         if let Some(path) = &section.password_file {
-            pg.password(crate::keys::read_secret_line(
-                path,
-                "directory.password_file",
-            )?);
+            let password = crate::keys::read_secret_line(path, "directory.password_file")?;
+            pg.password(password.expose());
         }
         pg.application_name("mimi-gateway");
         pg.connect_timeout(Duration::from_millis(section.timeout_ms));

@@ -468,6 +468,64 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     assert_eq!(status(&m), 200);
 }
 
+/// A request sent, captured and replayed after a crash and a fast restart
+/// within the same second: the replay is refused (the date problem), and the
+/// client's retry with the gateway's `Date` is served.
+#[test]
+fn a_request_replayed_after_a_restart_in_the_same_second_is_refused() {
+    let f = fixture();
+    // Whole seconds, as dates have.
+    let sent = UNIX_EPOCH + Duration::from_secs(unix_secs(SystemTime::now()) as u64);
+    let (enc, _) = seal(
+        &f.gw,
+        &query_bhttp(
+            HOST,
+            &oblivious::format_date(sent),
+            &lookup("alice.example.com"),
+        ),
+    );
+    assert!(block_on(f.gw.handle(&enc, sent)).is_ok());
+    assert_eq!(f.gw.metrics().get("ok"), 1);
+
+    // kill -9 and an immediate restart: the same second, an empty cache.
+    let started = sent + Duration::from_millis(400);
+    let directory = Directory::open(&f._dir.path().join("dir.sqlite")).unwrap();
+    let keys = Arc::new(KeyManager::open(&f._dir.path().join("keys.json"), started).unwrap());
+    let restarted = Gateway::new(
+        Settings {
+            public_host: HOST.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(60),
+            future_skew: std::time::Duration::from_secs(10),
+            replay_capacity: 10_000,
+            started: Some(started),
+        },
+        keys,
+        Backend::Embedded(Arc::new(directory)),
+        None,
+    );
+    let now = started + Duration::from_millis(300);
+    assert!(block_on(restarted.handle(&enc, now)).is_ok());
+    assert_eq!(restarted.metrics().get("ok"), 0, "the replay was answered");
+    assert_eq!(restarted.metrics().get("stale_date"), 1);
+
+    // The client's own retry: a fresh request dated by the Date the
+    // gateway sent (after the start second), still within that second.
+    let bhttp = query_bhttp(
+        HOST,
+        &oblivious::format_date(now),
+        &lookup("alice.example.com"),
+    );
+    let (m, _) = exchange(&restarted, &bhttp, now);
+    assert_eq!(status(&m), 400, "dated in the start second: told to retry");
+    let date = std::str::from_utf8(m.header().get(b"date").unwrap()).unwrap();
+    let skew = oblivious::date_skew(date, now).unwrap();
+    assert_eq!(skew, 1, "the retry date is the second after the start");
+    let retry = query_bhttp(HOST, date, &lookup("alice.example.com"));
+    let (m, _) = exchange(&restarted, &retry, now);
+    assert_eq!(status(&m), 200);
+}
+
 #[test]
 fn a_flood_dated_ahead_cannot_lock_out_honest_requests() {
     // A small cache (16 a shard) and a flood larger than it, of valid
