@@ -194,3 +194,167 @@ fn every_number_out_of_range_is_refused_before_binding() {
         );
     }
 }
+
+fn gateway_tls_config(dir: &Path, ca: &TestCa, connections: &str) -> std::path::PathBuf {
+    let leaf = ca.issue(&["127.0.0.4"]).unwrap();
+    std::fs::write(dir.join("gw.pem"), &leaf.cert_pem).unwrap();
+    std::fs::write(dir.join("gw.key"), &leaf.key_pem).unwrap();
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.4:0\"\npublic_host = \"mimi.alpha.example\"\nkey_file = \"{d}/keys.json\"\n[tls]\ncert = \"{d}/gw.pem\"\nkey = \"{d}/gw.key\"\n[directory]\ndatabase = \"{d}/dir.sqlite\"\n{connections}",
+            d = dir.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn tls_connector(ca: &TestCa, alpn: Option<&[u8]>) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut client = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    client.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+}
+
+/// How long the server at `addr` keeps a TLS session that says nothing after
+/// its handshake (bounded: 15 s).
+async fn silent_tls_held_for(
+    addr: SocketAddr,
+    server_name: &str,
+    connector: &tokio_rustls::TlsConnector,
+) -> Duration {
+    let stream = connect_from("127.0.0.50", addr).await;
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let mut tls = connector.connect(name, stream).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("a TLS session silent after its handshake must be closed");
+    started.elapsed()
+}
+
+/// The relay and the gateway binaries, with a 1 s header timeout and a 60 s
+/// idle timeout: a client that completes the TLS handshake and sends nothing
+/// is closed within the header timeout, with HTTP/1.1, HTTP/2 or no ALPN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_session_silent_after_its_handshake_is_closed_by_both_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new().unwrap();
+    let connections =
+        "[connections]\nhandshake_timeout_ms = 1000\nheader_timeout_ms = 1000\nidle_timeout_ms = 60000\n";
+    let relay_config = relay_config(dir.path(), &ca, connections);
+    let gateway_config = gateway_tls_config(dir.path(), &ca, connections);
+    let relay_bin = binary("mimi-relay", "mimi-relay").unwrap();
+    let gateway_bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let (relay, gateway) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start(&relay_bin, &relay_config).unwrap(),
+            ServerProcess::start(&gateway_bin, &gateway_config).unwrap(),
+        )
+    });
+    for (server, name) in [(&relay, "127.0.0.3"), (&gateway, "127.0.0.4")] {
+        for alpn in [Some(&b"http/1.1"[..]), Some(&b"h2"[..]), None] {
+            let held = silent_tls_held_for(addr_of(&server.url), name, &tls_connector(&ca, alpn)).await;
+            assert!(
+                held < Duration::from_secs(4),
+                "{} held a silent TLS session ({alpn:?}) for {held:?}",
+                server.url
+            );
+        }
+    }
+    tokio::task::block_in_place(|| {
+        relay.stop().unwrap();
+        gateway.stop().unwrap();
+    });
+}
+
+/// Under a 1,024-file limit, one address that holds as many connections as
+/// the relay lets it leaves room for another address, which is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_low_file_limit_one_address_cannot_take_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new().unwrap();
+    let config = relay_config(
+        dir.path(),
+        &ca,
+        "[connections]\nhandshake_timeout_ms = 30000\nheader_timeout_ms = 30000\n",
+    );
+    let bin = binary("mimi-relay", "mimi-relay").unwrap();
+    let check = Command::new("prlimit")
+        .args(["--nofile=1024:1024", "--"])
+        .arg(&bin)
+        .arg("--config")
+        .arg(&config)
+        .arg("check")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    // "at most N at once, M per client address": M leaves room for others.
+    let numbers: Vec<usize> = said
+        .lines()
+        .find(|l| l.contains("per client address"))
+        .unwrap_or_else(|| panic!("{said}"))
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let (total, share) = (numbers[0], numbers[1]);
+    assert!(share <= total / 4 && share >= 1, "{said}");
+    assert!(said.contains("WARNING") && said.contains("LimitNOFILE"), "{said}");
+    let relay = tokio::task::block_in_place(|| {
+        ServerProcess::start_with_open_files(&bin, &config, 1_024).unwrap()
+    });
+    let addr = addr_of(&relay.url);
+    // The attacker's address: silent connections until the relay refuses
+    // (bounded: 300 attempts).
+    let mut held = Vec::new();
+    let mut refused = false;
+    for _ in 0..300 {
+        let mut s = connect_from("127.0.0.60", addr).await;
+        let mut buf = [0u8; 1];
+        // A refused connection is closed at once, before anything is read.
+        match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => {
+                refused = true;
+                break;
+            }
+            _ => held.push(s),
+        }
+    }
+    assert!(refused, "one address held {} connections", held.len());
+    assert_eq!(held.len(), share, "one address's share");
+    // Another address is still served: a TLS handshake and an answer.
+    let stream = connect_from("127.0.0.61", addr).await;
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.3").unwrap();
+    let mut tls = tls_connector(&ca, Some(b"http/1.1"))
+        .connect(name, stream)
+        .await
+        .expect("another address completes its handshake");
+    tls.write_all(b"GET /gateway/mimi.alpha.example HTTP/1.1\r\nhost: 127.0.0.3\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut answer))
+        .await
+        .expect("an answer to another address")
+        .unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 "), "{:?}", &answer[..n]);
+    drop(held);
+    tokio::task::block_in_place(|| relay.stop()).unwrap();
+}

@@ -276,6 +276,9 @@ async fn two_replicas_share_replay_state_directory_and_keys() {
         assert_eq!(status, 503, "{url} fails closed while Redis is down");
     }
     assert!(outcome(&c, &a, "replay_unavailable").await >= 1, "counted");
+    // An outage longer than the connection manager's own reconnect attempts
+    // (two, at most a second apart): it has given up when Redis returns.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     tokio::task::block_in_place(|| redis.restart().unwrap());
     // Redis comes back empty (no persistence): recovery without a restart,
     // from the first request on each replica. That request may be told to

@@ -78,8 +78,29 @@ impl ServerProcess {
         Self::spawn(bin, &config_args(config), "info", Stdio::from(file), false)
     }
 
+    /// Like [`ServerProcess::start`], under an open-file limit of `limit`
+    /// (soft and hard, so the server cannot raise it), set by `prlimit`.
+    pub fn start_with_open_files(bin: &Path, config: &Path, limit: u64) -> Result<Self> {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={limit}:{limit}"))
+            .arg("--")
+            .arg(bin);
+        Self::spawn_command(cmd, bin, &config_args(config), "warn", Stdio::inherit(), false)
+    }
+
     fn spawn(bin: &Path, args: &[&OsStr], level: &str, stderr: Stdio, admin: bool) -> Result<Self> {
-        let mut child = Command::new(bin)
+        Self::spawn_command(Command::new(bin), bin, args, level, stderr, admin)
+    }
+
+    fn spawn_command(
+        mut cmd: Command,
+        bin: &Path,
+        args: &[&OsStr],
+        level: &str,
+        stderr: Stdio,
+        admin: bool,
+    ) -> Result<Self> {
+        let mut child = cmd
             .args(args)
             .env("RUST_LOG", level)
             .stdout(Stdio::piped())

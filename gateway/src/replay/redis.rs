@@ -16,7 +16,9 @@
 //! (`date + window - now`, at most the window plus the future skew, plus a
 //! second for rounding); Redis drops it then, so memory follows the request
 //! rate. Connections are multiplexed through the `redis` crate's
-//! `ConnectionManager`, which reconnects by itself. Every call is bounded
+//! `ConnectionManager`, which reconnects when a call finds the connection
+//! broken; such a call is made once more within the same time budget, so
+//! that the first request after an outage is answered. Every call is bounded
 //! by `timeout`: when Redis does not answer in time the request is refused
 //! ([`Verdict::Unavailable`]), and the outage is logged once.
 
@@ -51,6 +53,12 @@ end
 return 1
 ";
 
+/// Whether `e` says the connection, not the command, failed: worth one more
+/// attempt on the connection the manager re-establishes.
+fn broken_connection(e: &redis::RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()
+}
+
 /// The Redis replay store.
 pub struct RedisReplay {
     conn: ConnectionManager,
@@ -84,7 +92,7 @@ impl RedisReplay {
         let mut info = url.into_connection_info().map_err(bad)?;
         if let Some(path) = &section.password_file {
             let password = crate::keys::read_secret_line(path, "replay.password_file")?;
-            let settings = info.redis_settings().clone().set_password(password);
+            let settings = info.redis_settings().clone().set_password(password.expose());
             info = info.set_redis_settings(settings);
         }
         let client = match &section.ca_file {
@@ -132,11 +140,15 @@ impl RedisReplay {
         let mut key = Vec::with_capacity(self.prefix.len() + enc.len());
         key.extend_from_slice(&self.prefix);
         key.extend_from_slice(enc);
-        let mut conn = self.conn.clone();
         let mut call = self.script.key(key);
         call.key(&self.since_key).arg(date).arg(now).arg(ttl);
         // EVALSHA, and EVAL when a restarted Redis no longer has the script.
-        let answer = tokio::time::timeout(self.timeout, call.invoke_async::<i64>(&mut conn)).await;
+        let answer = self
+            .with_one_reconnect(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async::<i64>(&mut conn).await }
+            })
+            .await;
         match answer {
             Ok(Ok(code)) => {
                 self.outage.succeeded("redis");
@@ -157,6 +169,29 @@ impl RedisReplay {
         }
     }
 
+    /// Runs `call` on the shared connection within `timeout`, and once more
+    /// within what is left of it when the first attempt met a connection
+    /// broken by an outage: the connection manager reconnects only when a
+    /// call fails, so without the second attempt the first request after
+    /// Redis returns would fail on every replica.
+    async fn with_one_reconnect<T, F, Fut>(
+        &self,
+        call: F,
+    ) -> std::result::Result<redis::RedisResult<T>, tokio::time::error::Elapsed>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let first = tokio::time::timeout_at(deadline, call(self.conn.clone())).await;
+        match first {
+            Ok(Err(e)) if broken_connection(&e) => {
+                tokio::time::timeout_at(deadline, call(self.conn.clone())).await
+            }
+            other => other,
+        }
+    }
+
     /// Checks that Redis answers, and marks when it began remembering if no
     /// replica has (so that a new deployment's first second is not the
     /// marker's). Called at start.
@@ -172,9 +207,12 @@ impl RedisReplay {
     }
 
     async fn run(&self, cmd: redis::Cmd) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let answer =
-            tokio::time::timeout(self.timeout, cmd.query_async::<redis::Value>(&mut conn)).await;
+        let answer = self
+            .with_one_reconnect(|mut conn| {
+                let cmd = &cmd;
+                async move { cmd.query_async::<redis::Value>(&mut conn).await }
+            })
+            .await;
         match answer {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(Error::ReplayStore(e.to_string())),
