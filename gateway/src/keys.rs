@@ -220,7 +220,8 @@ pub(crate) fn read_secret_line(path: &Path, setting: &str) -> Result<Password> {
             "readable by others (mode {mode:o}): chmod 600 it"
         )));
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
     match text.lines().next() {
         Some(line) if !line.is_empty() => Ok(Password(zeroize::Zeroizing::new(line.to_owned()))),
         _ => Err(fail("is empty".into())),
@@ -277,7 +278,6 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
-
 
 /// The keys in force at one moment: what decapsulation reads. Immutable;
 /// replaced whole when the schedule moves on.

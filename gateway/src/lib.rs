@@ -71,13 +71,27 @@ pub async fn assemble(
         timeout: Duration::from_millis(d.timeout_ms),
         bind: d.bind,
     });
+    // Requests dated in the start second are refused with the in-memory
+    // replay store (one sent, captured and replayed across a fast restart
+    // within that second would otherwise be answered twice). Serving from
+    // the next whole second on keeps that refusal for replays only: an
+    // honest client's request is dated after the start.
+    let started = SystemTime::now();
+    if config.replay.store == config::ReplayStore::Memory {
+        let into_second = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(Duration::ZERO, |d| {
+                Duration::from_nanos(u64::from(d.subsec_nanos()))
+            });
+        tokio::time::sleep(Duration::from_secs(1).saturating_sub(into_second)).await;
+    }
     let settings = Settings {
         public_host: config.public_host.clone(),
         extra_origins: config.extra_origins.clone(),
         date_window: Duration::from_secs(config.replay.window_secs),
         future_skew: Duration::from_secs(config.replay.future_skew_secs),
         replay_capacity: config.replay.capacity,
-        started: Some(SystemTime::now()),
+        started: Some(started),
     };
     let tls = match &config.tls {
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),

@@ -227,7 +227,8 @@ fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                     path.display()
                 ),
                 KeysCommand::RollSeed { lead_secs } => {
-                    let from = seeds.roll(now, config.schedule(), Duration::from_secs(lead_secs))?;
+                    let from =
+                        seeds.roll(now, config.schedule(), Duration::from_secs(lead_secs))?;
                     seeds.save(path)?;
                     println!(
                         "added a seed for keys from {from} (Unix time); copy {} to every replica before {}",

@@ -93,7 +93,10 @@ mod tests {
         let s = SecretHex::encode(&[0xab; 32]);
         let p = Password(Zeroizing::new("hunter2".into()));
         let shown = format!("{s:?} {p:?} {:?}", vec![s.clone()]);
-        assert!(!shown.contains("abab") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("abab") && !shown.contains("hunter2"),
+            "{shown}"
+        );
         assert_eq!(s.decode().as_deref(), Some(&[0xab; 32]));
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<SecretHex>(&json).unwrap(), s);

@@ -85,7 +85,6 @@ impl Schedule {
     }
 }
 
-
 impl SeedFile {
     /// A file with one fresh seed, in force from the beginning of time.
     pub fn new() -> Result<Self> {
@@ -264,7 +263,9 @@ mod tests {
     fn a_roll_changes_no_key_already_published() {
         let mut seeds = SeedFile::new().unwrap();
         let before = seeds.keys_at(at(1_075), schedule());
-        let from = seeds.roll(at(1_075), schedule(), Duration::from_secs(5)).unwrap();
+        let from = seeds
+            .roll(at(1_075), schedule(), Duration::from_secs(5))
+            .unwrap();
         // Key 11 was published at 1070: the new seed starts with period 12.
         assert_eq!(from, 1_200);
         let after = seeds.keys_at(at(1_075), schedule());
@@ -284,7 +285,9 @@ mod tests {
             .find(|k| k.id == 11)
         );
         // Once every old key is past its grace, the old seed is dropped.
-        seeds.roll(at(1_400), schedule(), Duration::from_secs(5)).unwrap();
+        seeds
+            .roll(at(1_400), schedule(), Duration::from_secs(5))
+            .unwrap();
         assert!(seeds.seeds.iter().all(|s| s.from >= 1_200));
     }
 

@@ -75,6 +75,12 @@ impl<'a> Reader<'a> {
         Ok(self.take(1, what)?[0])
     }
 
+    /// Reads a big-endian `uint16`.
+    pub fn u16(&mut self, what: &'static str) -> Result<u16> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     /// Reads a big-endian `uint32`.
     pub fn u32(&mut self, what: &'static str) -> Result<u32> {
         let b = self.take(4, what)?;

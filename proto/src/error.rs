@@ -98,6 +98,34 @@ pub enum Error {
     #[error("the MIMI directory document is malformed")]
     InvalidDirectory,
 
+    /// A field holds a value this implementation does not accept (another
+    /// token type, a batch of no or too many requests).
+    #[error("{what}: unacceptable value {value}")]
+    BadValue {
+        /// Which field.
+        what: &'static str,
+        /// The value found.
+        value: u64,
+    },
+    /// A field is too long (or too short) for its encoding.
+    #[error("{0}: too long or too short to encode")]
+    FieldTooLong(&'static str),
+
+    // ---- Privacy Pass (§10) ----
+    /// A token key that is not a 2048-bit RSASSA-PSS SHA-384 SPKI, or a
+    /// request for a key this issuer does not hold.
+    #[error("unusable token key")]
+    InvalidTokenKey,
+    /// A token whose signature does not verify under the key it names.
+    #[error("the token's signature does not verify")]
+    TokenInvalid,
+    /// A `PrivateToken` authentication header that does not parse.
+    #[error("malformed PrivateToken authentication header")]
+    MalformedAuthHeader,
+    /// An issuer directory that does not parse or lists no key.
+    #[error("malformed issuer directory")]
+    MalformedIssuerDirectory,
+
     // ---- OHTTP helpers (§4) ----
     /// A key configuration list was malformed.
     #[error("malformed OHTTP key configuration list")]

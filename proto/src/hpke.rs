@@ -370,7 +370,11 @@ impl Schedule {
 
     /// `SetupBaseS(pkR, info)` with the ephemeral key `ephemeral`: `enc` and
     /// the sender's context.
-    pub(crate) fn sender(&self, pk_r: &[u8; N_PK], ephemeral: &KeyPair) -> Result<([u8; N_PK], Context)> {
+    pub(crate) fn sender(
+        &self,
+        pk_r: &[u8; N_PK],
+        ephemeral: &KeyPair,
+    ) -> Result<([u8; N_PK], Context)> {
         let dh = ephemeral.dh(pk_r)?;
         let enc = ephemeral.public;
         let ctx = self.context_for(&shared_secret(&dh[..], &enc, pk_r)?[..])?;

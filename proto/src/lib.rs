@@ -16,6 +16,9 @@
 //! - `hpke` (crate-private): RFC 9180 base mode for our suites, on
 //!   aws-lc-rs; the OHTTP encapsulation built on it, which is its only
 //!   public face, is in [`oblivious`].
+//! - [`privacypass`]: lookup quotas' tokens (DESIGN §10): challenges,
+//!   token requests and responses, batches, the `PrivateToken` headers, the
+//!   issuer directory, and type 2 (Blind RSA) issuance and verification.
 //! - [`error`]: the crate's one error type.
 #![warn(missing_docs)]
 
@@ -25,6 +28,7 @@ pub mod error;
 mod hpke;
 pub mod identifier;
 pub mod oblivious;
+pub mod privacypass;
 pub mod query;
 pub mod record;
 

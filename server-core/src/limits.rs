@@ -115,9 +115,7 @@ impl ConnectionsSection {
         Ok(ConnectionLimits {
             max_connections: usize::try_from(max).unwrap_or(usize::MAX),
             max_per_client: u32::try_from(
-                self.max_per_client
-                    .unwrap_or(per_client)
-                    .min(share_of(max)),
+                self.max_per_client.unwrap_or(per_client).min(share_of(max)),
             )
             .unwrap_or(u32::MAX),
             handshake_timeout: ms(self.handshake_timeout_ms),

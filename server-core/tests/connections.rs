@@ -296,7 +296,10 @@ async fn a_tls_session_silent_after_its_handshake_is_closed_within_the_header_ti
             }
         })
         .await;
-        assert!(ended.is_ok(), "{alpn:?}: a silent TLS session must be closed");
+        assert!(
+            ended.is_ok(),
+            "{alpn:?}: a silent TLS session must be closed"
+        );
         let took = started.elapsed();
         assert!(
             took < Duration::from_secs(3),

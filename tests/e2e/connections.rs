@@ -257,8 +257,7 @@ async fn silent_tls_held_for(
 async fn a_tls_session_silent_after_its_handshake_is_closed_by_both_servers() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new().unwrap();
-    let connections =
-        "[connections]\nhandshake_timeout_ms = 1000\nheader_timeout_ms = 1000\nidle_timeout_ms = 60000\n";
+    let connections = "[connections]\nhandshake_timeout_ms = 1000\nheader_timeout_ms = 1000\nidle_timeout_ms = 60000\n";
     let relay_config = relay_config(dir.path(), &ca, connections);
     let gateway_config = gateway_tls_config(dir.path(), &ca, connections);
     let relay_bin = binary("mimi-relay", "mimi-relay").unwrap();
@@ -271,7 +270,8 @@ async fn a_tls_session_silent_after_its_handshake_is_closed_by_both_servers() {
     });
     for (server, name) in [(&relay, "127.0.0.3"), (&gateway, "127.0.0.4")] {
         for alpn in [Some(&b"http/1.1"[..]), Some(&b"h2"[..]), None] {
-            let held = silent_tls_held_for(addr_of(&server.url), name, &tls_connector(&ca, alpn)).await;
+            let held =
+                silent_tls_held_for(addr_of(&server.url), name, &tls_connector(&ca, alpn)).await;
             assert!(
                 held < Duration::from_secs(4),
                 "{} held a silent TLS session ({alpn:?}) for {held:?}",
@@ -316,7 +316,10 @@ async fn under_a_low_file_limit_one_address_cannot_take_every_slot() {
         .collect();
     let (total, share) = (numbers[0], numbers[1]);
     assert!(share <= total / 4 && share >= 1, "{said}");
-    assert!(said.contains("WARNING") && said.contains("LimitNOFILE"), "{said}");
+    assert!(
+        said.contains("WARNING") && said.contains("LimitNOFILE"),
+        "{said}"
+    );
     let relay = tokio::task::block_in_place(|| {
         ServerProcess::start_with_open_files(&bin, &config, 1_024).unwrap()
     });

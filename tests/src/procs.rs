@@ -85,7 +85,14 @@ impl ServerProcess {
         cmd.arg(format!("--nofile={limit}:{limit}"))
             .arg("--")
             .arg(bin);
-        Self::spawn_command(cmd, bin, &config_args(config), "warn", Stdio::inherit(), false)
+        Self::spawn_command(
+            cmd,
+            bin,
+            &config_args(config),
+            "warn",
+            Stdio::inherit(),
+            false,
+        )
     }
 
     fn spawn(bin: &Path, args: &[&OsStr], level: &str, stderr: Stdio, admin: bool) -> Result<Self> {

@@ -92,7 +92,10 @@ impl RedisReplay {
         let mut info = url.into_connection_info().map_err(bad)?;
         if let Some(path) = &section.password_file {
             let password = crate::keys::read_secret_line(path, "replay.password_file")?;
-            let settings = info.redis_settings().clone().set_password(password.expose());
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose());
             info = info.set_redis_settings(settings);
         }
         let client = match &section.ca_file {

@@ -294,6 +294,6 @@ impl ClientResponse {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod rfc9458_vector;
+#[cfg(test)]
+mod tests;

@@ -6,11 +6,11 @@
 //! independent ones: the `hpke` crate that `ohttp` is built on (the `ohttp`
 //! API cannot import a raw private key) and RustCrypto's HKDF and AES-GCM.
 
-use aes_gcm::aead::{Aead, KeyInit};
 use ::hpke::aead::AesGcm128;
 use ::hpke::kdf::HkdfSha256;
 use ::hpke::kem::X25519HkdfSha256;
 use ::hpke::{Deserializable, Kem, OpModeR, Serializable};
+use aes_gcm::aead::{Aead, KeyInit};
 
 use crate::hpke::{self as our_hpke, KeyPair};
 use crate::oblivious::{self, ClientRequest, ServerKey};
@@ -137,9 +137,7 @@ fn the_published_exchange_opens() {
     assert_eq!(response, unhex(RESPONSE));
     let msg = oblivious::decode_message(&response).unwrap();
     assert_eq!(
-        msg.control()
-            .status()
-            .map(crate::bhttp::StatusCode::code),
+        msg.control().status().map(crate::bhttp::StatusCode::code),
         Some(200)
     );
 }

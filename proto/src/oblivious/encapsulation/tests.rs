@@ -165,10 +165,7 @@ fn a_tampering_relay_or_hostile_client_gets_a_typed_error() {
         // Cut anywhere: refused, typed.
         let cut = ctx.decapsulate(&sealed[..i]).unwrap_err();
         assert!(
-            matches!(
-                cut,
-                Error::EncapsulationTruncated | Error::DecryptionFailed
-            ),
+            matches!(cut, Error::EncapsulationTruncated | Error::DecryptionFailed),
             "cut at {i}: {cut:?}"
         );
     }
