@@ -366,12 +366,7 @@ fn relay_error(answer: &RelayAnswer) -> Error {
 }
 
 fn max_age(value: &str) -> Option<Duration> {
-    value.split(',').find_map(|d| {
-        let d = d.trim().to_ascii_lowercase();
-        d.strip_prefix("max-age=")
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_secs)
-    })
+    mimi_proto::oblivious::max_age(value).map(Duration::from_secs)
 }
 
 #[cfg(test)]

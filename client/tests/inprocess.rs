@@ -64,6 +64,7 @@ async fn relay(gateway: SocketAddr, dir: &std::path::Path) -> SocketAddr {
     cfg.gateway.push(mimi_relay::config::GatewayEntry {
         host: HOST.into(),
         url: Some(format!("https://{gateway}/.well-known/ohttp-gateway")),
+        issuer: false,
     });
     let (relay, _) = mimi_relay::assemble(&cfg).unwrap();
     let listener = TcpListener::bind("127.0.0.3:0").await.unwrap();

@@ -47,6 +47,75 @@ pub struct Config {
     pub upstream: Option<UpstreamSection>,
     /// A DNS resolver for oblivious DNS (`/dns-query`).
     pub dns: Option<DnsSection>,
+    /// Lookup quotas: the token issuer and origin (DESIGN §10).
+    pub tokens: TokensSection,
+}
+
+/// Where spent token nonces are remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpentStore {
+    /// An SQLite file (`spent_database`): one gateway.
+    Sqlite,
+    /// The Redis of `[replay]`: shared by replicas.
+    Redis,
+}
+
+/// `[tokens]`: Privacy Pass issuer and origin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensSection {
+    /// identifierQuery needs a valid, unspent token (default: off).
+    pub required: bool,
+    /// The issuer's token keys (mode 0600, created on first start; the
+    /// same file on every replica).
+    pub key_file: PathBuf,
+    /// Where spent nonces are kept: `"sqlite"` (default) or `"redis"`.
+    pub spent_store: SpentStore,
+    /// The SQLite file for spent nonces (spent_store = "sqlite").
+    pub spent_database: PathBuf,
+    /// Longest `max-age` on the issuer directory.
+    pub max_age_secs: u64,
+    /// How long a new token key is published before it is used.
+    pub publish_ahead_secs: u64,
+    /// How long a replaced token key still verifies tokens.
+    pub grace_secs: u64,
+    /// The attesters allowed to request tokens.
+    pub attester: Vec<AttesterSection>,
+}
+
+impl Default for TokensSection {
+    fn default() -> Self {
+        Self {
+            required: false,
+            key_file: PathBuf::from("mimi-gateway-token-keys.json"),
+            spent_store: SpentStore::Sqlite,
+            spent_database: PathBuf::from("mimi-gateway-spent-tokens.sqlite"),
+            max_age_secs: 3600,
+            publish_ahead_secs: 3600,
+            grace_secs: 7 * 24 * 3600,
+            attester: Vec::new(),
+        }
+    }
+}
+
+/// `[[tokens.attester]]`: one attester (a relay operator) and its budget.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttesterSection {
+    /// A name for metrics and logs.
+    pub name: String,
+    /// Its TLS client certificate (PEM), pinned by fingerprint.
+    pub certificate: PathBuf,
+    /// Tokens it may have issued per window (1 to 100,000,000).
+    pub budget: u64,
+    /// The window (60 s to 30 days).
+    #[serde(default = "default_attester_window")]
+    pub window_secs: u64,
+}
+
+fn default_attester_window() -> u64 {
+    3600
 }
 
 /// Where the gateway's keys come from.
@@ -268,6 +337,7 @@ impl Default for Config {
             directory: DirectorySection::default(),
             upstream: None,
             dns: None,
+            tokens: TokensSection::default(),
         }
     }
 }
@@ -276,6 +346,41 @@ impl TomlFile for Config {}
 
 impl Config {
     /// Checks everything that can be checked before binding a socket.
+    fn validate_tokens(&self) -> Result<()> {
+        let t = &self.tokens;
+        in_range("tokens.max_age_secs", t.max_age_secs, 10, 604_800)?;
+        in_range(
+            "tokens.publish_ahead_secs",
+            t.publish_ahead_secs,
+            t.max_age_secs,
+            2_592_000,
+        )?;
+        in_range(
+            "tokens.grace_secs",
+            t.grace_secs,
+            t.max_age_secs,
+            31_536_000,
+        )?;
+        for a in &t.attester {
+            in_range("tokens.attester.budget", a.budget, 1, 100_000_000)?;
+            in_range("tokens.attester.window_secs", a.window_secs, 60, 2_592_000)?;
+        }
+        if !t.attester.is_empty() && self.tls.is_none() {
+            return Err(Error::Config(
+                "tokens.attester needs [tls]: attesters authenticate with client certificates"
+                    .into(),
+            ));
+        }
+        if t.spent_store == SpentStore::Redis && self.replay.store != ReplayStore::Redis {
+            return Err(Error::Config(
+                "tokens.spent_store = \"redis\" uses [replay]'s Redis: set replay.store = \"redis\""
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every setting.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if self.public_host.is_empty() {
@@ -286,6 +391,7 @@ impl Config {
         }
         mimi_server_core::config_file::check_tls_choice(self.tls.as_ref(), self.plain_http)?;
         self.connections.validate()?;
+        self.validate_tokens()?;
         let k = &self.keys;
         in_range("keys.max_age_secs", k.max_age_secs, 10, 604_800)?;
         if k.publish_ahead_secs < k.max_age_secs {

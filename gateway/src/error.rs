@@ -55,6 +55,31 @@ pub enum Error {
     /// The inner request's path is not served.
     #[error("inner resource not found")]
     InnerNotFound,
+    /// identifierQuery without a token, where tokens are required.
+    #[error("a token is required")]
+    TokenMissing,
+    /// A token that does not verify, names another challenge, or a key that
+    /// no longer verifies.
+    #[error("the token is not valid")]
+    TokenInvalid,
+    /// A token spent before.
+    #[error("the token was spent already")]
+    TokenSpent,
+    /// The spent-token store did not answer: refused, like the replay store.
+    #[error("token store unavailable; retry shortly")]
+    TokenStoreUnavailable,
+    /// A token request without a configured attester's certificate.
+    #[error("not an attester this issuer serves")]
+    AttesterUnknown,
+    /// An attester over its budget (seconds until its window ends).
+    #[error("the attester's token budget is spent")]
+    AttesterOverBudget(u64),
+    /// A token request that does not parse.
+    #[error("malformed token request")]
+    TokenRequestMalformed,
+    /// A token request for a key this issuer does not publish.
+    #[error("token key unknown")]
+    TokenKeyUnknown,
     /// The inner request's method is not allowed on its path.
     #[error("inner method not allowed")]
     InnerMethodNotAllowed,
@@ -138,7 +163,12 @@ impl Error {
             | Self::Replay
             | Self::MalformedQuery => StatusCode::BAD_REQUEST,
             Self::KeyRejected => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::ForeignOrigin | Self::AttesterUnknown => StatusCode::FORBIDDEN,
+            Self::TokenMissing | Self::TokenInvalid | Self::TokenSpent => StatusCode::UNAUTHORIZED,
+            Self::AttesterOverBudget(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TokenRequestMalformed => StatusCode::BAD_REQUEST,
+            Self::TokenKeyUnknown => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TokenStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ReplayUnavailable | Self::DirectoryUnavailable(_) => {
@@ -171,6 +201,14 @@ impl Error {
             | Self::UpstreamUnavailable
             | Self::UpstreamTimeout
             | Self::ReplayUnavailable
+            | Self::TokenMissing
+            | Self::TokenInvalid
+            | Self::TokenSpent
+            | Self::TokenStoreUnavailable
+            | Self::AttesterUnknown
+            | Self::AttesterOverBudget(_)
+            | Self::TokenRequestMalformed
+            | Self::TokenKeyUnknown
             | Self::Internal => Some(Problem::blank(&self.to_string())),
             // Fixed text: what failed inside stays in the operator's log.
             Self::DirectoryUnavailable(_) => {
@@ -201,6 +239,14 @@ impl Error {
             Self::UpstreamTimeout => "upstream_timeout",
             Self::ReplayUnavailable => "replay_unavailable",
             Self::DirectoryUnavailable(_) => "directory_unavailable",
+            Self::TokenMissing => "token_missing",
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenSpent => "token_spent",
+            Self::TokenStoreUnavailable => "token_store_unavailable",
+            Self::AttesterUnknown => "attester_unknown",
+            Self::AttesterOverBudget(_) => "attester_over_budget",
+            Self::TokenRequestMalformed => "token_request_malformed",
+            Self::TokenKeyUnknown => "token_key_unknown",
             _ => "internal",
         }
     }

@@ -19,6 +19,12 @@ use tokio::net::TcpListener;
 use crate::error::Error;
 use crate::keys::RotationPolicy;
 use crate::service::Gateway;
+use crate::tokens::Tokens;
+use mimi_proto::privacypass::{
+    ISSUER_DIRECTORY_PATH, ISSUER_REQUEST_PATH, MEDIA_BATCH_REQUEST, MEDIA_ISSUER_DIRECTORY,
+    MEDIA_TOKEN_REQUEST,
+};
+use mimi_server_core::client_auth::PeerCertificate;
 
 /// How the gateway's listener behaves.
 #[derive(Debug, Clone)]
@@ -112,6 +118,11 @@ pub async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
             // Keep serving the keys we have; the operator sees why.
             tracing::error!(error = %e, "could not refresh keys");
         }
+        if let Some(tokens) = gateway.tokens() {
+            if let Err(e) = tokens.refresh(SystemTime::now()) {
+                tracing::error!(error = %e, "could not refresh token keys");
+            }
+        }
     }
 }
 
@@ -126,9 +137,14 @@ where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match req.uri().path() {
-        GATEWAY_PATH => {}
-        "/healthz" => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+    match (req.uri().path(), gateway.tokens()) {
+        (GATEWAY_PATH, _) => {}
+        ("/healthz", _) => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+        (ISSUER_DIRECTORY_PATH, Some(tokens)) => return issuer_directory(gateway, tokens, &req),
+        (ISSUER_REQUEST_PATH, Some(tokens)) => {
+            let tokens = tokens.clone();
+            return token_request(gateway, &tokens, options, req).await;
+        }
         _ => return counted(gateway, Error::NotFound),
     }
     match *req.method() {
@@ -154,6 +170,73 @@ where
     }
 }
 
+/// `GET` of the issuer directory (RFC 9578 §4): the same bytes for everyone.
+fn issuer_directory<B>(
+    gateway: &Gateway,
+    tokens: &Tokens,
+    req: &Request<B>,
+) -> Response<Full<Bytes>> {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return counted(gateway, Error::MethodNotAllowed);
+    }
+    let (body, max_age) = tokens.directory();
+    let mut resp = respond(StatusCode::OK, MEDIA_ISSUER_DIRECTORY, body);
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        resp.headers_mut().insert(CACHE_CONTROL, v);
+    }
+    gateway.metrics().count("issuer_directory");
+    resp
+}
+
+/// `POST` of a token request (one, or an arbitrary batch) by an attester.
+async fn token_request<B>(
+    gateway: &Gateway,
+    tokens: &Arc<Tokens>,
+    options: &HttpOptions,
+    req: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if *req.method() != Method::POST {
+        return counted(gateway, Error::MethodNotAllowed);
+    }
+    let batch = if has_media_type(&req, MEDIA_BATCH_REQUEST) {
+        true
+    } else if has_media_type(&req, MEDIA_TOKEN_REQUEST) {
+        false
+    } else {
+        return counted(gateway, Error::UnsupportedMediaType);
+    };
+    let cert = req.extensions().get::<PeerCertificate>().copied();
+    let body = match read_body(options, req).await {
+        Ok(body) => body,
+        Err(e) => return counted(gateway, e),
+    };
+    match tokens
+        .issue(cert.as_ref(), batch, &body, SystemTime::now())
+        .await
+    {
+        Ok(issued) => {
+            gateway.metrics().count("tokens_issued");
+            gateway.metrics().tokens_issued(issued.count);
+            respond(StatusCode::OK, issued.content_type, issued.body)
+        }
+        Err(e) => {
+            let retry = match e {
+                Error::AttesterOverBudget(secs) => Some(secs),
+                _ => None,
+            };
+            let mut resp = counted(gateway, e);
+            if let Some(secs) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+                resp.headers_mut().insert(http::header::RETRY_AFTER, secs);
+            }
+            resp
+        }
+    }
+}
+
 async fn post<B>(
     gateway: &Gateway,
     options: &HttpOptions,
@@ -166,6 +249,16 @@ where
     if !has_media_type(&req, MEDIA_OHTTP_REQ) {
         return Err(Error::UnsupportedMediaType);
     }
+    let body = read_body(options, req).await?;
+    gateway.handle(&body, SystemTime::now()).await
+}
+
+/// The body within the size and time limits.
+async fn read_body<B>(options: &HttpOptions, req: Request<B>) -> Result<Bytes, Error>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -183,7 +276,7 @@ where
         Ok(Err(_)) => return Err(Error::MalformedEncapsulation),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    gateway.handle(&body, SystemTime::now()).await
+    Ok(body)
 }
 
 /// Whether the request's `Content-Type` is `media` (parameters ignored).

@@ -12,6 +12,7 @@
 //! - [`inner`]: the targets behind it: embedded directory, upstream API, DNS.
 //! - [`keys`]: the key file, rotation and the lock-free key ring.
 //! - [`seeded_keys`]: keys every replica derives from one shared seed.
+//! - [`tokens`]: lookup quotas: the Privacy Pass issuer and origin.
 //! - [`secret`]: secrets in memory: wiped on drop, redacted in `Debug`.
 //! - [`replay`]: replay protection, in memory or in Redis.
 //! - [`directory`]: the directory in SQLite or PostgreSQL, and its import
@@ -35,6 +36,7 @@ pub mod replay;
 pub mod secret;
 pub mod seeded_keys;
 pub mod service;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -93,19 +95,31 @@ pub async fn assemble(
         replay_capacity: config.replay.capacity,
         started: Some(started),
     };
-    let tls = match &config.tls {
-        Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
-        None => None,
-    };
     let mut gateway = Gateway::new(settings, keys, backend, dns);
+    let mut redis = None;
     if config.replay.store == config::ReplayStore::Redis {
-        let redis = replay::RedisReplay::new(&config.replay)?;
-        if let Err(e) = redis.ping(unix_now()).await {
+        let store = Arc::new(replay::RedisReplay::new(&config.replay)?);
+        if let Err(e) = store.ping(unix_now()).await {
             // Not fatal: requests fail closed until Redis answers.
             tracing::error!(error = %e, "replay store unreachable at start; refusing requests until it answers");
         }
-        gateway = gateway.with_replay_store(replay::ReplayStore::Redis(redis));
+        redis = Some(store.clone());
+        gateway = gateway.with_replay_store(replay::ReplayStore::Redis(store));
     }
+    let mut verifier = None;
+    if config.tokens.required || !config.tokens.attester.is_empty() {
+        let tokens = Arc::new(tokens::Tokens::open(config, redis, SystemTime::now())?);
+        verifier = tokens.client_verifier();
+        gateway = gateway.with_tokens(tokens);
+    }
+    let tls = match &config.tls {
+        Some(files) => Some(tls::server_config_with_clients(
+            &files.cert,
+            &files.key,
+            verifier,
+        )?),
+        None => None,
+    };
     Ok((Arc::new(gateway), tls))
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every outcome a request to the gateway resource can have.
-pub const OUTCOMES: [&str; 21] = [
+pub const OUTCOMES: [&str; 31] = [
     "ok",
     "keys",
     "not_found",
@@ -28,6 +28,16 @@ pub const OUTCOMES: [&str; 21] = [
     "upstream_timeout",
     "replay_unavailable",
     "directory_unavailable",
+    "token_missing",
+    "token_invalid",
+    "token_spent",
+    "token_store_unavailable",
+    "issuer_directory",
+    "tokens_issued",
+    "attester_unknown",
+    "attester_over_budget",
+    "token_request_malformed",
+    "token_key_unknown",
     "internal",
 ];
 
@@ -45,6 +55,7 @@ pub struct Metrics {
     decap_count: AtomicU64,
     decap_sum_us: AtomicU64,
     accounts_capped: AtomicU64,
+    tokens_issued: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -56,6 +67,7 @@ impl Default for Metrics {
             decap_count: AtomicU64::new(0),
             decap_sum_us: AtomicU64::new(0),
             accounts_capped: AtomicU64::new(0),
+            tokens_issued: AtomicU64::new(0),
         }
     }
 }
@@ -68,6 +80,11 @@ impl Metrics {
             .position(|o| *o == outcome)
             .unwrap_or(OUTCOMES.len() - 1);
         self.outcomes[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts tokens issued (blind signatures: nothing about who got them).
+    pub fn tokens_issued(&self, n: u64) {
+        self.tokens_issued.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Records how long one decapsulation took.
@@ -137,6 +154,13 @@ impl Metrics {
             out,
             "mimi_gateway_accounts_capped_total {}",
             self.capped_answers()
+        );
+        out.push_str("# HELP mimi_gateway_tokens_issued_total Tokens issued to attesters (blind signatures).\n");
+        out.push_str("# TYPE mimi_gateway_tokens_issued_total counter\n");
+        let _ = writeln!(
+            out,
+            "mimi_gateway_tokens_issued_total {}",
+            self.tokens_issued.load(Ordering::Relaxed)
         );
         out.push_str(
             "# HELP mimi_gateway_live_key Key ids accepted now (1 = first in the served list).\n",

@@ -13,6 +13,7 @@ use crate::inner::{self, Backend, DnsForwarder, InnerRequest, InnerResponse};
 use crate::keys::KeyManager;
 use crate::metrics::Metrics;
 use crate::replay::{ReplayCache, ReplayStore, Verdict};
+use crate::tokens::Tokens;
 
 /// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
 const HEADER_LEN: usize = oblivious::encapsulation::HEADER_LEN;
@@ -52,6 +53,7 @@ pub struct Gateway {
     backend: Backend,
     dns: Option<DnsForwarder>,
     metrics: Metrics,
+    tokens: Option<Arc<Tokens>>,
 }
 
 impl Gateway {
@@ -82,7 +84,19 @@ impl Gateway {
             backend,
             dns,
             metrics: Metrics::default(),
+            tokens: None,
         }
+    }
+
+    /// Adds the Privacy Pass issuer and origin.
+    pub fn with_tokens(mut self, tokens: Arc<Tokens>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The issuer and origin, if configured.
+    pub fn tokens(&self) -> Option<&Arc<Tokens>> {
+        self.tokens.as_ref()
     }
 
     /// Replaces the in-memory replay cache with `store`. A store that
@@ -141,6 +155,14 @@ impl Gateway {
             }
         };
         let mut headers: Vec<(&str, &str)> = vec![("content-type", answer.content_type.as_str())];
+        let challenge = if matches!(outcome, "token_missing" | "token_invalid" | "token_spent") {
+            self.tokens.as_ref().and_then(|t| t.www_authenticate(now))
+        } else {
+            None
+        };
+        if let Some(value) = &challenge {
+            headers.push(("www-authenticate", value));
+        }
         let date;
         if outcome == "stale_date" {
             // The gateway's clock, so the client can retry once with it.
@@ -217,6 +239,13 @@ impl Gateway {
             return Err(Error::ForeignOrigin);
         }
         let path = std::str::from_utf8(path).map_err(|_| Error::InnerMalformed)?;
+        if let Some(tokens) = &self.tokens {
+            if tokens.required() && crate::tokens::guards(path) {
+                tokens
+                    .redeem(msg.header().get(b"authorization"), now)
+                    .await?;
+            }
+        }
         let req = InnerRequest {
             method,
             path,

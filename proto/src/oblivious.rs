@@ -63,6 +63,11 @@ pub const IKM_LEN: usize = 32;
 /// provider host of up to 128 octets, so the relay cannot tell lengths apart.
 pub const MIN_PADDED_LEN: usize = 1024;
 
+/// The smallest padding bucket for requests that carry a token: the token
+/// header adds about 500 bytes, which would spread the longest identifiers
+/// over two buckets of 1024.
+pub const MIN_PADDED_LEN_WITH_TOKEN: usize = 2048;
+
 /// The smallest padding bucket for responses, in bytes of Binary HTTP.
 ///
 /// Sized so that every identifierQuery answer with up to
@@ -191,7 +196,24 @@ pub fn encode_request(
         msg.put_header(name.as_bytes(), value.as_bytes());
     }
     msg.write_content(body);
-    write_padded(&msg, padded_len)
+    let with_token = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    write_padded(
+        &msg,
+        if with_token {
+            padded_len_with_token
+        } else {
+            padded_len
+        },
+    )
+}
+
+/// The padded length of a request carrying a `PrivateToken` (DESIGN §10):
+/// at least [`MIN_PADDED_LEN_WITH_TOKEN`], so that with a token too every
+/// legal identifier lands in one bucket.
+pub fn padded_len_with_token(len: usize) -> usize {
+    len.next_power_of_two().max(MIN_PADDED_LEN_WITH_TOKEN)
 }
 
 /// Builds a known-length Binary HTTP response, zero-padded to
@@ -325,6 +347,22 @@ pub fn date_skew(date: &str, now: SystemTime) -> Result<i64> {
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     };
     Ok(secs(then) - secs(now))
+}
+
+/// The `max-age` of a `Cache-Control` value (seconds); 0 with `no-store`,
+/// `no-cache` or `private`, which forbid a shared cache from reusing it.
+pub fn max_age(value: &str) -> Option<u64> {
+    let mut age = None;
+    for directive in value.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if matches!(lower.as_str(), "no-store" | "no-cache" | "private") {
+            return Some(0);
+        }
+        if let Some(v) = lower.strip_prefix("max-age=") {
+            age = v.trim_matches('"').parse().ok();
+        }
+    }
+    age
 }
 
 #[cfg(test)]

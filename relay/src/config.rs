@@ -39,6 +39,51 @@ pub struct Config {
     pub rate: RateSection,
     /// The shared key cache.
     pub key_cache: KeyCacheSection,
+    /// The relay as Privacy Pass attester (DESIGN §10); none if absent.
+    pub attester: Option<AttesterSection>,
+}
+
+/// `[attester]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttesterSection {
+    /// The client certificate (PEM) the relay presents to issuers.
+    pub client_cert: PathBuf,
+    /// Its private key (PEM).
+    pub client_key: PathBuf,
+    /// The operator's JWKS file (EdDSA, ES256 keys) for account
+    /// credentials; absent: no accounts, only anonymous clients.
+    pub jwks_file: Option<PathBuf>,
+    /// The `iss` credentials must carry, if set.
+    pub jwt_issuer: Option<String>,
+    /// The `aud` credentials must carry, if set.
+    pub jwt_audience: Option<String>,
+    /// Tokens per account and window (1 to 1,000,000).
+    #[serde(default = "default_account_quota")]
+    pub account_quota: u64,
+    /// Tokens per anonymous address (IPv6: /64) and window (0 to
+    /// 1,000,000; 0: anonymous clients get none).
+    #[serde(default)]
+    pub anonymous_quota: u64,
+    /// The window (60 s to 30 days).
+    #[serde(default = "default_quota_window")]
+    pub window_secs: u64,
+    /// Clients counted in one window, at most (memory bound; more are
+    /// refused until the window ends).
+    #[serde(default = "default_quota_clients")]
+    pub max_clients: usize,
+}
+
+fn default_account_quota() -> u64 {
+    1_000
+}
+
+fn default_quota_window() -> u64 {
+    86_400
+}
+
+fn default_quota_clients() -> usize {
+    1_000_000
 }
 
 /// One `[[gateway]]`.
@@ -49,6 +94,10 @@ pub struct GatewayEntry {
     pub host: String,
     /// The gateway resource's URL, when not `https://<host>/.well-known/ohttp-gateway`.
     pub url: Option<String>,
+    /// Attest for this provider's token issuer (`/issuer/<host>`; needs
+    /// `[attester]`).
+    #[serde(default)]
+    pub issuer: bool,
 }
 
 /// `[limits]`.
@@ -149,6 +198,7 @@ impl Default for Config {
             limits: LimitsSection::default(),
             rate: RateSection::default(),
             key_cache: KeyCacheSection::default(),
+            attester: None,
         }
     }
 }
@@ -163,6 +213,18 @@ impl Config {
         mimi_server_core::config_file::check_tls_choice(self.tls.as_ref(), self.plain_http)?;
         if self.gateway.is_empty() {
             return bad("no [[gateway]] configured: the relay would refuse everything");
+        }
+        match &self.attester {
+            Some(a) => {
+                in_range("attester.account_quota", a.account_quota, 1, 1_000_000)?;
+                in_range("attester.anonymous_quota", a.anonymous_quota, 0, 1_000_000)?;
+                in_range("attester.window_secs", a.window_secs, 60, 2_592_000)?;
+                in_range("attester.max_clients", a.max_clients, 1, 100_000_000)?;
+            }
+            None if self.gateway.iter().any(|g| g.issuer) => {
+                return bad("a [[gateway]] has issuer = true but there is no [attester] section");
+            }
+            None => {}
         }
         self.connections.validate()?;
         let l = &self.limits;

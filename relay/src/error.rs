@@ -53,6 +53,18 @@ pub enum Error {
 
     // ---- operator errors ----
     /// The configuration is invalid.
+    #[error("a credential is required: this relay gives anonymous clients no tokens")]
+    CredentialRequired,
+    /// A bearer credential that does not verify.
+    #[error("the credential is not valid")]
+    CredentialInvalid,
+    /// A token request that does not parse.
+    #[error("malformed token request")]
+    TokenRequestMalformed,
+    /// The client's token quota is used up until its window ends (seconds).
+    #[error("token quota reached")]
+    QuotaReached(u64),
+    /// Configuration.
     #[error("configuration: {0}")]
     Config(String),
     /// Setting up the server (connections, TLS, listeners) failed.
@@ -70,7 +82,9 @@ impl Error {
             Self::EmptyBody => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::QuotaReached(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::CredentialRequired | Self::CredentialInvalid => StatusCode::UNAUTHORIZED,
+            Self::TokenRequestMalformed => StatusCode::BAD_REQUEST,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::TunnelForbidden => StatusCode::FORBIDDEN,
             Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
@@ -83,7 +97,7 @@ impl Error {
     /// The `Retry-After` seconds to send, if any.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited(secs) => Some(*secs),
+            Self::RateLimited(secs) | Self::QuotaReached(secs) => Some(*secs),
             Self::Busy | Self::TunnelLimit => Some(1),
             _ => None,
         }

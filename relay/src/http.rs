@@ -23,7 +23,14 @@ use mimi_server_core::{ConnectionLimits, ConnectionStats};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::attester::Attester;
 use crate::error::Error;
+use mimi_proto::privacypass::{
+    ATTESTER_PREFIX, MAX_BATCH, MEDIA_BATCH_REQUEST, MEDIA_TOKEN_REQUEST, NK,
+};
+
+/// The largest token request body: a full batch.
+const TOKEN_REQUEST_MAX: usize = MAX_BATCH * (NK + 3) + 8;
 use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -89,6 +96,7 @@ pub struct Relay {
     outbound_bind: Option<std::net::IpAddr>,
     metrics: Metrics,
     options: Options,
+    attester: Option<Attester>,
 }
 
 impl Relay {
@@ -113,7 +121,14 @@ impl Relay {
             keys,
             upstream,
             options,
+            attester: None,
         }
+    }
+
+    /// Makes this relay a Privacy Pass attester.
+    pub fn with_attester(mut self, attester: Attester) -> Self {
+        self.attester = Some(attester);
+        self
     }
 
     /// The counters.
@@ -146,6 +161,9 @@ impl Relay {
                 Some(HeaderValue::from_static("text/plain")),
                 Bytes::from_static(b"ok\n"),
             ),
+            p if p.starts_with(ATTESTER_PREFIX) => {
+                self.attest(req, peer).await.unwrap_or_else(|e| refuse(&e))
+            }
             _ => self.relay(req, peer).await.unwrap_or_else(|e| refuse(&e)),
         };
         self.metrics.status(resp.status().as_u16());
@@ -209,6 +227,56 @@ impl Relay {
         }
     }
 
+    /// `GET /issuer/<host>` (the issuer's directory, shared) and `POST`
+    /// (token requests, counted against the client's quota, then forwarded
+    /// with the relay's certificate).
+    async fn attest<B>(
+        &self,
+        req: Request<B>,
+        peer: SocketAddr,
+    ) -> Result<Response<Full<Bytes>>, Error>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let attester = self.attester.as_ref().ok_or(Error::UnknownGateway)?;
+        let host = req.uri().path().strip_prefix(ATTESTER_PREFIX).unwrap_or("");
+        let gateway_path = format!("{}{host}", mimi_proto::oblivious::RELAY_PREFIX);
+        let target = self.allowlist.resolve(&gateway_path)?;
+        if !attester.serves(&target.host) || req.uri().query().is_some() {
+            return Err(Error::UnknownGateway);
+        }
+        self.limiter
+            .check(peer.ip(), Instant::now())
+            .map_err(Error::RateLimited)?;
+        let forwarded = match *req.method() {
+            Method::GET | Method::HEAD => attester.directory(target).await?,
+            Method::POST => {
+                let batch = if has_media_type(&req, MEDIA_BATCH_REQUEST) {
+                    true
+                } else if has_media_type(&req, MEDIA_TOKEN_REQUEST) {
+                    false
+                } else {
+                    return Err(Error::UnsupportedMediaType);
+                };
+                let (client, quota) = attester.client_of(req.headers(), peer.ip())?;
+                let body = self.read_body_up_to(req, TOKEN_REQUEST_MAX).await?;
+                let _client = self
+                    .per_client
+                    .take(client_key(peer.ip()))
+                    .ok_or(Error::RateLimited(1))?;
+                let _permit = self.in_flight.try_acquire().map_err(|_| Error::Busy)?;
+                attester.forward(target, client, quota, batch, body).await?
+            }
+            _ => return Err(Error::MethodNotAllowed),
+        };
+        let mut resp = respond(forwarded.status, forwarded.content_type, forwarded.body);
+        if let Some(cc) = forwarded.cache_control {
+            resp.headers_mut().insert(CACHE_CONTROL, cc);
+        }
+        Ok(resp)
+    }
+
     /// `CONNECT host:port`: only to an allowlisted gateway, at its configured
     /// address; nothing is connected otherwise.
     async fn tunnel<B>(
@@ -239,15 +307,23 @@ impl Relay {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.read_body_up_to(req, self.options.max_body).await
+    }
+
+    async fn read_body_up_to<B>(&self, req: Request<B>, max_body: usize) -> Result<Bytes, Error>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let declared = req
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.options.max_body as u64) {
+        if declared.is_some_and(|n| n > max_body as u64) {
             return Err(Error::BodyTooLarge);
         }
-        let limited = Limited::new(req.into_body(), self.options.max_body);
+        let limited = Limited::new(req.into_body(), max_body);
         let body = match tokio::time::timeout(self.options.body_timeout, limited.collect()).await {
             Err(_) => return Err(Error::BodyTimeout),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {

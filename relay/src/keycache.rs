@@ -85,7 +85,7 @@ impl KeyCache {
             .cache_control
             .as_ref()
             .and_then(|v| v.to_str().ok())
-            .and_then(max_age)
+            .and_then(mimi_proto::oblivious::max_age)
             .map_or(self.min_age, Duration::from_secs)
             .clamp(self.min_age, self.max_age);
         let cached = Arc::new(Cached {
@@ -107,33 +107,4 @@ fn fresh(cached: &Option<Arc<Cached>>) -> Option<Keys> {
         body: c.body.clone(),
         max_age: left.as_secs(),
     })
-}
-
-/// The `max-age` of a `Cache-Control` value, unless `no-store`/`no-cache`/`private`.
-fn max_age(value: &str) -> Option<u64> {
-    let mut age = None;
-    for directive in value.split(',').map(str::trim) {
-        let lower = directive.to_ascii_lowercase();
-        if matches!(lower.as_str(), "no-store" | "no-cache" | "private") {
-            return Some(0);
-        }
-        if let Some(v) = lower.strip_prefix("max-age=") {
-            age = v.trim_matches('"').parse().ok();
-        }
-    }
-    age
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_control_parsing() {
-        assert_eq!(max_age("public, max-age=600"), Some(600));
-        assert_eq!(max_age("max-age=\"30\""), Some(30));
-        assert_eq!(max_age("public"), None);
-        assert_eq!(max_age("no-store, max-age=600"), Some(0));
-        assert_eq!(max_age("max-age=x"), None);
-    }
 }

@@ -16,9 +16,11 @@
 //! - [`keycache`]: the shared, coalescing key cache.
 //! - [`ratelimit`]: per-client token buckets in bounded memory.
 //! - [`tunnel`]: `CONNECT` tunnels to allowlisted gateways, bounded.
+//! - [`attester`]: the Privacy Pass attester: quotas, credentials, issuers.
 //! - [`check`]: what `mimi-relay check` verifies before a start.
 //! - [`config`], [`metrics`], [`error`].
 
+pub mod attester;
 pub mod check;
 pub mod config;
 pub mod error;
@@ -68,14 +70,43 @@ pub fn assemble(config: &Config) -> Result<(Arc<Relay>, Option<Arc<rustls::Serve
         Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
         None => None,
     };
-    Ok((
-        Arc::new(Relay::new(
-            allowlist,
-            keys,
-            upstream,
-            config.options(mimi_server_core::limits::open_files()?)?,
+    let mut relay = Relay::new(
+        allowlist,
+        keys,
+        upstream,
+        config.options(mimi_server_core::limits::open_files()?)?,
+        config.outbound_bind,
+    );
+    if let Some(a) = &config.attester {
+        let verifier = match &a.jwks_file {
+            Some(path) => Some(attester::Verifier::from_jwks_file(
+                path,
+                a.jwt_issuer.clone(),
+                a.jwt_audience.clone(),
+            )?),
+            None => None,
+        };
+        let client = upstream::Upstream::with_identity(
+            &roots,
+            Duration::from_millis(config.limits.upstream_timeout_ms),
             config.outbound_bind,
-        )),
-        tls,
-    ))
+            &a.client_cert,
+            &a.client_key,
+        )?;
+        let settings = attester::Settings {
+            issuers: config
+                .gateway
+                .iter()
+                .filter(|g| g.issuer)
+                .map(|g| g.host.clone())
+                .collect(),
+            verifier,
+            account_quota: a.account_quota,
+            anonymous_quota: a.anonymous_quota,
+            window_secs: a.window_secs,
+            max_clients: a.max_clients,
+        };
+        relay = relay.with_attester(attester::Attester::new(settings, client));
+    }
+    Ok((Arc::new(relay), tls))
 }

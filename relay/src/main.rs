@@ -59,7 +59,11 @@ fn main() -> anyhow::Result<()> {
             Some((h, u)) => (h.to_owned(), Some(u.to_owned())),
             None => (g, None),
         };
-        config.gateway.push(GatewayEntry { host, url });
+        config.gateway.push(GatewayEntry {
+            host,
+            url,
+            issuer: false,
+        });
     }
     if let Some(RelayCommand::Check) = cli.command {
         return mimi_relay::check::check(&config)

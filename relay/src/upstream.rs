@@ -66,6 +66,49 @@ impl Upstream {
         Ok(Self { client, timeout })
     }
 
+    /// A client like [`Upstream::new`] that presents the attester's client
+    /// certificate (for token requests to issuers, DESIGN §10).
+    pub fn with_identity(
+        extra_roots: &[CertificateDer<'static>],
+        timeout: Duration,
+        bind: Option<std::net::IpAddr>,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<Self> {
+        let tls = mimi_server_core::tls::client_config_with_identity(extra_roots, cert, key)?;
+        let client = mimi_server_core::tls::https_client_from(
+            tls,
+            timeout,
+            bind,
+            Duration::from_secs(5),
+            true,
+        )?;
+        Ok(Self { client, timeout })
+    }
+
+    /// Sends a fresh request: `body` (a `POST` with `content_type`) or a
+    /// `GET` accepting `content_type`; nothing of a client's request.
+    pub async fn send(
+        &self,
+        url: &http::Uri,
+        content_type: &'static str,
+        body: Option<Bytes>,
+    ) -> Result<Answer> {
+        let builder = Request::builder().uri(url.clone());
+        let request = match body {
+            Some(body) => builder
+                .method(Method::POST)
+                .header(CONTENT_TYPE, content_type)
+                .body(Full::new(body)),
+            None => builder
+                .method(Method::GET)
+                .header(ACCEPT, content_type)
+                .body(Full::new(Bytes::new())),
+        }
+        .map_err(|_| Error::GatewayUnreachable)?;
+        self.exchange(request).await
+    }
+
     /// Forwards an encapsulated request: the body and its media type, nothing else.
     pub async fn post(&self, url: &http::Uri, body: Bytes) -> Result<Answer> {
         let request = Request::builder()

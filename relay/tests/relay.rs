@@ -109,6 +109,7 @@ fn config_for(gateway: SocketAddr, scheme: &str) -> Config {
     c.gateway.push(GatewayEntry {
         host: HOST.into(),
         url: Some(format!("{scheme}://{gateway}/.well-known/ohttp-gateway")),
+        issuer: false,
     });
     c.limits.body_timeout_ms = 300;
     c.limits.upstream_timeout_ms = 500;
@@ -724,6 +725,7 @@ async fn a_slow_gateway_cannot_starve_the_others() {
     cfg.gateway.push(GatewayEntry {
         host: "mimi.fast.example".into(),
         url: Some(format!("http://{fast_gw}/.well-known/ohttp-gateway")),
+        issuer: false,
     });
     cfg.limits.max_concurrent = 4;
     cfg.limits.max_in_flight_per_client = 4;

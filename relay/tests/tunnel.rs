@@ -39,6 +39,7 @@ async fn relay(gateway: SocketAddr, edit: impl FnOnce(&mut Config)) -> SocketAdd
     c.gateway.push(GatewayEntry {
         host: HOST.into(),
         url: Some(format!("https://{gateway}/.well-known/ohttp-gateway")),
+        issuer: false,
     });
     edit(&mut c);
     let (relay, tls) = mimi_relay::assemble(&c).unwrap();

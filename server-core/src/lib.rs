@@ -14,6 +14,7 @@
 //! - [`report`]: what a `check` subcommand prints.
 
 pub mod admin;
+pub mod client_auth;
 pub mod config_file;
 pub mod error;
 pub mod limits;

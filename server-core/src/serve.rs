@@ -41,6 +41,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::client_auth::PeerCertificate;
 use crate::limits::ConnectionLimits;
 use crate::per_key::{PerKey, client_key};
 
@@ -284,7 +285,15 @@ impl Connection {
         match tls {
             Some(acceptor) => {
                 match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => self.http(stream, peer, handler).await,
+                    Ok(Ok(stream)) => {
+                        let client = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|c| PeerCertificate::of(c));
+                        self.http(stream, peer, client, handler).await;
+                    }
                     Ok(Err(_)) => {}
                     Err(_) => {
                         self.stats
@@ -293,19 +302,27 @@ impl Connection {
                     }
                 }
             }
-            None => self.http(stream, peer, handler).await,
+            None => self.http(stream, peer, None, handler).await,
         }
     }
 
-    async fn http<S, H, F>(&self, stream: S, peer: SocketAddr, handler: H)
-    where
+    async fn http<S, H, F>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        client: Option<PeerCertificate>,
+        handler: H,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
         let activity = Arc::new(Activity::new());
         let counted = activity.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            if let Some(client) = client {
+                req.extensions_mut().insert(client);
+            }
             let in_flight = InFlight::begin(&counted);
             let answer = handler(req, peer);
             async move {

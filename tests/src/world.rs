@@ -223,6 +223,7 @@ impl World {
             config.gateway.push(mimi_relay::config::GatewayEntry {
                 host,
                 url: Some(format!("https://{addr}/.well-known/ohttp-gateway")),
+                issuer: false,
             });
         }
         let (relay, tls) = mimi_relay::assemble(&config)?;

@@ -37,7 +37,7 @@ pub enum ReplayStore {
     /// In this process.
     Memory(ReplayCache),
     /// In Redis, shared with the other replicas.
-    Redis(RedisReplay),
+    Redis(std::sync::Arc<RedisReplay>),
 }
 
 impl ReplayStore {

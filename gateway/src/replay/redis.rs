@@ -195,6 +195,34 @@ impl RedisReplay {
         }
     }
 
+    /// Sets `<prefix><kind><id>` if absent, for `ttl` seconds: `Ok(true)`
+    /// when this call set it, `Ok(false)` when it was there (a spent token).
+    pub async fn claim(&self, kind: &[u8], id: &[u8], ttl: u64) -> Result<bool> {
+        let key = [self.prefix.as_slice(), kind, id].concat();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("NX").arg("EX").arg(ttl);
+        let answer = self
+            .with_one_reconnect(|mut conn| {
+                let cmd = &cmd;
+                async move { cmd.query_async::<Option<String>>(&mut conn).await }
+            })
+            .await;
+        match answer {
+            Ok(Ok(set)) => {
+                self.outage.succeeded("redis");
+                Ok(set.is_some())
+            }
+            Ok(Err(e)) => {
+                self.outage.failed("redis", &e);
+                Err(Error::TokenStoreUnavailable)
+            }
+            Err(_) => {
+                self.outage.failed("redis", &"no answer in time");
+                Err(Error::TokenStoreUnavailable)
+            }
+        }
+    }
+
     /// Checks that Redis answers, and marks when it began remembering if no
     /// replica has (so that a new deployment's first second is not the
     /// marker's). Called at start.

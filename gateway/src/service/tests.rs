@@ -591,3 +591,5 @@ fn a_full_replay_cache_refuses_new_requests_with_an_encrypted_503() {
     }
     assert_eq!(f.gw.metrics().get("replay"), sent.len() as u64);
 }
+
+mod token_tests;

@@ -270,3 +270,12 @@ fn date_skew_both_ways() {
     assert_eq!(date_skew(&earlier, now), Ok(-30));
     assert_eq!(date_skew("yesterday", now), Err(Error::InvalidDate));
 }
+
+#[test]
+fn cache_control_parsing() {
+    assert_eq!(max_age("public, max-age=600"), Some(600));
+    assert_eq!(max_age("max-age=\"30\""), Some(30));
+    assert_eq!(max_age("public"), None);
+    assert_eq!(max_age("no-store, max-age=600"), Some(0));
+    assert_eq!(max_age("max-age=x"), None);
+}

@@ -1,0 +1,76 @@
+//! Spent tokens, remembered for as long as their key verifies: a token
+//! spent once is refused ever after, across restarts (SQLite, one gateway)
+//! and across replicas (Redis, one atomic set-if-absent).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::replay::RedisReplay;
+
+/// Where spent tokens are kept.
+pub enum SpentStore {
+    /// An SQLite file.
+    Sqlite(Arc<Mutex<rusqlite::Connection>>),
+    /// The `[replay]` Redis.
+    Redis(Arc<RedisReplay>),
+}
+
+impl std::fmt::Debug for SpentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite(_) => "SpentStore::Sqlite",
+            Self::Redis(_) => "SpentStore::Redis",
+        })
+    }
+}
+
+impl SpentStore {
+    /// Opens (or creates) the SQLite file. WAL with `synchronous = NORMAL`:
+    /// a spend survives a crash or kill of the process; an operating-system
+    /// crash may lose the last moments' (docs/decisions.md).
+    pub fn sqlite(path: &Path) -> Result<Self> {
+        let conn = rusqlite::Connection::open(path).map_err(Error::Database)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS spent_tokens (
+                 id BLOB PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID;",
+        )
+        .map_err(Error::Database)?;
+        Ok(Self::Sqlite(Arc::new(Mutex::new(conn))))
+    }
+
+    /// Records `id` (the token's key id and nonce) as spent until `expires`
+    /// (Unix seconds): `Ok(true)` the first time, `Ok(false)` after.
+    pub async fn spend(&self, id: [u8; 64], expires: u64, now: u64) -> Result<bool> {
+        match self {
+            Self::Sqlite(conn) => {
+                let conn = conn.clone();
+                tokio::task::spawn_blocking(move || {
+                    let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                    let n = conn
+                        .execute(
+                            "INSERT OR IGNORE INTO spent_tokens (id, expires) VALUES (?1, ?2)",
+                            rusqlite::params![&id[..], i64::try_from(expires).unwrap_or(i64::MAX)],
+                        )
+                        .map_err(Error::Database)?;
+                    // Now and then, forget what can no longer verify.
+                    if id[63] == 0 {
+                        conn.execute(
+                            "DELETE FROM spent_tokens WHERE expires < ?1",
+                            [i64::try_from(now).unwrap_or(i64::MAX)],
+                        )
+                        .map_err(Error::Database)?;
+                    }
+                    Ok(n == 1)
+                })
+                .await
+                .map_err(|_| Error::Internal)?
+            }
+            Self::Redis(redis) => {
+                let ttl = expires.saturating_sub(now).max(1);
+                redis.claim(b"spent:", &id, ttl).await
+            }
+        }
+    }
+}
