@@ -13,6 +13,7 @@ mod keys;
 mod oblivious_dns;
 mod privacy;
 mod processes;
+mod quotas;
 mod replay_store;
 mod replicas;
 mod sizes;
