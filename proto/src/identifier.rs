@@ -63,16 +63,16 @@ impl Identifier {
         if let Some((local, domain)) = input.rsplit_once('@') {
             return parse_email(local, domain);
         }
-        if input.chars().next().is_some_and(|c| c.is_ascii_digit())
-            && input
-                .chars()
-                .all(|c| c.is_ascii_digit() || " -.()".contains(c))
-            && input.chars().filter(char::is_ascii_digit).count() >= 7
-        {
-            // Looks like a phone number without its country code.
+        if looks_like_a_local_phone_number(input) {
             return Err(Error::PhoneMissingPlus);
         }
         let name = normalise_domain(input)?;
+        // Again on the normalised name: code points that normalisation drops
+        // (U+034F, found by fuzzing) must not let a number pass as a handle
+        // that would not parse again.
+        if looks_like_a_local_phone_number(&name) {
+            return Err(Error::PhoneMissingPlus);
+        }
         if !name.contains('.') {
             return Err(Error::SingleLabelHandle);
         }
@@ -135,6 +135,14 @@ impl std::str::FromStr for Identifier {
     fn from_str(s: &str) -> Result<Self> {
         Self::parse(s)
     }
+}
+
+/// A phone number without its country code: digits and separators only,
+/// starting with a digit, at least seven digits.
+fn looks_like_a_local_phone_number(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c))
+        && s.chars().filter(char::is_ascii_digit).count() >= 7
 }
 
 fn parse_phone(input: &str) -> Result<Identifier> {
@@ -251,6 +259,15 @@ mod tests {
         assert_eq!(parse("alice_x.example.com"), Err(Error::InvalidIdna));
         assert_eq!(parse("-alice.example.com"), Err(Error::InvalidIdna));
         assert_eq!(parse("xn--a.example"), Err(Error::InvalidIdna));
+    }
+
+    /// Found by fuzzing: a code point that normalisation drops made digits
+    /// pass as a handle whose normalised form then read as a phone number
+    /// without its `+`.
+    #[test]
+    fn normalisation_cannot_turn_a_number_into_a_handle() {
+        let input = format!("4\u{34f}{}.{}", "4".repeat(55), "4".repeat(31));
+        assert_eq!(parse(&input), Err(Error::PhoneMissingPlus));
     }
 
     #[test]
