@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine. Some tests start their own Redis
 # and PostgreSQL servers (on unix sockets under the build tree, stopped when
 # done): this installs those programs from Debian's packages when they are
-# missing, then runs `cargo test --workspace` (extra arguments are passed on).
+# missing, and Python's cryptography for a cross-check, then runs
+# `cargo test --workspace` (extra arguments are passed on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,14 @@ if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# Independent implementations the cross-checks run (Python's cryptography
+# verifies our Privacy Pass tokens), from PyPI when missing.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "== installing Python's cryptography (PyPI) for the cross-checks"
+  python3 -m pip install --quiet cryptography ||
+    python3 -m pip install --quiet --break-system-packages cryptography
 fi
 
 exec cargo test --workspace "$@"

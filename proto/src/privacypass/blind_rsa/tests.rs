@@ -130,3 +130,55 @@ fn every_token_is_fresh_and_keys_are_strict() {
     assert_eq!(again.public(), issuer.public());
     assert!(!format!("{issuer:?}").contains("BEGIN"));
 }
+
+/// Tokens we issue and finalise verify as plain RSASSA-PSS signatures
+/// (SHA-384, MGF1-SHA-384, 48-byte salt) in Python's `cryptography`, an
+/// implementation we did not write; and a token with one flipped bit does
+/// not. Needs `python3` with `cryptography` (scripts/test.sh installs it);
+/// `MIMI_SKIP_PYTHON=1` skips it, loudly.
+#[test]
+fn tokens_verify_in_python_cryptography() {
+    if std::env::var_os("MIMI_SKIP_PYTHON").is_some() {
+        eprintln!("SKIPPED: MIMI_SKIP_PYTHON is set; the Python cross-check did not run");
+        return;
+    }
+    let v = &vectors()[2];
+    let issuer = IssuerKey::from_pem(&String::from_utf8(unhex(&v.sk_s)).unwrap()).unwrap();
+    let key = issuer.public().clone();
+    let digest = TokenChallenge::standard("p.example").digest().unwrap();
+    let (request, pending) = key.blind(&digest).unwrap();
+    let token = pending.finalize(&issuer.issue(&request).unwrap()).unwrap();
+    let mut forged = token.clone();
+    forged.authenticator[5] ^= 1;
+    let der = key.key.to_der().unwrap();
+    let script = r#"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.exceptions import InvalidSignature
+key = serialization.load_der_public_key(bytes.fromhex(sys.argv[1]))
+for arg in sys.argv[2:]:
+    token = bytes.fromhex(arg)
+    signed, sig = token[:98], token[98:]
+    try:
+        key.verify(sig, signed, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48), hashes.SHA384())
+        print("valid")
+    except InvalidSignature:
+        print("invalid")
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(hex::encode(&der))
+        .arg(hex::encode(token.to_bytes().unwrap()))
+        .arg(hex::encode(forged.to_bytes().unwrap()))
+        .output()
+        .expect("python3 (run scripts/test.sh, which installs what the cross-checks need)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python3 with cryptography failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.split_whitespace().collect::<Vec<_>>(), ["valid", "invalid"]);
+}
