@@ -209,7 +209,7 @@ impl Setup {
                     "listen = \"{ip}:0\"\npublic_host = \"{host}\"\nkey_file = \"{h}/keys.json\"\n\
                      [tls]\ncert = \"{h}/cert.pem\"\nkey = \"{h}/key.pem\"\n\
                      [replay]\nwindow_secs = 600\ncapacity = 2000000\n\
-                     [connections]\nmax_per_client = 4096\n\
+                     [connections]\nmax_per_client = 2500\n\
                      [directory]\ndatabase = \"{h}/directory.sqlite\"\n",
                     h = home.display()
                 ),
@@ -237,7 +237,7 @@ impl Setup {
              [tls]\ncert = \"{d}/relay.pem\"\nkey = \"{d}/relay.key\"\n\
              [rate]\nper_second = 1000000000.0\nburst = 1000000000\n\
              [limits]\nmax_concurrent = 8192\nmax_in_flight_per_client = 8192\n\
-             [connections]\nmax_per_client = 4096\n",
+             [connections]\nmax_per_client = 2500\n",
             d = d.display()
         );
         for (_, addr, host) in &gateways {

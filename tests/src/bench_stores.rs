@@ -85,7 +85,7 @@ fn gateway_config(
 ) -> Result<PathBuf> {
     let path = dir.join(format!("{name}.toml"));
     let mut text = format!(
-        "listen = \"{ip}:0\"\npublic_host = \"{HOST}\"\n[tls]\ncert = \"{d}/gw.pem\"\nkey = \"{d}/gw.key\"\n[keys]\nsource = \"seed\"\nseed_file = \"{d}/seed.json\"\n[connections]\nmax_per_client = 4096\n[replay]\nwindow_secs = 600\n",
+        "listen = \"{ip}:0\"\npublic_host = \"{HOST}\"\n[tls]\ncert = \"{d}/gw.pem\"\nkey = \"{d}/gw.key\"\n[keys]\nsource = \"seed\"\nseed_file = \"{d}/seed.json\"\n[connections]\nmax_per_client = 2500\n[replay]\nwindow_secs = 600\n",
         d = dir.display()
     );
     if let Some(url) = redis {
