@@ -180,5 +180,8 @@ for arg in sys.argv[2:]:
         "python3 with cryptography failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.split_whitespace().collect::<Vec<_>>(), ["valid", "invalid"]);
+    assert_eq!(
+        stdout.split_whitespace().collect::<Vec<_>>(),
+        ["valid", "invalid"]
+    );
 }
