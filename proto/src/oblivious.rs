@@ -3,7 +3,7 @@
 //! known-length Binary HTTP (RFC 9292), problem details (RFC 9457) and the
 //! `Date` check of RFC 9458 §6.5, and the encapsulation of requests and
 //! responses (RFC 9458 §4.3, §4.4, in [`encapsulation`]) on our HPKE
-//! ([`crate::hpke`]). Nothing here does I/O or reads the clock.
+//! (the crate-private `hpke` module). Nothing here does I/O or reads the clock.
 
 use std::io::Cursor;
 use std::time::SystemTime;
