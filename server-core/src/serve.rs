@@ -343,9 +343,7 @@ impl Connection {
                 // Never later than one idle period from now: a connection
                 // waiting for its first request must notice when that
                 // request comes and its idle clock starts.
-                let at = activity
-                    .idle_at(header, idle)
-                    .min(Instant::now() + idle);
+                let at = activity.idle_at(header, idle).min(Instant::now() + idle);
                 // Past already: a request is in flight; look again later.
                 if at > Instant::now() {
                     at
