@@ -53,17 +53,11 @@ impl Upstream {
         timeout: Duration,
         bind: Option<std::net::IpAddr>,
     ) -> Result<Self> {
-        // Idle connections are dropped below the gateway's idle timeouts
-        // (HTTP/1.1: its header timeout, 10 s by default), so the relay never
-        // sends a request into a connection the gateway is closing.
-        let client = mimi_server_core::tls::https_client(
-            extra_roots,
+        Self::from_tls(
+            mimi_server_core::tls::client_config(extra_roots)?,
             timeout,
             bind,
-            Duration::from_secs(5),
-            true,
-        )?;
-        Ok(Self { client, timeout })
+        )
     }
 
     /// A client like [`Upstream::new`] that presents the attester's client
@@ -76,6 +70,17 @@ impl Upstream {
         key: &std::path::Path,
     ) -> Result<Self> {
         let tls = mimi_server_core::tls::client_config_with_identity(extra_roots, cert, key)?;
+        Self::from_tls(tls, timeout, bind)
+    }
+
+    fn from_tls(
+        tls: rustls::ClientConfig,
+        timeout: Duration,
+        bind: Option<std::net::IpAddr>,
+    ) -> Result<Self> {
+        // Idle connections are dropped below the gateway's idle timeouts
+        // (HTTP/1.1: its header timeout, 10 s by default), so the relay never
+        // sends a request into a connection the gateway is closing.
         let client = mimi_server_core::tls::https_client_from(
             tls,
             timeout,

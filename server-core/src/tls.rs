@@ -104,17 +104,10 @@ fn roots_with(extra: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore
 
 /// A client configuration trusting the webpki roots plus `extra`.
 pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in extra {
-        roots
-            .add(cert.clone())
-            .map_err(|e| Error::Tls(e.to_string()))?;
-    }
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?
-        .with_root_certificates(roots)
+        .with_root_certificates(roots_with(extra)?)
         .with_no_client_auth())
 }
 

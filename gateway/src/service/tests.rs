@@ -412,6 +412,26 @@ fn a_replay_is_refused() {
     assert_eq!(f.gw.metrics().get("replay"), 1);
 }
 
+/// The fixture's gateway after a restart at `started`: the same key file
+/// and directory, an empty in-memory replay cache.
+fn restarted(f: &Fixture, started: SystemTime) -> Gateway {
+    let directory = Directory::open(&f._dir.path().join("dir.sqlite")).unwrap();
+    let keys = Arc::new(KeyManager::open(&f._dir.path().join("keys.json"), started).unwrap());
+    Gateway::new(
+        Settings {
+            public_host: HOST.into(),
+            extra_origins: vec![],
+            date_window: Duration::from_secs(60),
+            future_skew: std::time::Duration::from_secs(10),
+            replay_capacity: 10_000,
+            started: Some(started),
+        },
+        keys,
+        Backend::Embedded(Arc::new(directory)),
+        None,
+    )
+}
+
 #[test]
 fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     let f = fixture();
@@ -429,21 +449,7 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
 
     // The gateway restarts 5 s later with the same keys and an empty cache.
     let started = sent + Duration::from_secs(5);
-    let directory = Directory::open(&f._dir.path().join("dir.sqlite")).unwrap();
-    let keys = Arc::new(KeyManager::open(&f._dir.path().join("keys.json"), started).unwrap());
-    let restarted = Gateway::new(
-        Settings {
-            public_host: HOST.into(),
-            extra_origins: vec![],
-            date_window: Duration::from_secs(60),
-            future_skew: std::time::Duration::from_secs(10),
-            replay_capacity: 10_000,
-            started: Some(started),
-        },
-        keys,
-        Backend::Embedded(Arc::new(directory)),
-        None,
-    );
+    let restarted = restarted(&f, started);
     // The captured request, replayed: the date problem, not an answer.
     let now = started + Duration::from_secs(1);
     assert!(block_on(restarted.handle(&enc, now)).is_ok());
@@ -489,21 +495,7 @@ fn a_request_replayed_after_a_restart_in_the_same_second_is_refused() {
 
     // kill -9 and an immediate restart: the same second, an empty cache.
     let started = sent + Duration::from_millis(400);
-    let directory = Directory::open(&f._dir.path().join("dir.sqlite")).unwrap();
-    let keys = Arc::new(KeyManager::open(&f._dir.path().join("keys.json"), started).unwrap());
-    let restarted = Gateway::new(
-        Settings {
-            public_host: HOST.into(),
-            extra_origins: vec![],
-            date_window: Duration::from_secs(60),
-            future_skew: std::time::Duration::from_secs(10),
-            replay_capacity: 10_000,
-            started: Some(started),
-        },
-        keys,
-        Backend::Embedded(Arc::new(directory)),
-        None,
-    );
+    let restarted = restarted(&f, started);
     let now = started + Duration::from_millis(300);
     assert!(block_on(restarted.handle(&enc, now)).is_ok());
     assert_eq!(restarted.metrics().get("ok"), 0, "the replay was answered");
