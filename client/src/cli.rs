@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::StreamExt;
 use mimi_client::{
-    Discoverer, Discovery, DnsMode, Error, KeyCheck, Options, Outcome, RelayTransport,
+    Credential, Discoverer, Discovery, DnsMode, Error, KeyCheck, Options, Outcome, RelayTransport,
 };
 use mimi_proto::Identifier;
 use serde::Deserialize;
@@ -57,9 +57,21 @@ struct Args {
     /// `direct` (the gateway then sees your address, never what you ask).
     #[arg(long, env = "MIMI_KEY_CHECK")]
     key_check: Option<String>,
+    /// A file holding the bearer credential for the relay as attester (a
+    /// JWT from the relay operator), for providers that answer only with
+    /// lookup tokens. Without one, only the relay's anonymous quota applies.
+    #[arg(long, env = "MIMI_CREDENTIAL")]
+    credential: Option<PathBuf>,
+    /// Where unspent lookup tokens are kept between runs (private to you),
+    /// or `none`. Default: `$XDG_CACHE_HOME/mimi-discover/tokens.json`.
+    #[arg(long, env = "MIMI_TOKEN_CACHE")]
+    token_cache: Option<PathBuf>,
+    /// Lookup tokens obtained at once (1 to 64; default 4).
+    #[arg(long)]
+    token_batch: Option<usize>,
     /// Configuration file (TOML: relay, dns, ca_file, key_check, trust_anchor,
-    /// require_dnssec, timeout_secs, concurrency, and a `[relays]` table of
-    /// gateway host = relay URL).
+    /// require_dnssec, timeout_secs, concurrency, credential, token_cache,
+    /// token_batch, and a `[relays]` table of gateway host = relay URL).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
     /// DNSSEC trust anchors (DNSKEY records in zone-file form) instead of the
@@ -96,6 +108,9 @@ struct FileConfig {
     require_dnssec: bool,
     timeout_secs: Option<u64>,
     concurrency: Option<usize>,
+    credential: Option<PathBuf>,
+    token_cache: Option<PathBuf>,
+    token_batch: Option<usize>,
 }
 
 struct Settings {
@@ -108,6 +123,9 @@ struct Settings {
     require_dnssec: bool,
     timeout: Duration,
     concurrency: usize,
+    credential: Option<Credential>,
+    token_cache: Option<PathBuf>,
+    token_batch: usize,
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -161,6 +179,8 @@ async fn run(args: Args) -> u8 {
                 require_dnssec: settings.require_dnssec,
                 concurrency: settings.concurrency,
                 key_check: settings.key_check,
+                credential: settings.credential.clone(),
+                token_batch: settings.token_batch,
                 ..Options::default()
             },
         )
@@ -173,7 +193,34 @@ async fn run(args: Args) -> u8 {
         }
     };
 
-    if !matches!(settings.dns, DnsMode::Oblivious { .. } | DnsMode::Static(_)) {
+    if let Some(path) = &settings.token_cache {
+        match crate::token_cache::take(path) {
+            Ok(kept) => discoverer.session().tokens().import(&kept).await,
+            // Unreadable: start without; the file is replaced at the end.
+            Err(reason) => {
+                eprintln!("mimi-discover: warning: {reason}; starting without kept tokens")
+            }
+        }
+    }
+    let code = discover_all(&args, &inputs, &discoverer).await;
+    if let Some(path) = &settings.token_cache {
+        let unspent = discoverer.session().tokens().export().await;
+        if let Err(reason) = crate::token_cache::put_back(path, unspent) {
+            eprintln!("mimi-discover: warning: {reason}; unspent tokens were not kept");
+        }
+    }
+    code
+}
+
+async fn discover_all(
+    args: &Args,
+    inputs: &[String],
+    discoverer: &Discoverer<RelayTransport>,
+) -> u8 {
+    if !matches!(
+        discoverer.options().dns,
+        DnsMode::Oblivious { .. } | DnsMode::Static(_)
+    ) {
         eprintln!(
             "mimi-discover: note: step 1 asks DNS directly, so the resolver sees your address \
              and each name looked up (for an email address, a hash of its local part that a \
@@ -193,7 +240,7 @@ async fn run(args: Args) -> u8 {
     let mut any_found = false;
     let mut any_failure = false;
     let started = Instant::now();
-    let mut stream = discoverer.discover_many(&inputs);
+    let mut stream = discoverer.discover_many(inputs);
     let mut out = std::io::stdout().lock();
     // Results arrive as they complete; they are printed in input order, each
     // as soon as everything before it is printed.
@@ -303,6 +350,20 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
         require_dnssec: args.require_dnssec || file.require_dnssec,
         timeout: Duration::from_secs(args.timeout.or(file.timeout_secs).unwrap_or(10).max(1)),
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(8).max(1),
+        credential: match args.credential.clone().or(file.credential) {
+            Some(path) => Some(read_credential(&path)?),
+            None => None,
+        },
+        token_cache: match args.token_cache.clone().or(file.token_cache) {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p),
+            None => crate::token_cache::default_path(),
+        },
+        token_batch: match args.token_batch.or(file.token_batch) {
+            None => Options::default().token_batch,
+            Some(n @ 1..=64) => n,
+            Some(n) => return Err(format!("--token-batch {n}: expected 1 to 64")),
+        },
     };
 
     let mut inputs: Vec<(String, String)> = args
@@ -392,6 +453,24 @@ async fn parse_dns(spec: &str) -> Result<DnsMode, String> {
         }
         _ => Err(bad()),
     }
+}
+
+/// Reads the bearer credential from `path`: one line, and private to the
+/// user (a credential others can read is a warning, not an error).
+fn read_credential(path: &std::path::Path) -> Result<Credential, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the credential file {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "mimi-discover: warning: the credential file {} can be read by others (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
+    Credential::new(&text).map_err(|e| format!("credential file {}: {e}", path.display()))
 }
 
 fn load_pem(

@@ -54,6 +54,11 @@ pub struct Options {
     pub key_check: KeyCheck,
     /// The most providers asked for one identifier; the rest are warnings.
     pub max_providers: usize,
+    /// The bearer credential for the relay as attester, where providers
+    /// require lookup tokens (DESIGN §10); none: the relay's anonymous quota.
+    pub credential: Option<crate::tokens::Credential>,
+    /// Lookup tokens obtained at once (1 to 64): unspent ones stay pooled.
+    pub token_batch: usize,
 }
 
 impl Default for Options {
@@ -70,6 +75,8 @@ impl Default for Options {
             local_address: None,
             key_check: KeyCheck::default(),
             max_providers: 16,
+            credential: None,
+            token_batch: 4,
         }
     }
 }
@@ -195,10 +202,17 @@ impl<T: Transport> Discoverer<T> {
                     &options.ca_roots,
                     options.trust_anchor.as_deref(),
                 )?,
-                session: Session::new(transport, options.key_check),
+                session: Session::new(transport, options.key_check).with_tokens(
+                    crate::tokens::TokenPools::new(options.credential.clone(), options.token_batch),
+                ),
                 options,
             }),
         })
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
     }
 
     /// The session (confirmed keys by gateway).

@@ -112,6 +112,41 @@ pub enum Error {
     /// Something in the answer did not decode.
     #[error("the provider's answer was malformed")]
     MalformedAnswer,
+
+    // ---- step 2: lookup tokens (DESIGN §10) ----
+    /// The relay's lookup quota for this account (or, without a credential,
+    /// this address) is used up until its window ends.
+    #[error(
+        "your lookup quota at the relay is used up; it resets at {resets_at} (in {retry_after} s)"
+    )]
+    QuotaReached {
+        /// Seconds until the quota resets, as the relay said.
+        retry_after: u64,
+        /// When that is, as an HTTP date.
+        resets_at: String,
+    },
+    /// The provider answers only with lookup tokens, and the relay gives
+    /// none without a credential.
+    #[error(
+        "this provider answers only with lookup tokens, and the relay gives none without a credential: pass --credential FILE (or set MIMI_CREDENTIAL)"
+    )]
+    NoCredential,
+    /// The relay did not accept the credential.
+    #[error("the relay did not accept your credential (expired, or from another service?)")]
+    CredentialRejected,
+    /// Tokens could not be obtained from the provider's issuer.
+    #[error("could not obtain lookup tokens from the provider's issuer ({0})")]
+    IssuerUnavailable(String),
+    /// The provider asked for a token of another kind than the standard one
+    /// (DESIGN §10): such a challenge could tell clients apart, so nothing
+    /// more was sent.
+    #[error(
+        "the provider asked for a non-standard lookup token, which could tell clients apart; nothing more was sent to it"
+    )]
+    TokenChallengeRefused,
+    /// The provider refused a fresh, valid token.
+    #[error("the provider refused our lookup token even after a fresh one")]
+    TokenRefused,
 }
 
 /// The result type of this crate.

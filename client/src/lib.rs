@@ -22,6 +22,7 @@
 //! - [`discover`]: the [`Discoverer`] and its results.
 //! - [`dns`]: step 1 in its modes (system, server, DoH, oblivious, fixed).
 //! - [`session`]: one oblivious exchange, with key caching and the allowed retries.
+//! - [`tokens`]: lookup tokens (Privacy Pass) for providers that require them.
 //! - [`transport`]: the [`Transport`] trait and the relay client.
 //! - [`error`]: the crate's one error type.
 #![warn(missing_docs)]
@@ -30,12 +31,14 @@ pub mod discover;
 pub mod dns;
 pub mod error;
 pub mod session;
+pub mod tokens;
 pub mod transport;
 
 pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
 pub use dns::{DnsMode, Dnssec};
 pub use error::{Error, Result};
 pub use session::KeyCheck;
+pub use tokens::{Credential, StoredTokens, TokenPools};
 pub use transport::{KeySource, RelayAnswer, RelayTransport, Transport};
 
 /// A stable snake_case code for an error, for JSON output and programs.
@@ -69,5 +72,11 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Forbidden => "forbidden",
         Error::Ambiguous => "ambiguous",
         Error::MalformedAnswer => "malformed_answer",
+        Error::QuotaReached { .. } => "quota_reached",
+        Error::NoCredential => "no_credential",
+        Error::CredentialRejected => "credential_rejected",
+        Error::IssuerUnavailable(_) => "issuer_unavailable",
+        Error::TokenChallengeRefused => "token_challenge_refused",
+        Error::TokenRefused => "token_refused",
     }
 }

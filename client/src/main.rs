@@ -5,6 +5,7 @@
 //! provider failure and nothing found.
 
 mod cli;
+mod token_cache;
 
 fn main() -> std::process::ExitCode {
     cli::main()

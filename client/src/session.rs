@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use mimi_proto::bhttp;
 use mimi_proto::oblivious::{
-    self, KeyConfigEntry, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON, Problem,
-    ProblemType,
+    self, IDENTIFIER_QUERY_PREFIX, KeyConfigEntry, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_RES,
+    MEDIA_PROBLEM_JSON, Problem, ProblemType,
 };
+use mimi_proto::{bhttp, privacypass};
 
 use crate::error::{Error, Result};
+use crate::tokens::TokenPools;
 use crate::transport::{KeySource, RelayAnswer, Transport};
 
 /// Key lists whose answer had no usable `max-age` are kept this long.
@@ -127,8 +128,9 @@ type KeySlot = Arc<tokio::sync::Mutex<Option<ConfirmedKey>>>;
 /// Oblivious requests to any number of gateways through one transport.
 pub struct Session<T> {
     transport: T,
-    key_check: KeyCheck,
+    pub(crate) key_check: KeyCheck,
     keys: Mutex<HashMap<String, KeySlot>>,
+    pub(crate) tokens: TokenPools,
 }
 
 impl<T> std::fmt::Debug for Session<T> {
@@ -146,7 +148,19 @@ impl<T: Transport> Session<T> {
             transport,
             key_check,
             keys: Mutex::default(),
+            tokens: TokenPools::new(None, 1),
         }
+    }
+
+    /// Spends lookup tokens from `tokens` where a provider requires them.
+    pub fn with_tokens(mut self, tokens: TokenPools) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// The token pools (to keep unspent tokens for a later run).
+    pub fn tokens(&self) -> &TokenPools {
+        &self.tokens
     }
 
     /// The transport.
@@ -155,18 +169,38 @@ impl<T: Transport> Session<T> {
     }
 
     /// Sends `req` to the target behind `gateway` and returns its answer.
+    ///
+    /// An identifierQuery carries a lookup token where the provider requires
+    /// them (DESIGN §10): one from the pool, or, after the provider's
+    /// standard challenge, a fresh one, once.
     pub async fn request(&self, gateway: &str, req: InnerRequest<'_>) -> Result<InnerAnswer> {
+        let metered = req.path.starts_with(IDENTIFIER_QUERY_PREFIX);
         let mut keys_refreshed = false;
         let mut date_retried = false;
+        let mut token_retried = false;
+        // A token survives the retries before it reaches the origin (key and
+        // date problems are found first); one the origin refused is dropped.
+        let mut token = None;
         // The gateway's clock, for the one retry its `date` problem answers.
         let mut their_skew: Option<i64> = None;
         loop {
             let entry = self.key(gateway).await?;
+            if metered && token.is_none() {
+                token = self.token_for(gateway).await?;
+            }
+            let authorization = token
+                .as_ref()
+                .map(privacypass::header::authorization)
+                .transpose()
+                .map_err(|_| Error::MalformedAnswer)?;
             let now = shifted(SystemTime::now(), their_skew.take().unwrap_or(0));
             let date = oblivious::format_date(now);
             let mut headers = vec![("date", date.as_str())];
             if let Some(ct) = req.content_type {
                 headers.push(("content-type", ct));
+            }
+            if let Some(a) = &authorization {
+                headers.push(("authorization", a));
             }
             let bhttp =
                 oblivious::encode_request(req.method, req.authority, req.path, &headers, req.body)
@@ -213,6 +247,17 @@ impl<T: Transport> Session<T> {
                 );
                 let pause = rand::random_range(DATE_RETRY_PAUSE_MS);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
+                continue;
+            }
+            if status == 401 && metered {
+                let challenge =
+                    header(&msg, b"www-authenticate").ok_or(Error::ProviderRefused(401))?;
+                self.challenged(gateway, &challenge).await?;
+                if token_retried {
+                    return Err(Error::TokenRefused);
+                }
+                token_retried = true;
+                token = None;
                 continue;
             }
             return Ok(inner);
@@ -330,7 +375,7 @@ fn header(msg: &bhttp::Message, name: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn media_is(value: Option<&str>, media: &str) -> bool {
+pub(crate) fn media_is(value: Option<&str>, media: &str) -> bool {
     value
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
@@ -355,7 +400,7 @@ fn is_date_problem(inner: &InnerAnswer) -> bool {
 }
 
 /// Maps a relay status that is not success to what it means for the user.
-fn relay_error(answer: &RelayAnswer) -> Error {
+pub(crate) fn relay_error(answer: &RelayAnswer) -> Error {
     match answer.status {
         429 => Error::RateLimited(answer.retry_after.unwrap_or(1)),
         404 => Error::UnknownGateway,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming;
@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mimi_proto::oblivious::{GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, RELAY_PREFIX};
+use mimi_proto::privacypass::{ATTESTER_PREFIX, ISSUER_DIRECTORY_PATH, MEDIA_ISSUER_DIRECTORY};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
@@ -73,6 +74,28 @@ pub trait Transport: Send + Sync + 'static {
     fn serves_shared_keys(&self, gateway: &str) -> bool {
         let _ = gateway;
         true
+    }
+    /// `gateway`'s issuer directory (DESIGN §10), from `source`: over TLS to
+    /// the gateway, or the relay's shared copy at `/issuer/<host>`.
+    fn fetch_issuer_directory(
+        &self,
+        gateway: &str,
+        source: KeySource,
+    ) -> impl Future<Output = Result<RelayAnswer>> + Send {
+        let _ = (gateway, source);
+        async { Err(Error::IssuerUnavailable("no attester on this path".into())) }
+    }
+    /// Token requests (`body`, of media type `media`) for `gateway`'s issuer,
+    /// through the relay's attester, with the client's bearer credential.
+    fn request_tokens(
+        &self,
+        gateway: &str,
+        media: &'static str,
+        body: Vec<u8>,
+        credential: Option<&str>,
+    ) -> impl Future<Output = Result<RelayAnswer>> + Send {
+        let _ = (gateway, media, body, credential);
+        async { Err(Error::IssuerUnavailable("no attester on this path".into())) }
     }
 }
 
@@ -144,6 +167,15 @@ impl RelayRoute {
 
     fn url(&self, gateway: &str) -> String {
         self.template.replace(GATEWAY_PLACEHOLDER, gateway)
+    }
+
+    /// Our layout's attester resource for `gateway`'s issuer:
+    /// `<origin>/issuer/<host>` beside `<origin>/gateway/<host>`.
+    fn issuer_url(&self, gateway: &str) -> Option<String> {
+        let base = self
+            .template
+            .strip_suffix(&format!("{RELAY_PREFIX}{GATEWAY_PLACEHOLDER}"))?;
+        Some(format!("{base}{ATTESTER_PREFIX}{gateway}"))
     }
 }
 
@@ -278,6 +310,34 @@ impl RelayTransport {
         self
     }
 
+    /// The attester resource for `gateway`'s issuer at its relay.
+    fn issuer_url(&self, gateway: &str) -> Result<String> {
+        self.route(gateway).issuer_url(gateway).ok_or_else(|| {
+            Error::IssuerUnavailable("the relay for this provider is not an attester".into())
+        })
+    }
+
+    /// `GET path` over TLS to the gateway itself: through the relay's
+    /// `CONNECT` or directly, within the timeout.
+    async fn authentic_get(
+        &self,
+        gateway: &str,
+        source: KeySource,
+        path: &str,
+        accept: &str,
+    ) -> Result<RelayAnswer> {
+        let work = async {
+            if source == KeySource::Direct {
+                self.direct_get(gateway, path, accept).await
+            } else {
+                self.tunnel_get(gateway, path, accept).await
+            }
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| Error::Timeout)?
+    }
+
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<RelayAnswer> {
         let work = async {
             let resp = self
@@ -315,9 +375,9 @@ impl RelayTransport {
         Err(last)
     }
 
-    /// `CONNECT <gateway>` through the relay, then the key list over TLS to
+    /// `CONNECT <gateway>` through the relay, then `GET path` over TLS to
     /// the gateway inside the tunnel.
-    async fn tunnel_keys(&self, gateway: &str) -> Result<RelayAnswer> {
+    async fn tunnel_get(&self, gateway: &str, path: &str, accept: &str) -> Result<RelayAnswer> {
         let (host, port) = split_host_port(gateway)?;
         let route = self.route(gateway);
         let tcp = self
@@ -359,24 +419,32 @@ impl RelayTransport {
         let upgraded = hyper::upgrade::on(resp)
             .await
             .map_err(|_| Error::TunnelFailed("the relay did not open the tunnel".into()))?;
-        self.keys_over_tls(TokioIo::new(upgraded), gateway, host)
+        self.get_over_tls(TokioIo::new(upgraded), gateway, host, path, accept)
             .await
     }
 
-    /// The key list over TLS straight to the gateway.
-    async fn direct_keys(&self, gateway: &str) -> Result<RelayAnswer> {
+    /// `GET path` over TLS straight to the gateway.
+    async fn direct_get(&self, gateway: &str, path: &str, accept: &str) -> Result<RelayAnswer> {
         let (host, port) = split_host_port(gateway)?;
         let tcp = match self.direct_addresses.get(&gateway.to_ascii_lowercase()) {
             Some(addr) => self.connect_tcp(&addr.ip().to_string(), addr.port()).await,
             None => self.connect_tcp(host, port).await,
         }
         .map_err(|e| Error::TunnelFailed(format!("cannot connect to the gateway: {e}")))?;
-        self.keys_over_tls(tcp, gateway, host).await
+        self.get_over_tls(tcp, gateway, host, path, accept).await
     }
 
-    /// `GET /.well-known/ohttp-gateway` over a fresh TLS session to `host`
-    /// (its certificate checked against the configured roots) on `io`.
-    async fn keys_over_tls<IO>(&self, io: IO, gateway: &str, host: &str) -> Result<RelayAnswer>
+    /// `GET path` (the key list, or the issuer directory) over a fresh TLS
+    /// session to `host` (its certificate checked against the configured
+    /// roots) on `io`.
+    async fn get_over_tls<IO>(
+        &self,
+        io: IO,
+        gateway: &str,
+        host: &str,
+        path: &str,
+        accept: &str,
+    ) -> Result<RelayAnswer>
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -393,9 +461,9 @@ impl RelayTransport {
         tokio::spawn(conn);
         let req = Request::builder()
             .method(Method::GET)
-            .uri(GATEWAY_PATH)
+            .uri(path)
             .header(HOST, gateway)
-            .header(ACCEPT, MEDIA_OHTTP_KEYS)
+            .header(ACCEPT, accept)
             .body(Empty::<Bytes>::new())
             .map_err(|_| Error::TunnelFailed("bad gateway name".into()))?;
         let resp = send.send_request(req).await.map_err(|_| lost())?;
@@ -468,13 +536,62 @@ impl Transport for RelayTransport {
                     .map_err(|_| Error::InvalidRelayUrl(route.template.clone()))?;
                 self.exchange(req).await
             }
-            KeySource::Tunnel => tokio::time::timeout(self.timeout, self.tunnel_keys(gateway))
-                .await
-                .map_err(|_| Error::Timeout)?,
-            KeySource::Direct => tokio::time::timeout(self.timeout, self.direct_keys(gateway))
-                .await
-                .map_err(|_| Error::Timeout)?,
+            KeySource::Tunnel | KeySource::Direct => {
+                self.authentic_get(gateway, source, GATEWAY_PATH, MEDIA_OHTTP_KEYS)
+                    .await
+            }
         }
+    }
+
+    async fn fetch_issuer_directory(
+        &self,
+        gateway: &str,
+        source: KeySource,
+    ) -> Result<RelayAnswer> {
+        match source {
+            KeySource::Shared => {
+                let url = self.issuer_url(gateway)?;
+                let req = Request::builder()
+                    .method(Method::GET)
+                    .uri(url)
+                    .header(ACCEPT, MEDIA_ISSUER_DIRECTORY)
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|_| Error::InvalidRelayUrl(self.route(gateway).template.clone()))?;
+                self.exchange(req).await
+            }
+            KeySource::Tunnel | KeySource::Direct => {
+                self.authentic_get(
+                    gateway,
+                    source,
+                    ISSUER_DIRECTORY_PATH,
+                    MEDIA_ISSUER_DIRECTORY,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn request_tokens(
+        &self,
+        gateway: &str,
+        media: &'static str,
+        body: Vec<u8>,
+        credential: Option<&str>,
+    ) -> Result<RelayAnswer> {
+        let url = self.issuer_url(gateway)?;
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(CONTENT_TYPE, media);
+        if let Some(c) = credential {
+            let value = http::HeaderValue::from_str(&format!("Bearer {c}"))
+                .map_err(|_| Error::Config("the credential is not a bearer token".into()))?;
+            req = req.header(AUTHORIZATION, value);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| Error::InvalidRelayUrl(self.route(gateway).template.clone()))?;
+        self.exchange(req).await
     }
 
     async fn post(&self, gateway: &str, body: Vec<u8>) -> Result<RelayAnswer> {

@@ -50,9 +50,13 @@ pub enum Error {
     /// The gateway did not answer in time.
     #[error("the gateway did not answer in time")]
     GatewayTimeout,
+    /// The issuer refused this relay's token requests (it does not list the
+    /// relay as an attester, or the relay is over its budget there).
+    #[error("the issuer refused the token request (HTTP {0})")]
+    IssuerRefused(u16),
 
-    // ---- operator errors ----
-    /// The configuration is invalid.
+    // ---- the attester's clients ----
+    /// A token request without a credential, where anonymous clients get none.
     #[error("a credential is required: this relay gives anonymous clients no tokens")]
     CredentialRequired,
     /// A bearer credential that does not verify.
@@ -64,6 +68,7 @@ pub enum Error {
     /// The client's token quota is used up until its window ends (seconds).
     #[error("token quota reached")]
     QuotaReached(u64),
+    // ---- operator errors ----
     /// Configuration.
     #[error("configuration: {0}")]
     Config(String),
@@ -88,7 +93,9 @@ impl Error {
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::TunnelForbidden => StatusCode::FORBIDDEN,
             Self::TunnelLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::GatewayUnreachable | Self::GatewayBadAnswer => StatusCode::BAD_GATEWAY,
+            Self::GatewayUnreachable | Self::GatewayBadAnswer | Self::IssuerRefused(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Config(_) | Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -192,9 +192,25 @@ impl Attester {
             TokenRequest::from_bytes(&body).map_err(|_| Error::TokenRequestMalformed)?;
             1
         };
+        let taken = now_secs();
         self.quotas
-            .take(client, n as u64, quota, now_secs())
+            .take(client.clone(), n as u64, quota, taken)
             .map_err(Error::QuotaReached)?;
+        let result = self.issue(target, batch, body).await;
+        if !matches!(&result, Ok(f) if f.status == StatusCode::OK) {
+            self.quotas.refund(&client, n as u64, taken);
+        }
+        let forwarded = result?;
+        if forwarded.status != StatusCode::OK {
+            // The issuer's refusal (this relay unknown to it, or over its
+            // budget) is the operator's problem, not the client's quota.
+            return Err(Error::IssuerRefused(forwarded.status.as_u16()));
+        }
+        Ok(forwarded)
+    }
+
+    /// Sends token requests to the issuer named in its directory.
+    async fn issue(&self, target: &Target, batch: bool, body: Bytes) -> Result<Forwarded> {
         let (directory, _) = self.cached_directory(target).await?;
         let dir =
             IssuerDirectory::from_json(&directory.body).map_err(|_| Error::GatewayBadAnswer)?;

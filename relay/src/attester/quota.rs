@@ -60,6 +60,19 @@ impl Quotas {
         *used += n;
         Ok(())
     }
+
+    /// Gives back `n` tokens taken at `taken` (the issuer issued nothing):
+    /// a client is not charged for the issuer's failure. Nothing happens if
+    /// the window has since ended.
+    pub fn refund(&self, client: &Client, n: u64, taken: u64) {
+        let start = taken - taken % self.window;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.0 == start {
+            if let Some(used) = state.1.get_mut(client) {
+                *used = used.saturating_sub(n);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +93,14 @@ mod tests {
             Err(50),
             "table full"
         );
-        assert_eq!(q.take(a, 10, 10, 1_100), Ok(()), "a new window");
+        q.refund(&a, 2, 1_060);
+        assert_eq!(q.take(a.clone(), 2, 10, 1_070), Ok(()), "refunded");
+        assert_eq!(q.take(a.clone(), 10, 10, 1_100), Ok(()), "a new window");
+        q.refund(&a, 10, 1_099);
+        assert_eq!(
+            q.take(a, 1, 10, 1_100),
+            Err(100),
+            "no refund into another window"
+        );
     }
 }
