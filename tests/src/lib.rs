@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod bench_cost;
 pub mod bench_stores;
+pub mod credentials;
 pub mod dns;
 pub mod doh;
 pub mod engines;

@@ -4,9 +4,11 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use mimi_client::Outcome;
 use mimi_testbed::report;
+use mimi_testbed::samples::PROVIDERS;
 use mimi_testbed::samples::samples;
-use mimi_testbed::world::World;
+use mimi_testbed::world::{ACCOUNT_QUOTA, ANONYMOUS_QUOTA, QUOTA_WINDOW_SECS, Setup, World};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,8 +41,73 @@ async fn main() -> Result<()> {
     }
 }
 
+/// The world `demo` and `up` run: every party honest, the first provider
+/// requiring lookup tokens with the relay as its attester.
+async fn world() -> Result<World> {
+    World::start_with(Setup {
+        tokens: true,
+        ..Setup::default()
+    })
+    .await
+}
+
+/// The quota line: `quota: N tokens per hour per account (M per address without a credential)`.
+fn quota_line() -> String {
+    format!(
+        "quota: {ACCOUNT_QUOTA} tokens per {} per account ({ANONYMOUS_QUOTA} per address without a credential), one token per lookup at {}",
+        window_name(QUOTA_WINDOW_SECS),
+        PROVIDERS[0].host
+    )
+}
+
+fn window_name(secs: u64) -> String {
+    match secs {
+        3600 => "hour".into(),
+        86_400 => "day".into(),
+        s => format!("{s} s"),
+    }
+}
+
+/// One account looks up identifiers at the token-requiring provider until
+/// the attester's quota stops it; returns what to print.
+async fn scraper(world: &World) -> Result<String> {
+    let credential = world
+        .credential("scraper")
+        .ok_or_else(|| anyhow::anyhow!("the world has no tokens"))?;
+    let client = world.client_as(
+        mimi_client::DnsMode::Server {
+            addr: world.dns_addr,
+            tcp: false,
+        },
+        Some(credential),
+    )?;
+    let mut answered = 0u64;
+    // Bounded: the quota plus a few, whatever happens.
+    for _ in 0..ACCOUNT_QUOTA + 5 {
+        let d = client.discover("bob.example.com").await?;
+        let alpha = d
+            .providers
+            .iter()
+            .find(|p| p.host == PROVIDERS[0].host)
+            .ok_or_else(|| anyhow::anyhow!("bob is not on {}", PROVIDERS[0].host))?;
+        match &alpha.outcome {
+            Outcome::Error { code, message } if code == "quota_reached" => {
+                return Ok(format!(
+                    "Scraper (account \"scraper\", one credential)\n  {answered} lookups answered at {}, then stopped at the attester: {message}\n",
+                    PROVIDERS[0].host
+                ));
+            }
+            Outcome::Error { message, .. } => {
+                anyhow::bail!("the scraper's lookup failed otherwise: {message}")
+            }
+            _ => answered += 1,
+        }
+    }
+    anyhow::bail!("the scraper was never stopped ({answered} lookups answered)")
+}
+
 async fn demo(oblivious_dns: bool) -> Result<()> {
-    let world = World::start().await?;
+    let world = world().await?;
     println!(
         "client 127.0.0.2 -> relay {} -> gateways {}",
         world.relay_addr,
@@ -67,6 +134,8 @@ async fn demo(oblivious_dns: bool) -> Result<()> {
         rows.push((sample, result));
     }
     println!("{}", report::results(&rows));
+    println!("{}", quota_line());
+    println!("{}", scraper(&world).await?);
     let answers: Vec<(String, u64)> = world
         .providers
         .iter()
@@ -93,13 +162,20 @@ async fn demo(oblivious_dns: bool) -> Result<()> {
 }
 
 async fn up() -> Result<()> {
-    let world = World::start().await?;
+    let world = world().await?;
     println!("relay:    https://{}", world.relay_addr);
     for p in &world.providers {
         println!("gateway:  {} at https://{}", p.host, p.addr);
     }
     println!("DNS:      {} (UDP and TCP)", world.dns_addr);
     println!("CA:       {}", world.ca_file.display());
+    let credential = world
+        .tokens
+        .as_ref()
+        .map(|t| t.credential_file.clone())
+        .ok_or_else(|| anyhow::anyhow!("the world has no tokens"))?;
+    println!("credential: {}", credential.display());
+    println!("{}", quota_line());
     println!("\nTry:\n  {}", world.command_line());
     println!(
         "Or, with DNS through the relay too:\n  {}",
@@ -111,11 +187,12 @@ async fn up() -> Result<()> {
     // The same as a configuration file for mimi-discover.
     let config = world.dir.path().join("mimi-discover.toml");
     let text = format!(
-        "relay = \"https://{}\"\nca_file = \"{}\"\ntrust_anchor = \"{}\"\ndns = \"udp:{}\"\n",
+        "relay = \"https://{}\"\nca_file = \"{}\"\ntrust_anchor = \"{}\"\ndns = \"udp:{}\"\ncredential = \"{}\"\n",
         world.relay_addr,
         world.ca_file.display(),
         world.trust_anchor.display(),
-        world.dns_addr
+        world.dns_addr,
+        credential.display()
     );
     std::fs::write(&config, &text)?;
     println!(

@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use mimi_client::{Discovery, Error, Outcome};
 use mimi_proto::Identifier;
 
-use crate::recorder::{Party, Recorder, contains_any_form};
+use mimi_proto::oblivious::GATEWAY_PATH;
+use mimi_proto::privacypass::{ATTESTER_PREFIX, ISSUER_REQUEST_PATH};
+
+use crate::recorder::{Exchange, Party, Recorder, contains_any_form};
 use crate::samples::{CLIENT_IP, PROVIDERS, Sample, samples};
 
 /// The secrets of the sample world: identifiers, account names, DNS names.
@@ -83,24 +86,120 @@ fn list(ips: &[IpAddr]) -> String {
     }
 }
 
-/// The "who saw what" table, from the recorder.
+/// Whether an exchange's request line names `needle` (a path).
+fn request_line_has(e: &Exchange, needle: &str) -> bool {
+    let line = e.received.split(|&b| b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(line).contains(needle)
+}
+
+/// One row of the table: a party (or one of its roles) and what its
+/// exchanges held.
+struct Row {
+    label: String,
+    exchanges: Vec<Exchange>,
+    learns: String,
+}
+
+/// The "who saw what" table, from the recorder: one row per party, and,
+/// where lookup tokens are in play, the attester's and the issuer's roles
+/// on their own rows (what each saw of token issuance).
 pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> String {
     let client = IpAddr::from(CLIENT_IP);
     let secrets = secrets();
-    let mut parties = vec![Party::Relay];
-    parties.extend(PROVIDERS.iter().map(|p| Party::Gateway(p.name.to_owned())));
-    parties.push(Party::Dns);
-    parties.push(Party::Resolver);
+    let mut rows = Vec::new();
+    let relay = recorder.of(&Party::Relay);
+    let attested: Vec<Exchange> = relay
+        .iter()
+        .filter(|e| request_line_has(e, ATTESTER_PREFIX) && e.received.starts_with(b"POST "))
+        .cloned()
+        .collect();
+    rows.push(Row {
+        label: Party::Relay.to_string(),
+        exchanges: relay,
+        learns: "who asks and which gateway; padded sizes; never what".to_owned(),
+    });
+    if !attested.is_empty() {
+        let clients: std::collections::BTreeSet<IpAddr> =
+            attested.iter().map(|e| e.peer.ip()).collect();
+        let refused = attested
+            .iter()
+            .filter(|e| !e.sent.starts_with(b"200"))
+            .count();
+        rows.push(Row {
+            label: "  as attester".into(),
+            learns: format!(
+                "{} token requests ({refused} refused) from {} client address(es): blinded messages and counts only",
+                attested.len(),
+                clients.len()
+            ),
+            exchanges: attested,
+        });
+    }
+    for p in &PROVIDERS {
+        let party = Party::Gateway(p.name.to_owned());
+        let exchanges = recorder.of(&party);
+        let issued: Vec<Exchange> = exchanges
+            .iter()
+            .filter(|e| request_line_has(e, ISSUER_REQUEST_PATH))
+            .cloned()
+            .collect();
+        let answered = gateway_answers
+            .iter()
+            .find(|(n, _)| n == p.name)
+            .map_or(0, |(_, c)| *c);
+        rows.push(Row {
+            label: party.to_string(),
+            exchanges,
+            learns: format!("{answered} decrypted queries (by design), from the relay only"),
+        });
+        if !issued.is_empty() {
+            rows.push(Row {
+                label: "  as issuer".into(),
+                learns: format!(
+                    "{} batches of blinded token requests, from the attester only; never who, never what",
+                    issued.len()
+                ),
+                exchanges: issued,
+            });
+        }
+    }
+    for party in [Party::Dns, Party::Resolver] {
+        let peers = recorder.peers(&party);
+        let exchanges = recorder.of(&party);
+        let bytes: Vec<u8> = exchanges
+            .iter()
+            .flat_map(|e| e.received.iter().chain(&e.sent).copied())
+            .collect();
+        let names = secrets
+            .iter()
+            .filter(|(s, k)| *k == "DNS name" && contains_any_form(&bytes, s))
+            .count();
+        let learns = match party {
+            Party::Dns => format!("{names} DNS names asked, from {}", list(&peers)),
+            _ => format!(
+                "{names} DNS names asked (oblivious mode), from {}",
+                list(&peers)
+            ),
+        };
+        rows.push(Row {
+            label: party.to_string(),
+            exchanges,
+            learns,
+        });
+    }
+
     let mut out = String::new();
     let _ = writeln!(
         out,
         "{:<15} {:<14} {:>9} {:>12} {:>12} {:>12}  what it learns",
         "party", "peers seen", "exchanges", "client addr", "identifiers", "accounts"
     );
-    for party in parties {
-        let exchanges = recorder.of(&party);
-        let peers = recorder.peers(&party);
-        let bytes: Vec<u8> = exchanges
+    for row in rows {
+        let mut peers: Vec<IpAddr> = row.exchanges.iter().map(|e| e.peer.ip()).collect();
+        peers.sort();
+        peers.dedup();
+        let bytes: Vec<u8> = row
+            .exchanges
             .iter()
             .flat_map(|e| e.received.iter().chain(&e.sent).copied())
             .collect();
@@ -111,31 +210,16 @@ pub fn who_saw_what(recorder: &Recorder, gateway_answers: &[(String, u64)]) -> S
                 .filter(|(s, k)| *k == kind && contains_any_form(&bytes, s))
                 .count()
         };
-        let names = count("DNS name");
-        let learns = match &party {
-            Party::Relay => "who asks and which gateway; padded sizes; never what".to_owned(),
-            Party::Gateway(name) => {
-                let answered = gateway_answers
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(0, |(_, c)| *c);
-                format!("{answered} decrypted queries (by design), from the relay only")
-            }
-            Party::Dns => format!("{names} DNS names asked, from {}", list(&peers)),
-            Party::Resolver => format!(
-                "{names} DNS names asked (oblivious mode), from {}",
-                list(&peers)
-            ),
-        };
         let _ = writeln!(
             out,
-            "{:<15} {:<14} {:>9} {:>12} {:>12} {:>12}  {learns}",
-            party.to_string(),
+            "{:<15} {:<14} {:>9} {:>12} {:>12} {:>12}  {}",
+            row.label,
             list(&peers),
-            exchanges.len(),
+            row.exchanges.len(),
             if saw_client { "YES" } else { "no" },
             count("identifier"),
             count("account"),
+            row.learns,
         );
     }
     let _ = writeln!(
@@ -178,7 +262,7 @@ pub fn keys_checked(recorder: &Recorder, live_keys: &[(String, String, Vec<u8>)]
         let posts: Vec<u8> = recorder
             .of(&Party::Gateway(name.clone()))
             .iter()
-            .filter(|e| e.received.starts_with(b"POST "))
+            .filter(|e| e.received.starts_with(b"POST ") && request_line_has(e, GATEWAY_PATH))
             .filter_map(|e| {
                 let at = e.received.windows(2).position(|w| w == b"\n\n")?;
                 e.received.get(at + 2).copied()

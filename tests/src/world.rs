@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use mimi_client::{Discoverer, DnsMode, Options, RelayTransport};
+use mimi_client::{Credential, Discoverer, DnsMode, Options, RelayTransport};
 use mimi_gateway::Gateway;
 use mimi_gateway::directory::{Directory, Entry};
 use mimi_server_core::{ConnectionLimits, serve};
@@ -53,6 +53,30 @@ pub struct Setup {
     /// A provider whose gateway tries to tag clients ([`TAGGING_HOST`],
     /// on 127.0.0.8), allowlisted at the relay.
     pub tagging_gateway: bool,
+    /// The first provider requires lookup tokens, and the relay attests for
+    /// its issuer (DESIGN §10) with [`ACCOUNT_QUOTA`] and
+    /// [`ANONYMOUS_QUOTA`] per [`QUOTA_WINDOW_SECS`].
+    pub tokens: bool,
+}
+
+/// Tokens per account and window at the testbed's attester.
+pub const ACCOUNT_QUOTA: u64 = 20;
+/// Tokens per anonymous address and window.
+pub const ANONYMOUS_QUOTA: u64 = 2;
+/// The attester's window.
+pub const QUOTA_WINDOW_SECS: u64 = 3600;
+/// The account the demo's own lookups (and `up`'s credential file) use.
+pub const DEMO_ACCOUNT: &str = "demo-user";
+
+/// Lookup tokens in a world: the identity provider whose credentials the
+/// relay accepts, and a ready credential file.
+pub struct TokenSetup {
+    /// Signs credentials for any account.
+    pub identity: crate::credentials::IdentityProvider,
+    /// A credential for [`DEMO_ACCOUNT`], as a file (mode 0600).
+    pub credential_file: PathBuf,
+    /// The provider (index) that requires tokens.
+    pub provider: usize,
 }
 
 /// The running world.
@@ -77,6 +101,8 @@ pub struct World {
     pub hostile_relay: Option<Arc<HostileRelay>>,
     /// The tagging gateway, when there is one.
     pub tagging_gateway: Option<Arc<TaggingGateway>>,
+    /// Lookup tokens, when the world requires them.
+    pub tokens: Option<TokenSetup>,
     dns: Option<DnsServer>,
     stop: watch::Sender<bool>,
     relay_task: Option<JoinHandle<()>>,
@@ -92,6 +118,14 @@ fn limits() -> ConnectionLimits {
         drain_timeout: Duration::from_secs(2),
         ..ConnectionLimits::default()
     }
+}
+
+/// Writes a file only its owner can read (keys, credentials).
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
 }
 
 /// Renders a request as the bytes a party received (after TLS).
@@ -179,10 +213,31 @@ impl World {
             crate::resolver::spawn(ip(RESOLVER_IP), dns_addr, &trust_anchor, recorder.clone())
                 .await?;
 
+        // The relay's identity as attester, which the token-requiring
+        // gateway pins.
+        let attester = match setup.tokens {
+            true => {
+                let leaf = ca.issue(&["attester.testbed.example"])?;
+                let (cert, key) = (
+                    dir.path().join("attester.pem"),
+                    dir.path().join("attester.key"),
+                );
+                write_private(&cert, &leaf.cert_pem)?;
+                write_private(&key, &leaf.key_pem)?;
+                Some((cert, key))
+            }
+            false => None,
+        };
+
         let mut providers = Vec::new();
         for (i, spec) in PROVIDERS.iter().enumerate() {
-            // The first provider also fronts the resolver (oblivious DNS).
+            // The first provider also fronts the resolver (oblivious DNS),
+            // and requires tokens when the world does.
             let fronted_dns = (i == 0).then_some(resolver);
+            let pinned_attester = attester
+                .as_ref()
+                .filter(|_| i == 0)
+                .map(|(c, _)| c.as_path());
             providers.push(
                 Self::start_provider(
                     &dir,
@@ -193,6 +248,7 @@ impl World {
                     ip(spec.ip),
                     spec.entries,
                     fronted_dns,
+                    pinned_attester,
                 )
                 .await?,
             );
@@ -221,11 +277,40 @@ impl World {
             .chain(tagging.as_ref().map(|(_, a)| (TAGGING_HOST.to_owned(), *a)));
         for (host, addr) in hosts {
             config.gateway.push(mimi_relay::config::GatewayEntry {
+                issuer: attester.is_some() && host == providers[0].host,
                 host,
                 url: Some(format!("https://{addr}/.well-known/ohttp-gateway")),
-                issuer: false,
             });
         }
+        let tokens = match &attester {
+            Some((cert, key)) => {
+                let identity = crate::credentials::IdentityProvider::new()?;
+                let jwks = dir.path().join("jwks.json");
+                std::fs::write(&jwks, identity.jwks())?;
+                config.attester = Some(mimi_relay::config::AttesterSection {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                    jwks_file: Some(jwks),
+                    jwt_issuer: None,
+                    jwt_audience: None,
+                    account_quota: ACCOUNT_QUOTA,
+                    anonymous_quota: ANONYMOUS_QUOTA,
+                    window_secs: QUOTA_WINDOW_SECS,
+                    max_clients: 10_000,
+                });
+                let credential_file = dir.path().join("credential.jwt");
+                write_private(
+                    &credential_file,
+                    &identity.credential(DEMO_ACCOUNT, Duration::from_secs(7 * 86_400)),
+                )?;
+                Some(TokenSetup {
+                    identity,
+                    credential_file,
+                    provider: 0,
+                })
+            }
+            None => None,
+        };
         let (relay, tls) = mimi_relay::assemble(&config)?;
         let listener = TcpListener::bind((ip(RELAY_IP), 0))
             .await
@@ -269,6 +354,7 @@ impl World {
             dir,
             hostile_relay,
             tagging_gateway: tagging.map(|(g, _)| g),
+            tokens,
             dns: Some(dns),
             stop,
             relay_task: Some(relay_task),
@@ -332,6 +418,7 @@ impl World {
         at: IpAddr,
         entries: &[(&str, &str, bool)],
         fronted_dns: Option<SocketAddr>,
+        attester: Option<&std::path::Path>,
     ) -> Result<Provider> {
         let home = dir.path().join(name);
         std::fs::create_dir_all(&home)?;
@@ -350,6 +437,17 @@ impl World {
             timeout_ms: 2000,
             bind: Some(at),
         });
+        if let Some(certificate) = attester {
+            config.tokens.required = true;
+            config.tokens.key_file = home.join("token-keys.json");
+            config.tokens.spent_database = home.join("spent-tokens.sqlite");
+            config.tokens.attester = vec![mimi_gateway::config::AttesterSection {
+                name: "relay".into(),
+                certificate: certificate.to_path_buf(),
+                budget: 100_000,
+                window_secs: QUOTA_WINDOW_SECS,
+            }];
+        }
         let directory = Directory::open(&config.directory.database)?;
         for (identifier, account, searchable) in entries {
             directory
@@ -427,8 +525,25 @@ impl World {
         self.client_with(dns)
     }
 
-    /// A client on 127.0.0.2 going through the relay, with step 1 as given.
+    /// A client on 127.0.0.2 going through the relay, with step 1 as given
+    /// (and, where the world requires tokens, the demo account's credential).
     pub fn client_with(&self, dns: DnsMode) -> Result<Discoverer<RelayTransport>> {
+        let credential = match &self.tokens {
+            Some(t) => Some(Credential::new(&std::fs::read_to_string(
+                &t.credential_file,
+            )?)?),
+            None => None,
+        };
+        self.client_as(dns, credential)
+    }
+
+    /// A client on 127.0.0.2 going through the relay, with step 1 as given,
+    /// presenting `credential` to the attester (none: anonymous).
+    pub fn client_as(
+        &self,
+        dns: DnsMode,
+        credential: Option<Credential>,
+    ) -> Result<Discoverer<RelayTransport>> {
         Ok(Discoverer::new(
             self.transport()?,
             Options {
@@ -436,9 +551,17 @@ impl World {
                 provider_timeout: Duration::from_secs(5),
                 local_address: Some(ip(CLIENT_IP)),
                 trust_anchor: Some(self.trust_anchor.clone()),
+                credential,
                 ..Options::default()
             },
         )?)
+    }
+
+    /// A credential for `account` from this world's identity provider
+    /// (none when the world has no tokens).
+    pub fn credential(&self, account: &str) -> Option<Credential> {
+        let t = self.tokens.as_ref()?;
+        Credential::new(&t.identity.credential(account, Duration::from_secs(3600))).ok()
     }
 
     /// A relay transport from the client's address, trusting the test CA.
@@ -503,8 +626,13 @@ impl World {
 
     /// A ready-to-paste `mimi-discover` command for this world.
     pub fn command_line(&self) -> String {
+        let credential = self
+            .tokens
+            .as_ref()
+            .map(|t| format!(" --credential {}", t.credential_file.display()))
+            .unwrap_or_default();
         format!(
-            "mimi-discover --relay https://{} --ca-file {} --trust-anchor {} --dns udp:{} alice.example.com",
+            "mimi-discover --relay https://{} --ca-file {} --trust-anchor {} --dns udp:{}{credential} alice.example.com",
             self.relay_addr,
             self.ca_file.display(),
             self.trust_anchor.display(),
