@@ -58,15 +58,14 @@ pub const IKM_LEN: usize = 32;
 
 /// The smallest padding bucket for requests, in bytes of Binary HTTP.
 ///
-/// With requests padded to at least 1024 bytes, every legal identifier
-/// (at most 318 octets for an email address) lands in the same bucket for a
-/// provider host of up to 128 octets, so the relay cannot tell lengths apart.
-pub const MIN_PADDED_LEN: usize = 1024;
-
-/// The smallest padding bucket for requests that carry a token: the token
-/// header adds about 500 bytes, which would spread the longest identifiers
-/// over two buckets of 1024.
-pub const MIN_PADDED_LEN_WITH_TOKEN: usize = 2048;
+/// With requests padded to at least 2048 bytes, every legal identifier (at
+/// most 318 octets for an email address) lands in the same bucket for a
+/// provider host of up to 128 octets, with a lookup token (its
+/// `Authorization` header adds about 500 bytes) or without one (DESIGN
+/// §10): the relay can tell neither lengths apart nor a request that
+/// carries a token from one that does not. (1024 held before tokens; the
+/// longest identifiers with a token would spill into 2048.)
+pub const MIN_PADDED_LEN: usize = 2048;
 
 /// The smallest padding bucket for responses, in bytes of Binary HTTP.
 ///
@@ -196,24 +195,7 @@ pub fn encode_request(
         msg.put_header(name.as_bytes(), value.as_bytes());
     }
     msg.write_content(body);
-    let with_token = headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
-    write_padded(
-        &msg,
-        if with_token {
-            padded_len_with_token
-        } else {
-            padded_len
-        },
-    )
-}
-
-/// The padded length of a request carrying a `PrivateToken` (DESIGN §10):
-/// at least [`MIN_PADDED_LEN_WITH_TOKEN`], so that with a token too every
-/// legal identifier lands in one bucket.
-pub fn padded_len_with_token(len: usize) -> usize {
-    len.next_power_of_two().max(MIN_PADDED_LEN_WITH_TOKEN)
+    write_padded(&msg, padded_len)
 }
 
 /// Builds a known-length Binary HTTP response, zero-padded to

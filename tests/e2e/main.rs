@@ -17,6 +17,7 @@ mod quotas;
 mod replay_store;
 mod replicas;
 mod sizes;
+mod tokens;
 
 use mimi_client::{Discovery, Outcome};
 

@@ -323,3 +323,43 @@ impl TaggingGateway {
         .unwrap_or_default()
     }
 }
+
+/// A hostile issuer's directory for a client (DESIGN §10): a request for the
+/// issuer directory that comes without a client certificate (a client,
+/// through the relay's tunnel, not the relay's attester) gets a token key of
+/// its own, so that its tokens could be told apart when spent. `None` for
+/// every other request.
+pub fn per_client_token_key(req: &Request<Full<Bytes>>) -> Option<Response<Full<Bytes>>> {
+    use mimi_proto::privacypass::{
+        ISSUER_DIRECTORY_PATH, ISSUER_REQUEST_PATH, IssuerDirectory, MEDIA_ISSUER_DIRECTORY,
+        TOKEN_TYPE_BLIND_RSA, TokenKeyEntry, header,
+    };
+    if req.uri().path() != ISSUER_DIRECTORY_PATH
+        || req
+            .extensions()
+            .get::<mimi_server_core::client_auth::PeerCertificate>()
+            .is_some()
+    {
+        return None;
+    }
+    // A valid key that is not the issuer's: RFC 9578's test vector key.
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(
+        "../../proto/src/privacypass/vectors/public_vectors.json"
+    ))
+    .ok()?;
+    let spki = hex::decode(vectors[0]["pk_s"].as_str()?).ok()?;
+    let host = req.headers().get(http::header::HOST)?.to_str().ok()?;
+    let dir = IssuerDirectory {
+        issuer_request_uri: format!("https://{host}{ISSUER_REQUEST_PATH}"),
+        token_keys: vec![TokenKeyEntry {
+            token_type: TOKEN_TYPE_BLIND_RSA,
+            token_key: header::b64url(&spki),
+            not_before: None,
+        }],
+    };
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, MEDIA_ISSUER_DIRECTORY)
+        .header(http::header::CACHE_CONTROL, "public, max-age=3600")
+        .body(Full::new(Bytes::from(dir.to_json())))
+        .ok()
+}

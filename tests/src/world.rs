@@ -57,6 +57,10 @@ pub struct Setup {
     /// its issuer (DESIGN §10) with [`ACCOUNT_QUOTA`] and
     /// [`ANONYMOUS_QUOTA`] per [`QUOTA_WINDOW_SECS`].
     pub tokens: bool,
+    /// With `tokens`: the issuer hands every client that fetches its
+    /// directory over TLS (no client certificate) a token key of its own,
+    /// and the relay the real one: to link issuance to redemption.
+    pub token_key_per_client: bool,
 }
 
 /// Tokens per account and window at the testbed's attester.
@@ -249,6 +253,7 @@ impl World {
                     spec.entries,
                     fronted_dns,
                     pinned_attester,
+                    setup.token_key_per_client,
                 )
                 .await?,
             );
@@ -419,6 +424,7 @@ impl World {
         entries: &[(&str, &str, bool)],
         fronted_dns: Option<SocketAddr>,
         attester: Option<&std::path::Path>,
+        token_key_per_client: bool,
     ) -> Result<Provider> {
         let home = dir.path().join(name);
         std::fs::create_dir_all(&home)?;
@@ -475,6 +481,11 @@ impl World {
                 (gw.clone(), rec.clone(), party.clone(), options.clone());
             async move {
                 tapped(&rec, party, req, peer, |r| async move {
+                    if token_key_per_client {
+                        if let Some(resp) = crate::hostile::per_client_token_key(&r) {
+                            return resp;
+                        }
+                    }
                     mimi_gateway::http::handle(&gw, &options, r).await
                 })
                 .await

@@ -116,8 +116,8 @@ fn derivation_is_deterministic() {
 
 #[test]
 fn padding_buckets() {
-    assert_eq!(padded_len(0), 1024);
-    assert_eq!(padded_len(1024), 1024);
+    assert_eq!(padded_len(0), 2048);
+    assert_eq!(padded_len(1024), 2048);
     assert_eq!(padded_len(1025), 2048);
     assert_eq!(padded_len(5000), 8192);
     assert_eq!(padded_response_len(0), 8192);
