@@ -44,6 +44,9 @@ enum Command {
     /// Manage the embedded directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Show or rotate the issuer's token keys (`[tokens]`).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Check the configuration, key file, database, TLS files and upstream
     /// without starting; exit 1 with every problem listed.
     Check(ServeFlags),
@@ -82,6 +85,17 @@ enum KeysCommand {
         #[arg(long, default_value_t = 3600)]
         lead_secs: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Print the issuer directory served now and each token key's schedule
+    /// (creating the key file, mode 0600, if there is none).
+    Show,
+    /// Add a token key, published `tokens.publish_ahead_secs` ahead of use;
+    /// the keys it replaces verify for `tokens.grace_secs` after. Copy the
+    /// file to every replica within the publish-ahead time.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +166,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Check(flags)) => check(apply(config, flags).0),
         Some(Command::Keys(cmd)) => keys(&config, cmd),
         Some(Command::Directory(cmd)) => directory(&config, cmd),
+        Some(Command::Tokens(cmd)) => tokens(&config, cmd),
     }
 }
 
@@ -214,6 +229,38 @@ fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
         .await?;
         Ok(())
     })
+}
+
+fn tokens(config: &Config, cmd: TokensCommand) -> anyhow::Result<()> {
+    use mimi_gateway::tokens::keys::{TokenKeyFile, TokenRing};
+    let now = SystemTime::now();
+    let path = &config.tokens.key_file;
+    let mut file = TokenKeyFile::load_or_create(path, now)?;
+    if let TokensCommand::Rotate = cmd {
+        let ahead = Duration::from_secs(config.tokens.publish_ahead_secs);
+        file.rotate(now, ahead, Duration::from_secs(config.tokens.grace_secs))?;
+        file.save(path)?;
+        println!(
+            "added a token key, used from {} s from now; replaced keys verify for {} s after that. Copy {} to every replica before then.",
+            ahead.as_secs(),
+            config.tokens.grace_secs,
+            path.display()
+        );
+    }
+    let ring = TokenRing::build_for(&file, &config.public_host, now)?;
+    for (i, k) in file.keys.iter().enumerate() {
+        println!(
+            "  token key {i}: not_before {} expires {}",
+            k.not_before,
+            k.expires.map_or("never".to_string(), |e| e.to_string())
+        );
+    }
+    println!(
+        "{}: {}",
+        mimi_proto::privacypass::ISSUER_DIRECTORY_PATH,
+        String::from_utf8_lossy(ring.directory())
+    );
+    Ok(())
 }
 
 fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {

@@ -558,3 +558,147 @@ async fn a_seed_roll_under_lookups_through_two_relays_fails_none() {
     });
     world.shutdown().await;
 }
+
+/// A replica requiring lookup tokens: spent tokens in the shared Redis, the
+/// token key file shared, its own SQLite directory.
+fn token_replica(dir: &Path, name: &str, ip: &str, seed: &Path, redis: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"listen = "{ip}:0"
+admin_listen = "{ip}:0"
+public_host = "{HOST}"
+plain_http = true
+
+[keys]
+source = "seed"
+seed_file = "{seed}"
+
+[replay]
+store = "redis"
+redis_url = "{redis}"
+timeout_ms = 300
+
+[directory]
+database = "{d}/{name}-directory.sqlite"
+
+[tokens]
+required = true
+key_file = "{d}/token-keys.json"
+spent_store = "redis"
+"#,
+            seed = seed.display(),
+            d = dir.display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A token for the standard challenge, issued with the issuer's own key
+/// file (as any replica's issuer would).
+fn mint_token(key_file: &Path) -> mimi_proto::privacypass::Token {
+    use mimi_proto::privacypass::{IssuerKey, TokenChallenge};
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap();
+    let issuer = IssuerKey::from_pem(file["keys"][0]["key"].as_str().unwrap()).unwrap();
+    let digest = TokenChallenge::standard(HOST).digest().unwrap();
+    let (request, pending) = issuer.public().blind(&digest).unwrap();
+    pending.finalize(&issuer.issue(&request).unwrap()).unwrap()
+}
+
+/// A lookup carrying `token` to one replica: the inner status.
+async fn lookup_with_token(
+    c: &Http,
+    url: &str,
+    keys: &[u8],
+    token: &mimi_proto::privacypass::Token,
+) -> u16 {
+    let entry = &oblivious::decode_key_config_list(keys).unwrap()[0];
+    let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com")
+        .to_bytes()
+        .unwrap();
+    let date = oblivious::format_date(SystemTime::now());
+    let auth = mimi_proto::privacypass::header::authorization(token).unwrap();
+    let inner = oblivious::encode_request(
+        "POST",
+        HOST,
+        &format!("/v1/identifierQuery/{HOST}"),
+        &[("date", &date), ("authorization", &auth)],
+        &body,
+    )
+    .unwrap();
+    let (enc, ctx) =
+        ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
+            .unwrap()
+            .encapsulate(&inner)
+            .unwrap();
+    send(c, url, enc, ctx).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_spent_at_one_replica_is_refused_at_the_other() {
+    let base = build_tree();
+    let redis = tokio::task::block_in_place(|| RedisServer::start(&base).unwrap());
+    let dir = tempfile::tempdir_in({
+        std::fs::create_dir_all(&base).unwrap();
+        &base
+    })
+    .unwrap();
+    let seed = dir.path().join("seed.json");
+    let a_config = token_replica(dir.path(), "a", "127.0.0.4", &seed, &redis.url());
+    let b_config = token_replica(dir.path(), "b", "127.0.0.5", &seed, &redis.url());
+    // The key files are made once and shared (here: the same paths).
+    tokio::task::block_in_place(|| {
+        gateway_cli(&a_config, &["keys", "show"]);
+        let shown = gateway_cli(&a_config, &["tokens", "show"]);
+        assert!(shown.contains("token-keys"), "{shown}");
+    });
+    let bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start_with_admin(&bin, &a_config).unwrap(),
+            ServerProcess::start_with_admin(&bin, &b_config).unwrap(),
+        )
+    });
+    let c: Http = Client::builder(TokioExecutor::new()).build_http();
+    let keys = keys_of(&c, &a.url).await;
+    // The replay store's first second answers with the date problem; past
+    // it, a lookup without a token is challenged (bounded wait).
+    for url in [&a.url, &b.url] {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, _) = lookup(&c, url, &keys, "alice.example.com").await;
+            if status == 401 {
+                break;
+            }
+            assert!(
+                matches!(status, 400 | 503) && Instant::now() < deadline,
+                "{status}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    let token = mint_token(&dir.path().join("token-keys.json"));
+    assert_eq!(lookup_with_token(&c, &a.url, &keys, &token).await, 200);
+    // The same token again, in a fresh request: at the other replica, and
+    // at the first.
+    assert_eq!(
+        lookup_with_token(&c, &b.url, &keys, &token).await,
+        401,
+        "a token spent at A was accepted at B"
+    );
+    assert_eq!(lookup_with_token(&c, &a.url, &keys, &token).await, 401);
+    assert_eq!(outcome(&c, &b, "token_spent").await, 1);
+    // A fresh token is good at either.
+    let fresh = mint_token(&dir.path().join("token-keys.json"));
+    assert_eq!(lookup_with_token(&c, &b.url, &keys, &fresh).await, 200);
+
+    tokio::task::block_in_place(|| {
+        assert!(a.stop().unwrap().success());
+        assert!(b.stop().unwrap().success());
+    });
+    drop(redis);
+}

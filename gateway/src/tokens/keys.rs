@@ -97,8 +97,25 @@ impl TokenKeyFile {
                 k.expires = Some(not_before + grace.as_secs());
             }
         }
-        self.keys.push(fresh(not_before)?);
-        Ok(())
+        // A token request names its key by the last byte of its id (RFC
+        // 9578 §6.1): a new key must not share it with a key still in use.
+        let in_use: Vec<u8> = self
+            .keys
+            .iter()
+            .filter_map(|k| IssuerKey::from_pem(k.key.0.expose()).ok())
+            .map(|k| k.public().truncated_id())
+            .collect();
+        loop {
+            let key = fresh(not_before)?;
+            let id = IssuerKey::from_pem(key.key.0.expose())
+                .map_err(|_| Error::Internal)?
+                .public()
+                .truncated_id();
+            if !in_use.contains(&id) {
+                self.keys.push(key);
+                return Ok(());
+            }
+        }
     }
 
     /// Reads and checks a file (refused if others can read it).
@@ -152,6 +169,11 @@ pub struct TokenRing {
 }
 
 impl TokenRing {
+    /// The ring `file` gives at `now` (for the `tokens show` command).
+    pub fn build_for(file: &TokenKeyFile, public_host: &str, now: SystemTime) -> Result<Self> {
+        Self::build(file, public_host, unix(now))
+    }
+
     fn build(file: &TokenKeyFile, public_host: &str, now: u64) -> Result<Self> {
         let mut keys = Vec::new();
         for k in &file.keys {
