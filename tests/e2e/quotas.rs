@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use mimi_proto::codec::Codec;
@@ -17,6 +15,7 @@ use mimi_proto::privacypass::{
     IssuerDirectory, MEDIA_TOKEN_REQUEST, Token, TokenChallenge, TokenKey, TokenResponse, header,
 };
 use mimi_proto::{IdentifierRequest, SearchIdentifierType};
+use mimi_testbed::credentials::IdentityProvider;
 use mimi_testbed::pki::TestCa;
 use mimi_testbed::procs::{ServerProcess, binary};
 
@@ -29,7 +28,7 @@ struct Stack {
     relay: ServerProcess,
     gateway: ServerProcess,
     client: Client,
-    signer: Ed25519KeyPair,
+    identity: IdentityProvider,
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -60,15 +59,8 @@ fn stack() -> Stack {
     let att_cert = write(d, "attester.pem", &attester.cert_pem);
     let att_key = write(d, "attester.key", &attester.key_pem);
 
-    let signer = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signer.public_key().as_ref());
-    let jwks = write(
-        d,
-        "jwks.json",
-        &format!(
-            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"k1","alg":"EdDSA"}}]}}"#
-        ),
-    );
+    let identity = IdentityProvider::new().unwrap();
+    let jwks = write(d, "jwks.json", &identity.jwks());
 
     let gateway_config = write(
         d,
@@ -116,23 +108,14 @@ fn stack() -> Stack {
         relay,
         gateway,
         client,
-        signer,
+        identity,
     }
 }
 
 impl Stack {
     fn credential(&self, sub: &str) -> String {
-        let header = r#"{"alg":"EdDSA","typ":"JWT","kid":"k1"}"#;
-        let exp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            + 600;
-        let claims = format!(r#"{{"sub":"{sub}","exp":{exp}}}"#);
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let sig = self.signer.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", b64(sig.as_ref()))
+        self.identity
+            .credential(sub, std::time::Duration::from_secs(600))
     }
 
     async fn call(
@@ -275,7 +258,7 @@ async fn a_scraper_gets_its_quota_and_no_more() {
     assert_eq!(s.token(None).await.unwrap_err().0, 429);
     // A forged credential (signed by another key) gets nothing.
     let forger = Stack {
-        signer: Ed25519KeyPair::generate().unwrap(),
+        identity: IdentityProvider::new().unwrap(),
         ..s
     };
     assert_eq!(
@@ -312,5 +295,63 @@ async fn the_issuer_serves_only_its_attesters() {
         )
         .await;
     assert_eq!(status, 403);
+    tokio::task::block_in_place(|| s.stop());
+}
+
+/// Runs the independent Python client (tests/python/privacypass_client.py).
+fn python(args: &[&str]) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/privacypass_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 (run scripts/test.sh, which installs what the cross-checks need)");
+    assert!(
+        out.status.success(),
+        "python3 {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A token blinded and finalised by a client we did not write (Python's
+/// `cryptography`, RFC 9474 as written), issued by our issuer through our
+/// attester, and redeemed at our origin; `MIMI_SKIP_PYTHON=1` skips it,
+/// loudly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_made_by_an_independent_client_is_issued_and_redeemed() {
+    if std::env::var_os("MIMI_SKIP_PYTHON").is_some() {
+        eprintln!("SKIPPED: MIMI_SKIP_PYTHON is set; the Python cross-check did not run");
+        return;
+    }
+    let s = tokio::task::block_in_place(stack);
+    let key = s.token_key().await;
+    let blinded: serde_json::Value = serde_json::from_str(&tokio::task::block_in_place(|| {
+        python(&["blind", &hex::encode(key.spki()), HOST])
+    }))
+    .unwrap();
+    let (status, _, response) = s
+        .call(
+            "POST",
+            format!("{}/issuer/{HOST}", s.relay.url),
+            &[
+                ("content-type", MEDIA_TOKEN_REQUEST.to_string()),
+                ("authorization", format!("Bearer {}", s.credential("py"))),
+            ],
+            hex::decode(blinded["request"].as_str().unwrap()).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let token_hex = tokio::task::block_in_place(|| {
+        python(&[
+            "finalize",
+            &blinded["state"].to_string(),
+            &hex::encode(&response),
+        ])
+    });
+    let token = Token::from_bytes(&hex::decode(token_hex).unwrap()).unwrap();
+    key.verify(&token).unwrap();
+    assert_eq!(s.lookup(Some(&token)).await, 200, "redeemed");
+    assert_eq!(s.lookup(Some(&token)).await, 401, "once");
     tokio::task::block_in_place(|| s.stop());
 }
