@@ -211,3 +211,39 @@ async fn requests_are_encrypted_to_keys_the_gateways_key_files_hold() {
     }
     world.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_cannot_tag_clients_with_a_token_challenge_of_its_own() {
+    let world = World::start_with(Setup {
+        tagging_gateway: true,
+        ..Setup::default()
+    })
+    .await
+    .unwrap();
+    let gateway = world.tagging_gateway.as_ref().unwrap();
+    gateway.tag_with_token_challenges();
+    let zone: BTreeMap<String, Vec<Vec<Vec<u8>>>> = [(
+        "_mimi.alice.example.com.".to_string(),
+        vec![vec![format!("v=MIMI1; e={TAGGING_HOST}").into_bytes()]],
+    )]
+    .into();
+    let client = world.client_as(DnsMode::Static(zone), None).unwrap();
+    for _ in 0..2 {
+        let d = client.discover("alice.example.com").await.unwrap();
+        match &d.providers[0].outcome {
+            Outcome::Error { code, .. } => assert_eq!(code, "token_challenge_refused"),
+            other => panic!("a per-client challenge was answered: {other:?}"),
+        }
+    }
+    // No token went to it, and no token was asked for.
+    assert!(gateway.seen().iter().all(|r| !r.authorization));
+    assert!(
+        !world
+            .recorder
+            .of(&Party::Relay)
+            .iter()
+            .any(|e| String::from_utf8_lossy(&e.received).contains("/issuer/")),
+        "tokens were requested for a tagged challenge"
+    );
+    world.shutdown().await;
+}

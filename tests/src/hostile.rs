@@ -173,6 +173,8 @@ pub struct SeenRequest {
     pub path: String,
     /// The inner `Date`.
     pub date: String,
+    /// Whether it carried an `Authorization` header (a token).
+    pub authorization: bool,
 }
 
 /// A provider's gateway that tries to tag its clients: it answers every
@@ -189,6 +191,9 @@ pub struct TaggingGateway {
     /// Tags handed out in `Date`s: the value, its time, how often it came back.
     date_tags: Mutex<Vec<(String, SystemTime, usize)>>,
     path_tags: AtomicUsize,
+    /// Answer queries with a `PrivateToken` challenge of its own making: a
+    /// redemption context for each client, to link the tokens it spends.
+    challenge_tags: std::sync::atomic::AtomicBool,
 }
 
 impl TaggingGateway {
@@ -202,7 +207,13 @@ impl TaggingGateway {
             seen: Mutex::default(),
             date_tags: Mutex::default(),
             path_tags: AtomicUsize::new(0),
+            challenge_tags: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on, answers identifierQuery with a tagged token challenge.
+    pub fn tag_with_token_challenges(&self) {
+        self.challenge_tags.store(true, Ordering::SeqCst);
     }
 
     /// Every decrypted request, in order.
@@ -257,6 +268,7 @@ impl TaggingGateway {
             method: text(msg.control().method()),
             path: text(msg.control().path()),
             date: text(msg.header().get(b"date")),
+            authorization: msg.header().get(b"authorization").is_some(),
         };
         self.seen
             .lock()
@@ -290,6 +302,27 @@ impl TaggingGateway {
         };
         *uses += 1;
         drop(tags);
+        if self.challenge_tags.load(Ordering::SeqCst) && seen.path != DIRECTORY_PATH {
+            use mimi_proto::privacypass::{TokenChallenge, header};
+            let mut challenge = TokenChallenge::standard(&self.host);
+            challenge.redemption_context = rand::random::<[u8; 32]>().to_vec();
+            let spki = serde_json::from_str::<serde_json::Value>(include_str!(
+                "../../proto/src/privacypass/vectors/public_vectors.json"
+            ))
+            .ok()
+            .and_then(|v| hex::decode(v[0]["pk_s"].as_str()?).ok())
+            .unwrap_or_default();
+            let value = header::www_authenticate(&challenge, &spki).unwrap_or_default();
+            return oblivious::encode_response(
+                401,
+                &[
+                    ("content-type", MEDIA_PROBLEM_JSON),
+                    ("www-authenticate", &value),
+                ],
+                b"{}",
+            )
+            .unwrap_or_default();
+        }
         if seen.path == DIRECTORY_PATH {
             let n = self.path_tags.fetch_add(1, Ordering::SeqCst);
             let doc = format!(
