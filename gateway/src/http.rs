@@ -119,8 +119,20 @@ pub async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
             tracing::error!(error = %e, "could not refresh keys");
         }
         if let Some(tokens) = gateway.tokens() {
-            if let Err(e) = tokens.refresh(SystemTime::now()) {
-                tracing::error!(error = %e, "could not refresh token keys");
+            match tokens.refresh(SystemTime::now()) {
+                Ok(false) => {}
+                Ok(true) => {
+                    // A key stopped verifying: its spent tokens can go.
+                    let tokens = tokens.clone();
+                    let forgotten = tokio::task::spawn_blocking(move || {
+                        tokens.forget_expired(SystemTime::now())
+                    })
+                    .await;
+                    if let Ok(Err(e)) = forgotten {
+                        tracing::error!(error = %e, "could not drop expired spent tokens");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not refresh token keys"),
             }
         }
     }

@@ -63,7 +63,7 @@ fn best_us(mut f: impl FnMut()) -> f64 {
 }
 
 /// A round of `PER_ROUND` X25519 DHs with aws-lc-rs, the fastest here.
-fn aws_lc_dh_round() -> Result<f64> {
+pub(crate) fn aws_lc_dh_round() -> Result<f64> {
     use aws_lc_rs::agreement as aws;
     let key = |b| {
         aws::PrivateKey::from_private_key(&aws::X25519, &[b; 32])

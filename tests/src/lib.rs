@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod bench_cost;
 pub mod bench_stores;
+pub mod bench_tokens;
 pub mod credentials;
 pub mod dns;
 pub mod doh;

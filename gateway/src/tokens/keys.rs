@@ -271,7 +271,9 @@ impl TokenKeys {
     }
 
     /// Re-reads the file if it changed, and drops keys that expired.
-    pub fn refresh(&self, now: SystemTime) -> Result<()> {
+    ///
+    /// Returns whether a key stopped verifying (its spent tokens can go).
+    pub fn refresh(&self, now: SystemTime) -> Result<bool> {
         let mut seen = self.mtime.lock().unwrap_or_else(|p| p.into_inner());
         let on_disk = mtime(&self.path);
         let expired = self
@@ -280,7 +282,7 @@ impl TokenKeys {
             .iter()
             .any(|k| k.expires.is_some_and(|e| e <= unix(now)));
         if on_disk == *seen && !expired {
-            return Ok(());
+            return Ok(false);
         }
         let file = TokenKeyFile::load(&self.path)?;
         if on_disk != *seen {
@@ -292,6 +294,6 @@ impl TokenKeys {
             &self.public_host,
             unix(now),
         )?));
-        Ok(())
+        Ok(expired)
     }
 }

@@ -108,9 +108,17 @@ impl Tokens {
         Some(PinnedClientCerts::new(self.attesters.certificates()))
     }
 
-    /// Re-reads the key file when it changed; drops expired keys.
-    pub fn refresh(&self, now: SystemTime) -> Result<()> {
+    /// Re-reads the key file when it changed; drops expired keys. Returns
+    /// whether a key stopped verifying: then [`Tokens::forget_expired`] can
+    /// drop its spent tokens.
+    pub fn refresh(&self, now: SystemTime) -> Result<bool> {
         self.keys.refresh(now)
+    }
+
+    /// Drops spent tokens whose key no longer verifies (blocking: a scan of
+    /// the SQLite table, once a key expires; Redis expires them itself).
+    pub fn forget_expired(&self, now: SystemTime) -> Result<()> {
+        self.spent.forget_expired(unix(now))
     }
 
     /// The issuer directory and its `max-age`.

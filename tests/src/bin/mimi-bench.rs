@@ -59,6 +59,11 @@ struct Args {
     /// DH), at 64 connections.
     #[arg(long)]
     cost: bool,
+    /// Only what lookup tokens cost: issuance per core, redemption beside
+    /// the DH floor, the whole lookup with and without, and lookups per day
+    /// for one address before and after quotas.
+    #[arg(long)]
+    tokens: bool,
     /// With `--cost`: sample the gateway and the relay with `perf record`
     /// into this directory and print their busiest symbols.
     #[arg(long)]
@@ -75,6 +80,11 @@ async fn main() -> Result<()> {
         identifiers: args.identifiers.max(1),
         inprocess_secs: args.inprocess_secs,
     };
+    if args.tokens {
+        let report = mimi_testbed::bench_tokens::run(args.duration).await?;
+        print!("\n### Lookup tokens\n\nMachine: {}  \n{report}", machine());
+        return Ok(());
+    }
     if args.cost {
         let report = bench_cost::run(&bench_cost::CostConfig {
             duration: Duration::from_secs_f64(args.duration),
