@@ -114,3 +114,73 @@ async fn forged_answers_are_refused_and_unsigned_ones_shown_or_refused() {
     assert!(stdout.contains("\"dns_insecure\""), "{stdout}");
     world.shutdown().await;
 }
+
+/// `mimi-testbed up`, the real binary: it prints a ready credential file and
+/// its quota, and the configuration it prints works for `mimi-discover`
+/// against the provider that requires tokens.
+#[test]
+fn testbed_up_prints_a_ready_credential_and_its_quota() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut up = Command::new(binary("mimi-testbed", "mimi-testbed").unwrap())
+        .arg("up")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = up.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) if line.contains("Ctrl-C to stop") => break,
+            Ok(line) => lines.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let find = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:#?}"))
+    };
+    let credential = find("credential: ");
+    assert!(std::path::Path::new(&credential).exists());
+    let quota = find("quota: ");
+    assert!(quota.contains("tokens per"), "{quota}");
+    let config = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("Or with a config file (")
+                .and_then(|r| r.strip_suffix("):"))
+        })
+        .expect("a config file line")
+        .to_owned();
+    let out = Command::new(binary("mimi-client", "mimi-discover").unwrap())
+        .args(["--config", &config, "--token-cache", "none", "--json"])
+        .arg("bob.example.com")
+        .env_remove("MIMI_RELAY")
+        .env_remove("MIMI_CREDENTIAL")
+        .output()
+        .unwrap();
+    let _ = up.kill();
+    let _ = up.wait();
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        line["result"]["providers"][0]["outcome"]["status"], "found",
+        "{line}"
+    );
+}

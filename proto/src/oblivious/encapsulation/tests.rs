@@ -186,7 +186,9 @@ fn a_pinned_chacha20_exchange_made_by_the_ohttp_crate() {
     let unhex = |s: &str| hex::decode(s.trim()).unwrap();
     let ours = ServerKey::derive(7, &IKM).unwrap();
     let (request, response) = ours.decapsulate(&unhex(ENC_REQUEST)).unwrap();
-    assert_eq!(request, padded_request());
+    // Pinned when requests were padded to 1024 bytes: the same message,
+    // with half the zeros.
+    assert_eq!(request, padded_request()[..1024]);
     let enc_response = unhex(ENC_RESPONSE);
     // ChaCha20-Poly1305: the nonce is max(Nn, Nk) = 32 bytes.
     let sealed = response
