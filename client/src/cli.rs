@@ -324,13 +324,13 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
             format!("--key-check {name:?}: expected tunnel+shared, tunnel, direct+shared or direct")
         })?,
     };
-    let dns = parse_dns(
-        args.dns
-            .as_deref()
-            .or(file.dns.as_deref())
-            .unwrap_or("system"),
-    )
-    .await?;
+    let dns: DnsMode = args
+        .dns
+        .as_deref()
+        .or(file.dns.as_deref())
+        .unwrap_or("system")
+        .parse()
+        .map_err(|e: Error| e.to_string())?;
     // Flags win over the file, host by host.
     let mut relay_for = file.relays;
     for pair in &args.relay_for {
@@ -406,53 +406,6 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
         return Err(format!("nothing was sent:\n  {}", bad.join("\n  ")));
     }
     Ok((settings, inputs.into_iter().map(|(s, _)| s).collect()))
-}
-
-async fn parse_dns(spec: &str) -> Result<DnsMode, String> {
-    let bad = || {
-        format!(
-            "--dns {spec:?}: expected system, udp:ADDR:PORT, tcp:ADDR:PORT, doh:URL or oblivious:HOST"
-        )
-    };
-    if spec == "system" {
-        return Ok(DnsMode::System);
-    }
-    let (kind, rest) = spec.split_once(':').ok_or_else(bad)?;
-    match kind {
-        "udp" | "tcp" => Ok(DnsMode::Server {
-            addr: rest.parse().map_err(|_| bad())?,
-            tcp: kind == "tcp",
-        }),
-        "oblivious" => {
-            mimi_proto::record::Endpoint::parse(rest).ok_or_else(bad)?;
-            Ok(DnsMode::Oblivious {
-                gateway: rest.to_owned(),
-            })
-        }
-        "doh" => {
-            let uri: http::Uri = rest.parse().map_err(|_| bad())?;
-            if uri.scheme_str() != Some("https") {
-                return Err(bad());
-            }
-            let host = uri
-                .host()
-                .ok_or_else(bad)?
-                .trim_matches(['[', ']'])
-                .to_owned();
-            let port = uri.port_u16().unwrap_or(443);
-            let addr = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| format!("--dns {spec:?}: cannot resolve {host}: {e}"))?
-                .next()
-                .ok_or_else(bad)?;
-            Ok(DnsMode::Doh {
-                addr,
-                tls_name: host,
-                path: uri.path().to_owned(),
-            })
-        }
-        _ => Err(bad()),
-    }
 }
 
 /// Reads the bearer credential from `path`: one line, and private to the

@@ -81,6 +81,61 @@ pub enum DnsMode {
     Static(BTreeMap<String, Vec<TxtRecord>>),
 }
 
+impl std::str::FromStr for DnsMode {
+    type Err = Error;
+
+    /// Parses a mode as the command line and configuration name it:
+    /// `system`, `udp:ADDR:PORT`, `tcp:ADDR:PORT`, `doh:https://HOST[:PORT]/PATH`
+    /// (HOST is resolved here, once: blocking) or `oblivious:GATEWAY-HOST`.
+    fn from_str(spec: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "--dns {spec:?}: expected system, udp:ADDR:PORT, tcp:ADDR:PORT, doh:URL or oblivious:HOST"
+            ))
+        };
+        if spec == "system" {
+            return Ok(Self::System);
+        }
+        let (kind, rest) = spec.split_once(':').ok_or_else(bad)?;
+        match kind {
+            "udp" | "tcp" => Ok(Self::Server {
+                addr: rest.parse().map_err(|_| bad())?,
+                tcp: kind == "tcp",
+            }),
+            "oblivious" => {
+                mimi_proto::record::Endpoint::parse(rest).ok_or_else(bad)?;
+                Ok(Self::Oblivious {
+                    gateway: rest.to_owned(),
+                })
+            }
+            "doh" => {
+                let uri: http::Uri = rest.parse().map_err(|_| bad())?;
+                if uri.scheme_str() != Some("https") {
+                    return Err(bad());
+                }
+                let host = uri
+                    .host()
+                    .ok_or_else(bad)?
+                    .trim_matches(['[', ']'])
+                    .to_owned();
+                let port = uri.port_u16().unwrap_or(443);
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                    .map_err(|e| {
+                        Error::Config(format!("--dns {spec:?}: cannot resolve {host}: {e}"))
+                    })?
+                    .next()
+                    .ok_or_else(bad)?;
+                Ok(Self::Doh {
+                    addr,
+                    tls_name: host,
+                    path: uri.path().to_owned(),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
 /// A validating handle on the same servers as the resolver, for the raw
 /// responses the zone-cut check reads (the resolver keeps no authority section).
 type RawValidating = DnssecDnsHandle<NameServerPool<TokioConnectionProvider>>;
@@ -443,5 +498,42 @@ mod tests {
         assert_eq!(verdict(&[Proof::Secure, Proof::Bogus]), Dnssec::Bogus);
         assert_eq!(verdict(&[Proof::Indeterminate]), Dnssec::Bogus);
         assert_eq!(verdict(&[]), Dnssec::Insecure);
+    }
+
+    #[test]
+    fn modes_parse_as_the_command_line_names_them() {
+        assert_eq!("system".parse::<DnsMode>(), Ok(DnsMode::System));
+        assert_eq!(
+            "tcp:127.0.0.6:53".parse::<DnsMode>(),
+            Ok(DnsMode::Server {
+                addr: "127.0.0.6:53".parse().unwrap(),
+                tcp: true
+            })
+        );
+        assert_eq!(
+            "doh:https://127.0.0.7:8443/dns-query".parse::<DnsMode>(),
+            Ok(DnsMode::Doh {
+                addr: "127.0.0.7:8443".parse().unwrap(),
+                tls_name: "127.0.0.7".into(),
+                path: "/dns-query".into()
+            })
+        );
+        assert_eq!(
+            "oblivious:mimi.example".parse::<DnsMode>(),
+            Ok(DnsMode::Oblivious {
+                gateway: "mimi.example".into()
+            })
+        );
+        for bad in [
+            "",
+            "udp:nowhere",
+            "doh:http://x.example/q",
+            "dot:1.1.1.1:853",
+        ] {
+            assert!(
+                matches!(bad.parse::<DnsMode>(), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
     }
 }

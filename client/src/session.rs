@@ -376,9 +376,7 @@ fn header(msg: &bhttp::Message, name: &[u8]) -> Option<String> {
 }
 
 pub(crate) fn media_is(value: Option<&str>, media: &str) -> bool {
-    value
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
+    value.is_some_and(|v| oblivious::media_type_is(v, media))
 }
 
 /// A key problem (RFC 9458 §5.3) may come as 422 or as 400 with the

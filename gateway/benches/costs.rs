@@ -24,18 +24,8 @@ use mimi_proto::{
 const HOST: &str = "mimi.bench.example";
 
 fn inner_request() -> Vec<u8> {
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com")
-        .to_bytes()
-        .unwrap();
-    let date = oblivious::format_date(SystemTime::now());
-    oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &[("date", &date)],
-        &body,
-    )
-    .unwrap()
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com");
+    oblivious::identifier_query(HOST, &request, SystemTime::now(), None).unwrap()
 }
 
 fn floor(c: &mut Criterion) {

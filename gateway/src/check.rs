@@ -17,12 +17,12 @@ pub async fn check(config: &Config) -> Report {
     let mut report = Report::default();
     report.configuration(config.validate());
     match (&config.keys.source, &config.keys.seed_file) {
-        (crate::config::KeySource::Seed, Some(path)) => {
+        (crate::config::KeySourceKind::Seed, Some(path)) => {
             report.check("seed file", seed_file(path, config));
         }
         _ => report.check("key file", key_file(&config.key_file)),
     }
-    if config.replay.store == crate::config::ReplayStore::Redis {
+    if config.replay.store == crate::config::ReplayStoreKind::Redis {
         let result = match crate::replay::RedisReplay::new(&config.replay) {
             Ok(redis) => redis
                 .reachable()
@@ -48,7 +48,7 @@ pub async fn check(config: &Config) -> Report {
                 None => Ok(Vec::new()),
             };
             let reachable = match roots {
-                Ok(roots) => crate::inner::Upstream::new(
+                Ok(roots) => crate::inner::UpstreamApi::new(
                     &up.url,
                     Duration::from_millis(up.timeout_ms),
                     &roots,

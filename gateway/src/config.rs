@@ -54,7 +54,7 @@ pub struct Config {
 /// Where spent token nonces are remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SpentStore {
+pub enum SpentStoreKind {
     /// An SQLite file (`spent_database`): one gateway.
     Sqlite,
     /// The Redis of `[replay]`: shared by replicas.
@@ -71,7 +71,7 @@ pub struct TokensSection {
     /// same file on every replica).
     pub key_file: PathBuf,
     /// Where spent nonces are kept: `"sqlite"` (default) or `"redis"`.
-    pub spent_store: SpentStore,
+    pub spent_store: SpentStoreKind,
     /// The SQLite file for spent nonces (spent_store = "sqlite").
     pub spent_database: PathBuf,
     /// Longest `max-age` on the issuer directory.
@@ -89,7 +89,7 @@ impl Default for TokensSection {
         Self {
             required: false,
             key_file: PathBuf::from("mimi-gateway-token-keys.json"),
-            spent_store: SpentStore::Sqlite,
+            spent_store: SpentStoreKind::Sqlite,
             spent_database: PathBuf::from("mimi-gateway-spent-tokens.sqlite"),
             max_age_secs: 3600,
             publish_ahead_secs: 3600,
@@ -121,7 +121,7 @@ fn default_attester_window() -> u64 {
 /// Where the gateway's keys come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum KeySource {
+pub enum KeySourceKind {
     /// The key file (`key_file`), rotated by `keys rotate` or `rotate_after_secs`.
     File,
     /// Derived from the shared seed file (`seed_file`) and the schedule
@@ -134,7 +134,7 @@ pub enum KeySource {
 #[serde(deny_unknown_fields, default)]
 pub struct KeysSection {
     /// `"file"` (default) or `"seed"`.
-    pub source: KeySource,
+    pub source: KeySourceKind,
     /// The seed file (source = "seed"; mode 0600, the same on every replica).
     pub seed_file: Option<PathBuf>,
     /// How long each derived key is current (source = "seed").
@@ -152,7 +152,7 @@ pub struct KeysSection {
 impl Default for KeysSection {
     fn default() -> Self {
         Self {
-            source: KeySource::File,
+            source: KeySourceKind::File,
             seed_file: None,
             period_secs: 86_400,
             max_age_secs: 3600,
@@ -166,7 +166,7 @@ impl Default for KeysSection {
 /// Where replay state lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ReplayStore {
+pub enum ReplayStoreKind {
     /// This process's memory: one gateway.
     Memory,
     /// Redis (`redis_url`): shared by replicas.
@@ -178,7 +178,7 @@ pub enum ReplayStore {
 #[serde(deny_unknown_fields, default)]
 pub struct ReplaySection {
     /// `"memory"` (default) or `"redis"`.
-    pub store: ReplayStore,
+    pub store: ReplayStoreKind,
     /// `redis://host:port/db`, `rediss://…` (TLS) or `unix:///path`, without
     /// the password (store = "redis").
     pub redis_url: Option<String>,
@@ -206,7 +206,7 @@ pub struct ReplaySection {
 impl Default for ReplaySection {
     fn default() -> Self {
         Self {
-            store: ReplayStore::Memory,
+            store: ReplayStoreKind::Memory,
             redis_url: None,
             password_file: None,
             ca_file: None,
@@ -371,7 +371,7 @@ impl Config {
                     .into(),
             ));
         }
-        if t.spent_store == SpentStore::Redis && self.replay.store != ReplayStore::Redis {
+        if t.spent_store == SpentStoreKind::Redis && self.replay.store != ReplayStoreKind::Redis {
             return Err(Error::Config(
                 "tokens.spent_store = \"redis\" uses [replay]'s Redis: set replay.store = \"redis\""
                     .into(),
@@ -420,7 +420,7 @@ impl Config {
                 31_536_000,
             )?;
         }
-        if k.source == KeySource::Seed {
+        if k.source == KeySourceKind::Seed {
             if k.seed_file.is_none() {
                 return bad("keys.seed_file is required with source = \"seed\"");
             }
@@ -445,7 +445,7 @@ impl Config {
             }
         }
         let r = &self.replay;
-        if r.store == ReplayStore::Redis {
+        if r.store == ReplayStoreKind::Redis {
             match r.redis_url.as_deref() {
                 None => return bad("replay.redis_url is required with store = \"redis\""),
                 Some(u)
@@ -548,8 +548,8 @@ mod tests {
         // The README's "Running several replicas" points at this file.
         let config = Config::parse(include_str!("../../deploy/replicas/gateway.toml")).unwrap();
         config.validate().unwrap();
-        assert_eq!(config.keys.source, KeySource::Seed);
-        assert_eq!(config.replay.store, ReplayStore::Redis);
+        assert_eq!(config.keys.source, KeySourceKind::Seed);
+        assert_eq!(config.replay.store, ReplayStoreKind::Redis);
         assert_eq!(config.directory.store, DirectoryStore::Postgres);
         assert!(config.replay.password_file.is_some() && config.directory.password_file.is_some());
         assert!(
@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn shared_stores_need_their_settings() {
         let mut c = Config::parse("public_host = \"m.example\"\nplain_http = true").unwrap();
-        c.replay.store = ReplayStore::Redis;
+        c.replay.store = ReplayStoreKind::Redis;
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("redis_url")));
         c.replay.redis_url = Some("http://redis.example".into());
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("redis://")));
@@ -571,7 +571,7 @@ mod tests {
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("directory.url")));
         c.directory.url = Some("host=/run/postgresql".into());
         c.validate().unwrap();
-        c.keys.source = KeySource::Seed;
+        c.keys.source = KeySourceKind::Seed;
         assert!(matches!(c.validate(), Err(Error::Config(m)) if m.contains("seed_file")));
         c.keys.seed_file = Some("seed.json".into());
         c.keys.period_secs = c.keys.publish_ahead_secs - 1;

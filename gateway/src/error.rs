@@ -1,6 +1,8 @@
 //! The gateway's one error type, and its mapping to HTTP status.
 
 use http::StatusCode;
+
+use crate::outcome::Outcome;
 use mimi_proto::oblivious::{Problem, ProblemType};
 
 /// Everything the gateway can refuse or fail at.
@@ -219,35 +221,35 @@ impl Error {
     }
 
     /// A short stable name for metrics labels.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> Outcome {
         match self {
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::BodyTooLarge => "body_too_large",
-            Self::BodyTimeout => "body_timeout",
-            Self::MalformedEncapsulation => "malformed_encapsulation",
-            Self::KeyRejected => "key_rejected",
-            Self::InnerMalformed => "inner_malformed",
-            Self::StaleDate | Self::DatedBeforeReplayStore(_) => "stale_date",
-            Self::Replay => "replay",
-            Self::ForeignOrigin => "foreign_origin",
-            Self::InnerNotFound => "inner_not_found",
-            Self::InnerMethodNotAllowed => "inner_method_not_allowed",
-            Self::MalformedQuery => "malformed_query",
-            Self::UpstreamUnavailable => "upstream_unavailable",
-            Self::UpstreamTimeout => "upstream_timeout",
-            Self::ReplayUnavailable => "replay_unavailable",
-            Self::DirectoryUnavailable(_) => "directory_unavailable",
-            Self::TokenMissing => "token_missing",
-            Self::TokenInvalid => "token_invalid",
-            Self::TokenSpent => "token_spent",
-            Self::TokenStoreUnavailable => "token_store_unavailable",
-            Self::AttesterUnknown => "attester_unknown",
-            Self::AttesterOverBudget(_) => "attester_over_budget",
-            Self::TokenRequestMalformed => "token_request_malformed",
-            Self::TokenKeyUnknown => "token_key_unknown",
-            _ => "internal",
+            Self::NotFound => Outcome::NotFound,
+            Self::MethodNotAllowed => Outcome::MethodNotAllowed,
+            Self::UnsupportedMediaType => Outcome::UnsupportedMediaType,
+            Self::BodyTooLarge => Outcome::BodyTooLarge,
+            Self::BodyTimeout => Outcome::BodyTimeout,
+            Self::MalformedEncapsulation => Outcome::MalformedEncapsulation,
+            Self::KeyRejected => Outcome::KeyRejected,
+            Self::InnerMalformed => Outcome::InnerMalformed,
+            Self::StaleDate | Self::DatedBeforeReplayStore(_) => Outcome::StaleDate,
+            Self::Replay => Outcome::Replay,
+            Self::ForeignOrigin => Outcome::ForeignOrigin,
+            Self::InnerNotFound => Outcome::InnerNotFound,
+            Self::InnerMethodNotAllowed => Outcome::InnerMethodNotAllowed,
+            Self::MalformedQuery => Outcome::MalformedQuery,
+            Self::UpstreamUnavailable => Outcome::UpstreamUnavailable,
+            Self::UpstreamTimeout => Outcome::UpstreamTimeout,
+            Self::ReplayUnavailable => Outcome::ReplayUnavailable,
+            Self::DirectoryUnavailable(_) => Outcome::DirectoryUnavailable,
+            Self::TokenMissing => Outcome::TokenMissing,
+            Self::TokenInvalid => Outcome::TokenInvalid,
+            Self::TokenSpent => Outcome::TokenSpent,
+            Self::TokenStoreUnavailable => Outcome::TokenStoreUnavailable,
+            Self::AttesterUnknown => Outcome::AttesterUnknown,
+            Self::AttesterOverBudget(_) => Outcome::AttesterOverBudget,
+            Self::TokenRequestMalformed => Outcome::TokenRequestMalformed,
+            Self::TokenKeyUnknown => Outcome::TokenKeyUnknown,
+            _ => Outcome::Internal,
         }
     }
 }

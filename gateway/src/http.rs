@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{
     GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON,
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::error::Error;
 use crate::keys::RotationPolicy;
+use crate::outcome::Outcome;
 use crate::service::Gateway;
 use crate::tokens::Tokens;
 use mimi_proto::privacypass::{
@@ -25,6 +26,7 @@ use mimi_proto::privacypass::{
     MEDIA_TOKEN_REQUEST,
 };
 use mimi_server_core::client_auth::PeerCertificate;
+use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
 
 /// How the gateway's listener behaves.
 #[derive(Debug, Clone)]
@@ -171,7 +173,7 @@ where
             if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
                 resp.headers_mut().insert(CACHE_CONTROL, v);
             }
-            gateway.metrics().count("keys");
+            gateway.metrics().count(Outcome::Keys);
             resp
         }
         Method::POST => match post(gateway, options, req).await {
@@ -196,7 +198,7 @@ fn issuer_directory<B>(
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
         resp.headers_mut().insert(CACHE_CONTROL, v);
     }
-    gateway.metrics().count("issuer_directory");
+    gateway.metrics().count(Outcome::IssuerDirectory);
     resp
 }
 
@@ -231,7 +233,7 @@ where
         .await
     {
         Ok(issued) => {
-            gateway.metrics().count("tokens_issued");
+            gateway.metrics().count(Outcome::TokensIssued);
             gateway.metrics().tokens_issued(issued.count);
             respond(StatusCode::OK, issued.content_type, issued.body)
         }
@@ -271,33 +273,13 @@ where
     B: Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > options.max_body as u64) {
-        return Err(Error::BodyTooLarge);
-    }
-    let body = Limited::new(req.into_body(), options.max_body);
-    let body = match tokio::time::timeout(options.body_timeout, body.collect()).await {
-        Err(_) => return Err(Error::BodyTimeout),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(Error::BodyTooLarge);
-        }
-        Ok(Err(_)) => return Err(Error::MalformedEncapsulation),
-        Ok(Ok(collected)) => collected.to_bytes(),
-    };
-    Ok(body)
-}
-
-/// Whether the request's `Content-Type` is `media` (parameters ignored).
-pub fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
+    read_bounded(req, options.max_body, options.body_timeout)
+        .await
+        .map_err(|refusal| match refusal {
+            BodyRefusal::TooLarge => Error::BodyTooLarge,
+            BodyRefusal::TimedOut => Error::BodyTimeout,
+            BodyRefusal::Broken => Error::MalformedEncapsulation,
+        })
 }
 
 fn counted(gateway: &Gateway, e: Error) -> Response<Full<Bytes>> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use mimi_proto::codec::Codec;
-use mimi_proto::directory::Directory as DirectoryDocument;
+use mimi_proto::directory::DirectoryDocument;
 use mimi_proto::oblivious::{
     DIRECTORY_PATH, DNS_QUERY_PATH, IDENTIFIER_QUERY_PREFIX, MEDIA_DNS_MESSAGE, MEDIA_JSON,
     MEDIA_OCTET_STREAM,
@@ -29,7 +29,7 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024;
 
 /// A decrypted request, reduced to what the targets need.
 #[derive(Debug)]
-pub struct InnerRequest<'a> {
+pub struct TargetRequest<'a> {
     /// The method.
     pub method: &'a [u8],
     /// The path.
@@ -42,7 +42,7 @@ pub struct InnerRequest<'a> {
 
 /// A target's answer, to be encoded as Binary HTTP and encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InnerResponse {
+pub struct TargetResponse {
     /// The status code.
     pub status: u16,
     /// The `content-type`.
@@ -57,26 +57,26 @@ pub enum Backend {
     /// The embedded SQLite directory.
     Embedded(Arc<Directory>),
     /// The provider's own discovery API.
-    Upstream(Box<Upstream>),
+    Upstream(Box<UpstreamApi>),
 }
 
 /// The provider's discovery API at a base URL (HTTP/1.1 or HTTPS, pooled).
 #[derive(Clone)]
-pub struct Upstream {
+pub struct UpstreamApi {
     client: mimi_server_core::tls::HttpsClient,
     base: String,
     timeout: Duration,
 }
 
-impl std::fmt::Debug for Upstream {
+impl std::fmt::Debug for UpstreamApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
+        f.debug_struct("UpstreamApi")
             .field("base", &self.base)
             .finish_non_exhaustive()
     }
 }
 
-impl Upstream {
+impl UpstreamApi {
     /// A client for `base` (`http://` or `https://`, no trailing slash needed),
     /// trusting the webpki roots plus `extra_roots`.
     pub fn new(
@@ -119,7 +119,7 @@ impl Upstream {
         Ok(resp.status().as_u16())
     }
 
-    async fn forward(&self, req: &InnerRequest<'_>) -> Result<InnerResponse> {
+    async fn forward(&self, req: &TargetRequest<'_>) -> Result<TargetResponse> {
         let method = http::Method::from_bytes(req.method).map_err(|_| Error::InnerMalformed)?;
         let mut builder = http::Request::builder()
             .method(method)
@@ -149,7 +149,7 @@ impl Upstream {
                 .map_err(|_| Error::UpstreamUnavailable)?
                 .to_bytes()
                 .to_vec();
-            Ok(InnerResponse {
+            Ok(TargetResponse {
                 status,
                 content_type,
                 body,
@@ -189,7 +189,7 @@ fn answers(answer: &[u8], id: u16, questions: &[hickory_proto::op::Query]) -> Op
 }
 
 impl DnsForwarder {
-    async fn resolve(&self, query: &[u8]) -> Result<InnerResponse> {
+    async fn resolve(&self, query: &[u8]) -> Result<TargetResponse> {
         let parsed =
             hickory_proto::op::Message::from_vec(query).map_err(|_| Error::MalformedQuery)?;
         if parsed.message_type() != hickory_proto::op::MessageType::Query
@@ -207,7 +207,7 @@ impl DnsForwarder {
                 .await
                 .map_err(|_| Error::UpstreamTimeout)??;
         answer[..2].copy_from_slice(&parsed.id().to_be_bytes());
-        Ok(InnerResponse {
+        Ok(TargetResponse {
             status: 200,
             content_type: MEDIA_DNS_MESSAGE.into(),
             body: answer,
@@ -270,19 +270,19 @@ impl DnsForwarder {
 
 /// Routes a decrypted request to its target.
 pub async fn answer(
-    req: &InnerRequest<'_>,
+    req: &TargetRequest<'_>,
     backend: &Backend,
     dns: Option<&DnsForwarder>,
     public_host: &str,
     metrics: &Metrics,
-) -> Result<InnerResponse> {
+) -> Result<TargetResponse> {
     let is = |m: &[u8]| req.method == m;
     if req.path == DIRECTORY_PATH {
         if !is(b"GET") {
             return Err(Error::InnerMethodNotAllowed);
         }
         return match backend {
-            Backend::Embedded(_) => Ok(InnerResponse {
+            Backend::Embedded(_) => Ok(TargetResponse {
                 status: 200,
                 content_type: MEDIA_JSON.into(),
                 body: DirectoryDocument::for_host(public_host).to_json(),
@@ -328,7 +328,7 @@ pub async fn answer(
 /// phone; anything else is `unsupportedField`. Absent and not searchable give
 /// the same `notFound`. The flag says whether the accounts were cut to
 /// [`MAX_ACCOUNTS_PER_IDENTIFIER`].
-pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResponse, bool)> {
+pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(TargetResponse, bool)> {
     let request = IdentifierRequest::from_bytes(body).map_err(|_| Error::MalformedQuery)?;
     let response = match request.query_elements.as_slice() {
         [] => return Err(Error::MalformedQuery),
@@ -355,7 +355,7 @@ pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(InnerResp
     };
     let (response, capped) = cap_accounts(response);
     Ok((
-        InnerResponse {
+        TargetResponse {
             status: 200,
             content_type: MEDIA_OCTET_STREAM.into(),
             body: response.to_bytes().map_err(|_| Error::Internal)?,
@@ -379,7 +379,7 @@ fn cap_accounts(mut response: IdentifierResponse) -> (IdentifierResponse, bool) 
 /// The provider's own API may hold more accounts for an identifier than a
 /// client is sent: a successful answer that decodes is cut like the embedded
 /// directory's; anything else passes as it came.
-fn cap_upstream_answer(answer: InnerResponse) -> (InnerResponse, bool) {
+fn cap_upstream_answer(answer: TargetResponse) -> (TargetResponse, bool) {
     if answer.status != 200 {
         return (answer, false);
     }
@@ -388,7 +388,7 @@ fn cap_upstream_answer(answer: InnerResponse) -> (InnerResponse, bool) {
     };
     match cap_accounts(response) {
         (cut, true) => match cut.to_bytes() {
-            Ok(body) => (InnerResponse { body, ..answer }, true),
+            Ok(body) => (TargetResponse { body, ..answer }, true),
             Err(_) => (answer, false),
         },
         (_, false) => (answer, false),

@@ -21,6 +21,7 @@
 //! - [`http`]: the HTTP surface (served by `mimi-server-core`, which it
 //!   shares with the relay).
 //! - [`check`]: what `mimi-gateway check` verifies before a start.
+//! - [`outcome`]: what became of a request: the metrics' one vocabulary.
 //! - [`config`], [`metrics`], [`error`].
 
 pub mod check;
@@ -32,6 +33,7 @@ pub mod inner;
 pub mod keys;
 pub mod metrics;
 pub mod outage;
+pub mod outcome;
 pub mod replay;
 pub mod secret;
 pub mod seeded_keys;
@@ -62,7 +64,7 @@ pub async fn assemble(
                 None => Vec::new(),
             };
             let timeout = Duration::from_millis(up.timeout_ms);
-            inner::Backend::Upstream(Box::new(inner::Upstream::new(&up.url, timeout, &roots)?))
+            inner::Backend::Upstream(Box::new(inner::UpstreamApi::new(&up.url, timeout, &roots)?))
         }
         None => inner::Backend::Embedded(Arc::new(
             directory::Directory::connect(&config.directory).await?,
@@ -79,7 +81,7 @@ pub async fn assemble(
     // the next whole second on keeps that refusal for replays only: an
     // honest client's request is dated after the start.
     let started = SystemTime::now();
-    if config.replay.store == config::ReplayStore::Memory {
+    if config.replay.store == config::ReplayStoreKind::Memory {
         let into_second = started
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(Duration::ZERO, |d| {
@@ -97,7 +99,7 @@ pub async fn assemble(
     };
     let mut gateway = Gateway::new(settings, keys, backend, dns);
     let mut redis = None;
-    if config.replay.store == config::ReplayStore::Redis {
+    if config.replay.store == config::ReplayStoreKind::Redis {
         let store = Arc::new(replay::RedisReplay::new(&config.replay)?);
         if let Err(e) = store.ping(unix_now()).await {
             // Not fatal: requests fail closed until Redis answers.
@@ -132,7 +134,7 @@ pub fn unix_now() -> i64 {
 /// its schedule.
 pub fn open_keys(config: &Config, now: SystemTime) -> Result<keys::KeyManager> {
     match (&config.keys.source, &config.keys.seed_file) {
-        (config::KeySource::Seed, Some(seed_file)) => {
+        (config::KeySourceKind::Seed, Some(seed_file)) => {
             keys::KeyManager::open_seeded(seed_file, config.schedule(), now)
         }
         _ => keys::KeyManager::open(&config.key_file, now),

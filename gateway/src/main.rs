@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use mimi_gateway::config::KeySource;
+use mimi_gateway::config::KeySourceKind;
 use mimi_gateway::directory::{self, Directory, Entry};
 use mimi_gateway::keys::{KeyFile, KeyRing};
 use mimi_gateway::seeded_keys::SeedFile;
@@ -266,7 +266,7 @@ fn tokens(config: &Config, cmd: TokensCommand) -> anyhow::Result<()> {
 fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let file = match (&config.keys.source, &config.keys.seed_file) {
-        (KeySource::Seed, Some(path)) => {
+        (KeySourceKind::Seed, Some(path)) => {
             let mut seeds = SeedFile::load_or_create(path)?;
             match cmd {
                 KeysCommand::Rotate => bail!(

@@ -6,40 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Every outcome a request to the gateway resource can have.
-pub const OUTCOMES: [&str; 31] = [
-    "ok",
-    "keys",
-    "not_found",
-    "method_not_allowed",
-    "unsupported_media_type",
-    "body_too_large",
-    "body_timeout",
-    "malformed_encapsulation",
-    "key_rejected",
-    "inner_malformed",
-    "stale_date",
-    "replay",
-    "foreign_origin",
-    "inner_not_found",
-    "inner_method_not_allowed",
-    "malformed_query",
-    "upstream_unavailable",
-    "upstream_timeout",
-    "replay_unavailable",
-    "directory_unavailable",
-    "token_missing",
-    "token_invalid",
-    "token_spent",
-    "token_store_unavailable",
-    "issuer_directory",
-    "tokens_issued",
-    "attester_unknown",
-    "attester_over_budget",
-    "token_request_malformed",
-    "token_key_unknown",
-    "internal",
-];
+use crate::outcome::Outcome;
 
 /// Upper bounds of the decapsulation latency histogram, in microseconds.
 const BUCKETS_US: [u64; 10] = [
@@ -50,7 +17,7 @@ const BUCKETS_US: [u64; 10] = [
 #[derive(Debug)]
 pub struct Metrics {
     connections: std::sync::Arc<mimi_server_core::ConnectionStats>,
-    outcomes: [AtomicU64; OUTCOMES.len()],
+    outcomes: [AtomicU64; Outcome::ALL.len()],
     buckets: [AtomicU64; BUCKETS_US.len()],
     decap_count: AtomicU64,
     decap_sum_us: AtomicU64,
@@ -73,13 +40,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts one request with this outcome (one of [`OUTCOMES`]).
-    pub fn count(&self, outcome: &str) {
-        let i = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or(OUTCOMES.len() - 1);
-        self.outcomes[i].fetch_add(1, Ordering::Relaxed);
+    /// Counts one request with this outcome.
+    pub fn count(&self, outcome: Outcome) {
+        self.outcomes[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts tokens issued (blind signatures: nothing about who got them).
@@ -108,11 +71,8 @@ impl Metrics {
     }
 
     /// How many requests had this outcome.
-    pub fn get(&self, outcome: &str) -> u64 {
-        OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .map_or(0, |i| self.outcomes[i].load(Ordering::Relaxed))
+    pub fn get(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome as usize].load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition, with the live key ids.
@@ -122,10 +82,11 @@ impl Metrics {
             "# HELP mimi_gateway_requests_total Requests to the gateway resource by outcome.\n",
         );
         out.push_str("# TYPE mimi_gateway_requests_total counter\n");
-        for (name, c) in OUTCOMES.iter().zip(&self.outcomes) {
+        for (outcome, c) in Outcome::ALL.iter().zip(&self.outcomes) {
             let _ = writeln!(
                 out,
-                "mimi_gateway_requests_total{{outcome=\"{name}\"}} {}",
+                "mimi_gateway_requests_total{{outcome=\"{}\"}} {}",
+                outcome.as_str(),
                 c.load(Ordering::Relaxed)
             );
         }
@@ -190,9 +151,9 @@ mod tests {
     #[test]
     fn renders_counts_histogram_and_keys() {
         let m = Metrics::default();
-        m.count("ok");
-        m.count("ok");
-        m.count("replay");
+        m.count(Outcome::Ok);
+        m.count(Outcome::Ok);
+        m.count(Outcome::Replay);
         m.decapsulated(Duration::from_micros(80));
         m.decapsulated(Duration::from_millis(3));
         let text = m.render(&[4, 3]);
@@ -202,6 +163,6 @@ mod tests {
         assert!(text.contains("mimi_gateway_decapsulation_seconds_bucket{le=\"0.005\"} 2\n"));
         assert!(text.contains("mimi_gateway_decapsulation_seconds_count 2\n"));
         assert!(text.contains("mimi_gateway_live_key{key_id=\"4\",position=\"1\"} 1\n"));
-        assert_eq!(m.get("ok"), 2);
+        assert_eq!(m.get(Outcome::Ok), 2);
     }
 }

@@ -9,15 +9,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mimi_proto::oblivious::{self, MEDIA_PROBLEM_JSON};
 
 use crate::error::{Error, Result};
-use crate::inner::{self, Backend, DnsForwarder, InnerRequest, InnerResponse};
+use crate::inner::{self, Backend, DnsForwarder, TargetRequest, TargetResponse};
 use crate::keys::KeyManager;
 use crate::metrics::Metrics;
+use crate::outcome::Outcome;
 use crate::replay::{ReplayCache, ReplayStore, Verdict};
 use crate::tokens::Tokens;
-
-/// Bytes before the ciphertext: key id, KEM, KDF, AEAD, then the X25519 `enc`.
-const HEADER_LEN: usize = oblivious::encapsulation::HEADER_LEN;
-const ENC_LEN: usize = mimi_proto::oblivious::ENC_LEN;
 
 /// What the gateway needs to answer requests.
 #[derive(Debug)]
@@ -122,11 +119,10 @@ impl Gateway {
     /// Answers one `message/ohttp-req` body: `Ok` is a `message/ohttp-res`
     /// body (whatever the inner status), `Err` an error to answer in the clear.
     pub async fn handle(&self, enc_request: &[u8], now: SystemTime) -> Result<Vec<u8>> {
-        if enc_request.len() < HEADER_LEN + ENC_LEN {
-            return Err(Error::MalformedEncapsulation);
-        }
+        let key_id = oblivious::encapsulation::request_key_id(enc_request)
+            .map_err(|_| Error::MalformedEncapsulation)?;
         let ring = self.keys.ring();
-        let server = ring.server(enc_request[0]).ok_or(Error::KeyRejected)?;
+        let server = ring.server(key_id).ok_or(Error::KeyRejected)?;
         let started = Instant::now();
         let (plain, response) = server.decapsulate(enc_request).map_err(|e| match e {
             mimi_proto::Error::EncapsulationTruncated => Error::MalformedEncapsulation,
@@ -135,10 +131,9 @@ impl Gateway {
         self.metrics.decapsulated(started.elapsed());
         drop(ring);
 
-        let enc = &enc_request[HEADER_LEN..HEADER_LEN + ENC_LEN];
         let mut retry_date = now;
-        let (outcome, answer) = match self.answer_inner(&plain, enc, now).await {
-            Ok(answer) => ("ok", answer),
+        let (outcome, answer) = match self.answer_inner(&plain, response.enc(), now).await {
+            Ok(answer) => (Outcome::Ok, answer),
             Err(e) => {
                 if let Error::DatedBeforeReplayStore(since) = e {
                     // The retry must be dated after the store's first second
@@ -155,7 +150,10 @@ impl Gateway {
             }
         };
         let mut headers: Vec<(&str, &str)> = vec![("content-type", answer.content_type.as_str())];
-        let challenge = if matches!(outcome, "token_missing" | "token_invalid" | "token_spent") {
+        let challenge = if matches!(
+            outcome,
+            Outcome::TokenMissing | Outcome::TokenInvalid | Outcome::TokenSpent
+        ) {
             self.tokens.as_ref().and_then(|t| t.www_authenticate(now))
         } else {
             None
@@ -164,7 +162,7 @@ impl Gateway {
             headers.push(("www-authenticate", value));
         }
         let date;
-        if outcome == "stale_date" {
+        if outcome == Outcome::StaleDate {
             // The gateway's clock, so the client can retry once with it.
             date = oblivious::format_date(retry_date);
             headers.push(("date", &date));
@@ -181,7 +179,7 @@ impl Gateway {
         plain: &[u8],
         enc: &[u8],
         now: SystemTime,
-    ) -> Result<InnerResponse> {
+    ) -> Result<TargetResponse> {
         let msg = oblivious::decode_message(plain).map_err(|_| Error::InnerMalformed)?;
         let control = msg.control();
         let (Some(method), Some(authority), Some(path)) = (
@@ -246,7 +244,7 @@ impl Gateway {
                     .await?;
             }
         }
-        let req = InnerRequest {
+        let req = TargetRequest {
             method,
             path,
             content_type: msg.header().get(b"content-type"),
@@ -268,8 +266,8 @@ pub(crate) fn unix_secs(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn error_response(e: &Error) -> InnerResponse {
-    InnerResponse {
+fn error_response(e: &Error) -> TargetResponse {
+    TargetResponse {
         status: e.status().as_u16(),
         content_type: MEDIA_PROBLEM_JSON.into(),
         body: e.problem().map(|p| p.to_json()).unwrap_or_default(),

@@ -97,10 +97,15 @@ async fn upstream_mode_forwards_and_returns_the_answer() {
         (method.as_str(), path.as_str()),
         ("POST", format!("/v1/identifierQuery/{HOST}").as_str())
     );
-    // Nothing but what the API needs: no Forwarded, Via or client address.
+    // Nothing but what the API needs: no Forwarded, Via or client address
+    // (the content type is the query's own, as the client sent it).
     let mut names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["content-length", "host"]);
+    assert_eq!(names, ["content-length", "content-type", "host"]);
+    assert_eq!(
+        headers.iter().find(|(n, _)| n == "content-type").unwrap().1,
+        "application/octet-stream"
+    );
     assert_eq!(
         headers.iter().find(|(n, _)| n == "host").unwrap().1,
         api.to_string()

@@ -12,7 +12,7 @@ pub const DOMAIN_PLACEHOLDER: &str = "{domain}";
 
 /// The directory document: where each MIMI endpoint lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Directory {
+pub struct DirectoryDocument {
     /// The identifierQuery URL template, e.g.
     /// `https://mimi.example/v1/identifierQuery/{domain}`.
     #[serde(rename = "identifierQuery")]
@@ -22,7 +22,7 @@ pub struct Directory {
     pub other: BTreeMap<String, serde_json::Value>,
 }
 
-impl Directory {
+impl DirectoryDocument {
     /// The document a provider at `host` (with optional `:port`) serves.
     pub fn for_host(host: &str) -> Self {
         Self {
@@ -64,14 +64,14 @@ mod tests {
     #[test]
     fn round_trip_keeps_unknown_members() {
         let json = br#"{"identifierQuery":"https://m.example/v1/identifierQuery/{domain}","other":{"x":1}}"#;
-        let d = Directory::from_json(json).unwrap();
+        let d = DirectoryDocument::from_json(json).unwrap();
         assert_eq!(d.other.len(), 1);
-        assert_eq!(Directory::from_json(&d.to_json()).unwrap(), d);
+        assert_eq!(DirectoryDocument::from_json(&d.to_json()).unwrap(), d);
     }
 
     #[test]
     fn target_for_domain() {
-        let d = Directory::for_host("m.example:8443");
+        let d = DirectoryDocument::for_host("m.example:8443");
         assert_eq!(
             d.identifier_query_target("m.example:8443").unwrap(),
             (
@@ -83,20 +83,28 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        assert_eq!(Directory::from_json(b"{}"), Err(Error::InvalidDirectory));
-        assert_eq!(Directory::from_json(b"[]"), Err(Error::InvalidDirectory));
         assert_eq!(
-            Directory::from_json(br#"{"identifierQuery":5}"#),
+            DirectoryDocument::from_json(b"{}"),
+            Err(Error::InvalidDirectory)
+        );
+        assert_eq!(
+            DirectoryDocument::from_json(b"[]"),
+            Err(Error::InvalidDirectory)
+        );
+        assert_eq!(
+            DirectoryDocument::from_json(br#"{"identifierQuery":5}"#),
             Err(Error::InvalidDirectory)
         );
         let plain =
-            Directory::from_json(br#"{"identifierQuery":"http://m.example/q/{domain}"}"#).unwrap();
+            DirectoryDocument::from_json(br#"{"identifierQuery":"http://m.example/q/{domain}"}"#)
+                .unwrap();
         assert_eq!(
             plain.identifier_query_target("d"),
             Err(Error::InvalidDirectory)
         );
         let userinfo =
-            Directory::from_json(br#"{"identifierQuery":"https://u@m.example/q"}"#).unwrap();
+            DirectoryDocument::from_json(br#"{"identifierQuery":"https://u@m.example/q"}"#)
+                .unwrap();
         assert_eq!(
             userinfo.identifier_query_target("d"),
             Err(Error::InvalidDirectory)

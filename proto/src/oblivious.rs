@@ -198,6 +198,30 @@ pub fn encode_request(
     write_padded(&msg, padded_len)
 }
 
+/// One identifierQuery as a padded Binary HTTP request (DESIGN §5): `POST
+/// /v1/identifierQuery/<host>` to `host`, dated `date`, carrying `request`
+/// and, where the provider requires one, a token's `Authorization` value
+/// (DESIGN §10). The path is the fixed one, never one a provider handed out.
+pub fn identifier_query(
+    host: &str,
+    request: &crate::IdentifierRequest,
+    date: SystemTime,
+    authorization: Option<&str>,
+) -> Result<Vec<u8>> {
+    use crate::codec::Codec;
+    let body = request.to_bytes()?;
+    let date = format_date(date);
+    let path = format!("{IDENTIFIER_QUERY_PREFIX}{host}");
+    let mut headers = vec![
+        ("date", date.as_str()),
+        ("content-type", MEDIA_OCTET_STREAM),
+    ];
+    if let Some(a) = authorization {
+        headers.push(("authorization", a));
+    }
+    encode_request("POST", host, &path, &headers, &body)
+}
+
 /// Builds a known-length Binary HTTP response, zero-padded to
 /// [`padded_response_len`].
 pub fn encode_response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<Vec<u8>> {
@@ -329,6 +353,15 @@ pub fn date_skew(date: &str, now: SystemTime) -> Result<i64> {
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     };
     Ok(secs(then) - secs(now))
+}
+
+/// Whether a `Content-Type` value names `media` (its parameters ignored,
+/// case-insensitive): one rule for the relay, the gateway and the client.
+pub fn media_type_is(content_type: &str, media: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
 }
 
 /// The `max-age` of a `Cache-Control` value (seconds); 0 with `no-store`,

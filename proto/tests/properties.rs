@@ -100,7 +100,7 @@ proptest! {
         let _ = MimiRecord::parse_text(&data);
         let _ = oblivious::decode_message(&data);
         let _ = oblivious::decode_key_config_list(&data);
-        let _ = mimi_proto::directory::Directory::from_json(&data);
+        let _ = mimi_proto::directory::DirectoryDocument::from_json(&data);
         let _ = oblivious::Problem::from_json(&data);
     }
 

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
 use mimi_server_core::per_key::{PerKey, client_key};
+use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
 use mimi_server_core::{ConnectionLimits, ConnectionStats};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -315,23 +316,13 @@ impl Relay {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max_body as u64) {
-            return Err(Error::BodyTooLarge);
-        }
-        let limited = Limited::new(req.into_body(), max_body);
-        let body = match tokio::time::timeout(self.options.body_timeout, limited.collect()).await {
-            Err(_) => return Err(Error::BodyTimeout),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Error::BodyTooLarge);
-            }
-            Ok(Err(_)) => return Err(Error::EmptyBody),
-            Ok(Ok(c)) => c.to_bytes(),
-        };
+        let body = read_bounded(req, max_body, self.options.body_timeout)
+            .await
+            .map_err(|refusal| match refusal {
+                BodyRefusal::TooLarge => Error::BodyTooLarge,
+                BodyRefusal::TimedOut => Error::BodyTimeout,
+                BodyRefusal::Broken => Error::EmptyBody,
+            })?;
         if body.is_empty() {
             return Err(Error::EmptyBody);
         }
@@ -362,14 +353,6 @@ pub async fn run_admin(
     shutdown: impl Future<Output = ()>,
 ) {
     mimi_server_core::admin::serve_admin(listener, move || relay.render_metrics(), shutdown).await;
-}
-
-fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media))
 }
 
 fn refuse(e: &Error) -> Response<Full<Bytes>> {

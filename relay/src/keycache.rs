@@ -71,11 +71,7 @@ impl KeyCache {
             .content_type
             .as_ref()
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case(MEDIA_OHTTP_KEYS))
-            });
+            .is_some_and(|v| mimi_proto::oblivious::media_type_is(v, MEDIA_OHTTP_KEYS));
         if answer.status != StatusCode::OK || !is_keys || answer.body.is_empty() {
             // For the operator; the client hears only that it was not usable.
             tracing::warn!(gateway = %target.host, status = %answer.status, "gateway key list not usable");

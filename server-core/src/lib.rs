@@ -21,6 +21,7 @@ pub mod limits;
 pub mod per_key;
 pub mod process;
 pub mod report;
+pub mod request;
 pub mod serve;
 pub mod tls;
 

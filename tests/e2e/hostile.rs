@@ -202,9 +202,18 @@ async fn requests_are_encrypted_to_keys_the_gateways_key_files_hold() {
             used.iter().all(|id| held.contains(id)),
             "{party}: requests to {used:?}, key file holds {held:?}"
         );
-        assert_eq!(provider.gateway.metrics().get("key_rejected"), 0);
         assert_eq!(
-            provider.gateway.metrics().get("ok") as usize,
+            provider
+                .gateway
+                .metrics()
+                .get(mimi_gateway::outcome::Outcome::KeyRejected),
+            0
+        );
+        assert_eq!(
+            provider
+                .gateway
+                .metrics()
+                .get(mimi_gateway::outcome::Outcome::Ok) as usize,
             used.len(),
             "{party}: every request decrypted and answered"
         );

@@ -199,23 +199,10 @@ impl Stack {
             )
             .await;
         let entry = oblivious::decode_key_config_list(&keys).unwrap().remove(0);
-        let date = oblivious::format_date(SystemTime::now());
         let auth = token.map(|t| header::authorization(t).unwrap());
-        let mut headers = vec![("date", date.as_str())];
-        if let Some(a) = &auth {
-            headers.push(("authorization", a.as_str()));
-        }
-        let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com")
-            .to_bytes()
+        let request = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com");
+        let inner = oblivious::identifier_query(HOST, &request, SystemTime::now(), auth.as_deref())
             .unwrap();
-        let inner = oblivious::encode_request(
-            "POST",
-            HOST,
-            &format!("/v1/identifierQuery/{HOST}"),
-            &headers,
-            &body,
-        )
-        .unwrap();
         let (enc, ctx) = oblivious::ClientRequest::new(&entry)
             .encapsulate(&inner)
             .unwrap();

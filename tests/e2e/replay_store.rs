@@ -5,13 +5,13 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use mimi_gateway::config::{ReplaySection, ReplayStore};
+use mimi_gateway::config::{ReplaySection, ReplayStoreKind};
 use mimi_gateway::replay::{RedisReplay, Verdict};
 use mimi_testbed::engines::RedisServer;
 
 fn section(url: String, password_file: Option<&Path>) -> ReplaySection {
     ReplaySection {
-        store: ReplayStore::Redis,
+        store: ReplayStoreKind::Redis,
         redis_url: Some(url),
         password_file: password_file.map(Path::to_path_buf),
         timeout_ms: 300,

@@ -29,14 +29,11 @@ fn build_tree() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("engines")
 }
 
-/// A gateway replica's configuration: plain HTTP (behind the load balancer's
-/// TLS), keys from `seed`, replay state in Redis, directory in PostgreSQL.
-fn replica_config(dir: &Path, name: &str, ip: &str, seed: &Path, redis: &str, pg: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            r#"listen = "{ip}:0"
+/// What every replica's configuration starts with: plain HTTP (behind the
+/// load balancer's TLS), keys from `seed`, replay state in Redis.
+fn replica_head(ip: &str, seed: &Path, redis: &str) -> String {
+    format!(
+        r#"listen = "{ip}:0"
 admin_listen = "{ip}:0"
 public_host = "{HOST}"
 plain_http = true
@@ -49,16 +46,34 @@ seed_file = "{seed}"
 store = "redis"
 redis_url = "{redis}"
 timeout_ms = 300
-
-[directory]
-store = "postgres"
-url = "{pg}"
 "#,
-            seed = seed.display(),
-        ),
+        seed = seed.display(),
+    )
+}
+
+/// A gateway replica's configuration: [`replica_head`], and the directory
+/// in PostgreSQL.
+fn replica_config(dir: &Path, name: &str, ip: &str, seed: &Path, redis: &str, pg: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let head = replica_head(ip, seed, redis);
+    std::fs::write(
+        &path,
+        format!("{head}\n[directory]\nstore = \"postgres\"\nurl = \"{pg}\"\n"),
     )
     .unwrap();
     path
+}
+
+/// Two replica processes (with admin listeners) and a plain HTTP client.
+fn start_pair(a: &Path, b: &Path) -> (ServerProcess, ServerProcess, Http) {
+    let bin = binary("mimi-gateway", "mimi-gateway").unwrap();
+    let (a, b) = tokio::task::block_in_place(|| {
+        (
+            ServerProcess::start_with_admin(&bin, a).unwrap(),
+            ServerProcess::start_with_admin(&bin, b).unwrap(),
+        )
+    });
+    (a, b, Client::builder(TokioExecutor::new()).build_http())
 }
 
 fn gateway_cli(config: &Path, args: &[&str]) -> String {
@@ -120,18 +135,8 @@ async fn keys_of(c: &Http, url: &str) -> Vec<u8> {
 /// opens the answer.
 fn sealed_lookup(keys: &[u8], identifier: &str) -> (Vec<u8>, ohttp::ClientResponse) {
     let entry = &oblivious::decode_key_config_list(keys).unwrap()[0];
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, identifier)
-        .to_bytes()
-        .unwrap();
-    let date = oblivious::format_date(SystemTime::now());
-    let inner = oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &[("date", &date)],
-        &body,
-    )
-    .unwrap();
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, identifier);
+    let inner = oblivious::identifier_query(HOST, &request, SystemTime::now(), None).unwrap();
     ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
         .unwrap()
         .encapsulate(&inner)
@@ -196,14 +201,7 @@ async fn two_replicas_share_replay_state_directory_and_keys() {
     );
     // The seed file is made once and shared (here: the same path).
     tokio::task::block_in_place(|| gateway_cli(&a_config, &["keys", "show"]));
-    let bin = binary("mimi-gateway", "mimi-gateway").unwrap();
-    let (a, b) = tokio::task::block_in_place(|| {
-        (
-            ServerProcess::start_with_admin(&bin, &a_config).unwrap(),
-            ServerProcess::start_with_admin(&bin, &b_config).unwrap(),
-        )
-    });
-    let c: Http = Client::builder(TokioExecutor::new()).build_http();
+    let (a, b, c) = start_pair(&a_config, &b_config);
 
     // Keys: the same bytes from both, with no coordination but the file.
     let keys = keys_of(&c, &a.url).await;
@@ -563,33 +561,13 @@ async fn a_seed_roll_under_lookups_through_two_relays_fails_none() {
 /// token key file shared, its own SQLite directory.
 fn token_replica(dir: &Path, name: &str, ip: &str, seed: &Path, redis: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
+    let head = replica_head(ip, seed, redis);
+    let d = dir.display();
     std::fs::write(
         &path,
         format!(
-            r#"listen = "{ip}:0"
-admin_listen = "{ip}:0"
-public_host = "{HOST}"
-plain_http = true
-
-[keys]
-source = "seed"
-seed_file = "{seed}"
-
-[replay]
-store = "redis"
-redis_url = "{redis}"
-timeout_ms = 300
-
-[directory]
-database = "{d}/{name}-directory.sqlite"
-
-[tokens]
-required = true
-key_file = "{d}/token-keys.json"
-spent_store = "redis"
-"#,
-            seed = seed.display(),
-            d = dir.display(),
+            "{head}\n[directory]\ndatabase = \"{d}/{name}-directory.sqlite\"\n\n\
+             [tokens]\nrequired = true\nkey_file = \"{d}/token-keys.json\"\nspent_store = \"redis\"\n"
         ),
     )
     .unwrap();
@@ -616,19 +594,10 @@ async fn lookup_with_token(
     token: &mimi_proto::privacypass::Token,
 ) -> u16 {
     let entry = &oblivious::decode_key_config_list(keys).unwrap()[0];
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com")
-        .to_bytes()
-        .unwrap();
-    let date = oblivious::format_date(SystemTime::now());
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com");
     let auth = mimi_proto::privacypass::header::authorization(token).unwrap();
-    let inner = oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &[("date", &date), ("authorization", &auth)],
-        &body,
-    )
-    .unwrap();
+    let inner =
+        oblivious::identifier_query(HOST, &request, SystemTime::now(), Some(&auth)).unwrap();
     let (enc, ctx) =
         ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
             .unwrap()
@@ -655,14 +624,7 @@ async fn a_token_spent_at_one_replica_is_refused_at_the_other() {
         let shown = gateway_cli(&a_config, &["tokens", "show"]);
         assert!(shown.contains("token-keys"), "{shown}");
     });
-    let bin = binary("mimi-gateway", "mimi-gateway").unwrap();
-    let (a, b) = tokio::task::block_in_place(|| {
-        (
-            ServerProcess::start_with_admin(&bin, &a_config).unwrap(),
-            ServerProcess::start_with_admin(&bin, &b_config).unwrap(),
-        )
-    });
-    let c: Http = Client::builder(TokioExecutor::new()).build_http();
+    let (a, b, c) = start_pair(&a_config, &b_config);
     let keys = keys_of(&c, &a.url).await;
     // The replay store's first second answers with the date problem; past
     // it, a lookup without a token is challenged (bounded wait).

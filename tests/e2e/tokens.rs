@@ -5,7 +5,6 @@
 //! `mimi-discover` keeping unspent tokens between runs.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use mimi_client::{DnsMode, Outcome, StoredTokens};
 use mimi_proto::codec::Codec;
@@ -65,7 +64,13 @@ async fn an_issuer_that_hands_a_client_its_own_token_key_gets_nothing() {
             .any(|e| request_line(e).contains(ISSUER_REQUEST_PATH)),
         "the issuer was asked for tokens"
     );
-    assert_eq!(world.providers[0].gateway.metrics().get("ok"), 0);
+    assert_eq!(
+        world.providers[0]
+            .gateway
+            .metrics()
+            .get(mimi_gateway::outcome::Outcome::Ok),
+        0
+    );
     world.shutdown().await;
 }
 
@@ -216,27 +221,31 @@ async fn mimi_discover_keeps_unspent_tokens_so_a_quota_counts_lookups_not_runs()
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = cache_dir.path().join("tokens.json");
     let credential = world.tokens.as_ref().unwrap().credential_file.clone();
-    let run = |identifier: &str| {
-        let out = Command::new(binary("mimi-client", "mimi-discover").unwrap())
-            .arg("--relay")
-            .arg(format!("https://{}", world.relay_addr))
-            .arg("--ca-file")
-            .arg(&world.ca_file)
-            .arg("--trust-anchor")
-            .arg(&world.trust_anchor)
-            .arg("--dns")
-            .arg(format!("udp:{}", world.dns_addr))
-            .arg("--credential")
-            .arg(&credential)
-            .arg("--token-cache")
-            .arg(&cache)
-            .args(["--token-batch", "4", "--json", identifier])
-            .env_remove("MIMI_RELAY")
+    let relay = format!("https://{}", world.relay_addr);
+    let discover = |identifier: &str, extra: &[&std::ffi::OsStr]| {
+        let bin = binary("mimi-client", "mimi-discover").unwrap();
+        let out = world
+            .discover_command(&bin, &relay, identifier)
+            .args(extra)
+            .env_remove("MIMI_CREDENTIAL")
             .output()
             .unwrap();
         let line: serde_json::Value =
             serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
         (out.status.code(), line)
+    };
+    let run = |identifier: &str| {
+        discover(
+            identifier,
+            &[
+                "--credential".as_ref(),
+                credential.as_os_str(),
+                "--token-cache".as_ref(),
+                cache.as_os_str(),
+                "--token-batch".as_ref(),
+                "4".as_ref(),
+            ],
+        )
     };
     // Four runs, one lookup each: one batch of four tokens serves them all.
     for _ in 0..4 {
@@ -258,23 +267,11 @@ async fn mimi_discover_keeps_unspent_tokens_so_a_quota_counts_lookups_not_runs()
     // four is refused, one of two is not), then a clear refusal.
     let anonymous_cache = cache_dir.path().join("anonymous.json");
     let anonymous = |identifier: &str| {
-        let out = Command::new(binary("mimi-client", "mimi-discover").unwrap())
-            .arg("--relay")
-            .arg(format!("https://{}", world.relay_addr))
-            .arg("--ca-file")
-            .arg(&world.ca_file)
-            .arg("--trust-anchor")
-            .arg(&world.trust_anchor)
-            .arg("--dns")
-            .arg(format!("udp:{}", world.dns_addr))
-            .arg("--token-cache")
-            .arg(&anonymous_cache)
-            .args(["--json", identifier])
-            .env_remove("MIMI_RELAY")
-            .env_remove("MIMI_CREDENTIAL")
-            .output()
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        discover(
+            identifier,
+            &["--token-cache".as_ref(), anonymous_cache.as_os_str()],
+        )
+        .1
     };
     let mut answered = 0;
     for _ in 0..ACCOUNT_QUOTA {

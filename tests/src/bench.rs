@@ -405,27 +405,19 @@ impl Pool {
     pub(crate) fn build(keys: &[u8], host: &str, n: usize, identifiers: usize) -> Result<Self> {
         let entry = oblivious::decode_key_config_list(keys)?.remove(0);
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        let date = oblivious::format_date(SystemTime::now());
-        let path = format!("/v1/identifierQuery/{host}");
+        let date = SystemTime::now();
         let chunks: Vec<Result<Vec<Item>>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (entry, date, path) = (&entry, &date, &path);
+                    let entry = &entry;
                     s.spawn(move || -> Result<Vec<Item>> {
                         let mut out = Vec::new();
                         for k in (t..n).step_by(threads) {
-                            let body = IdentifierRequest::single(
+                            let request = IdentifierRequest::single(
                                 SearchIdentifierType::Handle,
                                 &identifier(k % identifiers),
-                            )
-                            .to_bytes()?;
-                            let inner = oblivious::encode_request(
-                                "POST",
-                                host,
-                                path,
-                                &[("date", date)],
-                                &body,
-                            )?;
+                            );
+                            let inner = oblivious::identifier_query(host, &request, date, None)?;
                             let (enc, context) =
                                 oblivious::ClientRequest::new(entry).encapsulate(&inner)?;
                             out.push(Item {

@@ -22,7 +22,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use mimi_proto::codec::Codec;
 use mimi_proto::oblivious;
 use mimi_proto::{IdentifierRequest, SearchIdentifierType};
 
@@ -142,14 +141,12 @@ pub fn dh_floors() -> Result<Vec<(&'static str, f64)>> {
 }
 
 fn inner_request(host: &str) -> Result<Vec<u8>> {
-    let body =
-        IdentifierRequest::single(SearchIdentifierType::Handle, &identifier(0)).to_bytes()?;
-    Ok(oblivious::encode_request(
-        "POST",
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, &identifier(0));
+    Ok(oblivious::identifier_query(
         host,
-        &format!("/v1/identifierQuery/{host}"),
-        &[("date", &oblivious::format_date(SystemTime::now()))],
-        &body,
+        &request,
+        SystemTime::now(),
+        None,
     )?)
 }
 
@@ -191,7 +188,7 @@ pub fn gateway_whole_request() -> Result<(f64, f64)> {
     };
     round()?; // warm up
     let result = beside_floor(round)?;
-    let answered = gateway.metrics().get("ok");
+    let answered = gateway.metrics().get(mimi_gateway::outcome::Outcome::Ok);
     if answered != ((ROUNDS + 1) * PER_ROUND) as u64 {
         bail!("in process, only {answered} requests were answered ok");
     }

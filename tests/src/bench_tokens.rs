@@ -117,15 +117,7 @@ fn issuer(
     let cert = dir.join("attester.pem");
     std::fs::write(&cert, &attester.cert_pem)?;
     let mut config = mimi_gateway::Config::parse("public_host = \"mimi.cost.example\"")?;
-    config.tokens.required = true;
-    config.tokens.key_file = dir.join("token-keys.json");
-    config.tokens.spent_database = dir.join("spent.sqlite");
-    config.tokens.attester = vec![mimi_gateway::config::AttesterSection {
-        name: "bench".into(),
-        certificate: cert.clone(),
-        budget: 100_000_000,
-        window_secs: 3600,
-    }];
+    crate::world::require_tokens(&mut config, dir, &cert);
     let tokens = mimi_gateway::tokens::Tokens::open(&config, None, SystemTime::now())?;
     let pinned = mimi_server_core::client_auth::pinned_certificate(&cert)?;
     Ok((Arc::new(tokens), pinned))
@@ -225,21 +217,10 @@ fn whole_lookup(dir: &tempfile::TempDir, tokens: &[Token]) -> Result<(f64, f64)>
     let with = with.with_tokens(tokens_state);
     let bodies = |list: &[u8], auth: Option<&Token>, k: usize| -> Result<Vec<u8>> {
         let entry = oblivious::decode_key_config_list(list)?.remove(0);
-        let body = IdentifierRequest::single(SearchIdentifierType::Handle, &identifier(k % 100))
-            .to_bytes()?;
-        let date = oblivious::format_date(SystemTime::now());
+        let request = IdentifierRequest::single(SearchIdentifierType::Handle, &identifier(k % 100));
         let value = auth.map(header::authorization).transpose()?;
-        let mut headers = vec![("date", date.as_str())];
-        if let Some(v) = &value {
-            headers.push(("authorization", v.as_str()));
-        }
-        let inner = oblivious::encode_request(
-            "POST",
-            host,
-            &format!("/v1/identifierQuery/{host}"),
-            &headers,
-            &body,
-        )?;
+        let inner =
+            oblivious::identifier_query(host, &request, SystemTime::now(), value.as_deref())?;
         Ok(oblivious::ClientRequest::new(&entry).encapsulate(&inner)?.0)
     };
     let with_bodies: Vec<Vec<u8>> = tokens
@@ -262,7 +243,7 @@ fn whole_lookup(dir: &tempfile::TempDir, tokens: &[Token]) -> Result<(f64, f64)>
         best_without = best_without.min(time(&plain, wo)?);
         best_with = best_with.min(time(&with, w)?);
     }
-    let answered = with.metrics().get("ok");
+    let answered = with.metrics().get(mimi_gateway::outcome::Outcome::Ok);
     if answered != tokens.len() as u64 {
         bail!(
             "with tokens, only {answered} of {} lookups were answered",

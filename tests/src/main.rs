@@ -139,7 +139,12 @@ async fn demo(oblivious_dns: bool) -> Result<()> {
     let answers: Vec<(String, u64)> = world
         .providers
         .iter()
-        .map(|p| (p.name.clone(), p.gateway.metrics().get("ok")))
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.gateway.metrics().get(mimi_gateway::outcome::Outcome::Ok),
+            )
+        })
         .collect();
     println!(
         "Who saw what\n{}",

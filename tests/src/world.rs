@@ -124,6 +124,24 @@ fn limits() -> ConnectionLimits {
     }
 }
 
+/// Makes `config`'s gateway require lookup tokens, its issuer's files under
+/// `home`, serving the one attester whose certificate is at `attester`.
+pub fn require_tokens(
+    config: &mut mimi_gateway::Config,
+    home: &std::path::Path,
+    attester: &std::path::Path,
+) {
+    config.tokens.required = true;
+    config.tokens.key_file = home.join("token-keys.json");
+    config.tokens.spent_database = home.join("spent-tokens.sqlite");
+    config.tokens.attester = vec![mimi_gateway::config::AttesterSection {
+        name: "relay".into(),
+        certificate: attester.to_path_buf(),
+        budget: 100_000_000,
+        window_secs: QUOTA_WINDOW_SECS,
+    }];
+}
+
 /// Writes a file only its owner can read (keys, credentials).
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
     std::fs::write(path, text)?;
@@ -444,15 +462,7 @@ impl World {
             bind: Some(at),
         });
         if let Some(certificate) = attester {
-            config.tokens.required = true;
-            config.tokens.key_file = home.join("token-keys.json");
-            config.tokens.spent_database = home.join("spent-tokens.sqlite");
-            config.tokens.attester = vec![mimi_gateway::config::AttesterSection {
-                name: "relay".into(),
-                certificate: certificate.to_path_buf(),
-                budget: 100_000,
-                window_secs: QUOTA_WINDOW_SECS,
-            }];
+            require_tokens(&mut config, &home, certificate);
         }
         let directory = Directory::open(&config.directory.database)?;
         for (identifier, account, searchable) in entries {

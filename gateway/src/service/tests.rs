@@ -143,7 +143,7 @@ fn found_and_not_found_have_the_same_size() {
     );
     assert_eq!(found_len, absent_len);
     assert_eq!(absent_len, hidden_len);
-    assert_eq!(f.gw.metrics().get("ok"), 3);
+    assert_eq!(f.gw.metrics().get(crate::outcome::Outcome::Ok), 3);
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn directory_document_names_the_public_host() {
     .unwrap();
     let (m, _) = exchange(&f.gw, &bhttp, now);
     assert_eq!(status(&m), 200);
-    let doc = mimi_proto::directory::Directory::from_json(m.content()).unwrap();
+    let doc = mimi_proto::directory::DirectoryDocument::from_json(m.content()).unwrap();
     assert_eq!(
         doc.identifier_query,
         format!("https://{HOST}/v1/identifierQuery/{{domain}}")
@@ -210,7 +210,7 @@ fn unknown_key_id_and_failed_decryption_are_422_ohttp_key() {
         block_on(f.gw.handle(&other_suite, now)),
         Err(Error::KeyRejected)
     ));
-    assert_eq!(f.gw.metrics().get("ok"), 0);
+    assert_eq!(f.gw.metrics().get(crate::outcome::Outcome::Ok), 0);
 }
 
 #[test]
@@ -409,7 +409,7 @@ fn a_replay_is_refused() {
     // The replayer cannot read the answer, but the original client could: it is a 400.
     let (_, resp2) = seal(&f.gw, b"");
     assert!(resp2.decapsulate(&again).is_err());
-    assert_eq!(f.gw.metrics().get("replay"), 1);
+    assert_eq!(f.gw.metrics().get(crate::outcome::Outcome::Replay), 1);
 }
 
 /// The fixture's gateway after a restart at `started`: the same key file
@@ -445,7 +445,7 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
         ),
     );
     assert!(block_on(f.gw.handle(&enc, sent)).is_ok());
-    assert_eq!(f.gw.metrics().get("ok"), 1);
+    assert_eq!(f.gw.metrics().get(crate::outcome::Outcome::Ok), 1);
 
     // The gateway restarts 5 s later with the same keys and an empty cache.
     let started = sent + Duration::from_secs(5);
@@ -453,8 +453,15 @@ fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     // The captured request, replayed: the date problem, not an answer.
     let now = started + Duration::from_secs(1);
     assert!(block_on(restarted.handle(&enc, now)).is_ok());
-    assert_eq!(restarted.metrics().get("ok"), 0, "the replay was answered");
-    assert_eq!(restarted.metrics().get("stale_date"), 1);
+    assert_eq!(
+        restarted.metrics().get(crate::outcome::Outcome::Ok),
+        0,
+        "the replay was answered"
+    );
+    assert_eq!(
+        restarted.metrics().get(crate::outcome::Outcome::StaleDate),
+        1
+    );
     // The client's own retry, dated by the gateway's clock, is served.
     let bhttp = query_bhttp(
         HOST,
@@ -491,15 +498,22 @@ fn a_request_replayed_after_a_restart_in_the_same_second_is_refused() {
         ),
     );
     assert!(block_on(f.gw.handle(&enc, sent)).is_ok());
-    assert_eq!(f.gw.metrics().get("ok"), 1);
+    assert_eq!(f.gw.metrics().get(crate::outcome::Outcome::Ok), 1);
 
     // kill -9 and an immediate restart: the same second, an empty cache.
     let started = sent + Duration::from_millis(400);
     let restarted = restarted(&f, started);
     let now = started + Duration::from_millis(300);
     assert!(block_on(restarted.handle(&enc, now)).is_ok());
-    assert_eq!(restarted.metrics().get("ok"), 0, "the replay was answered");
-    assert_eq!(restarted.metrics().get("stale_date"), 1);
+    assert_eq!(
+        restarted.metrics().get(crate::outcome::Outcome::Ok),
+        0,
+        "the replay was answered"
+    );
+    assert_eq!(
+        restarted.metrics().get(crate::outcome::Outcome::StaleDate),
+        1
+    );
 
     // The client's own retry: a fresh request dated by the Date the
     // gateway sent (after the start second), still within that second.
@@ -532,8 +546,15 @@ fn a_flood_dated_ahead_cannot_lock_out_honest_requests() {
         );
         assert!(block_on(f.gw.handle(&enc, now)).is_ok());
     }
-    assert_eq!(f.gw.metrics().get("ok"), 0, "the flood was served");
-    assert_eq!(f.gw.metrics().get("stale_date"), 1_200);
+    assert_eq!(
+        f.gw.metrics().get(crate::outcome::Outcome::Ok),
+        0,
+        "the flood was served"
+    );
+    assert_eq!(
+        f.gw.metrics().get(crate::outcome::Outcome::StaleDate),
+        1_200
+    );
     // An honest request dated by a correct clock is served.
     let later = now + Duration::from_secs(2);
     let bhttp = query_bhttp(
@@ -576,12 +597,21 @@ fn a_full_replay_cache_refuses_new_requests_with_an_encrypted_503() {
             other => panic!("{other}"),
         }
     }
-    assert!(refused > 0 && f.gw.metrics().get("replay_unavailable") == refused);
+    assert!(
+        refused > 0
+            && f.gw
+                .metrics()
+                .get(crate::outcome::Outcome::ReplayUnavailable)
+                == refused
+    );
     // Nothing accepted was forgotten to make room: every replay is refused.
     for enc in &sent {
         assert!(block_on(f.gw.handle(enc, now + Duration::from_secs(30))).is_ok());
     }
-    assert_eq!(f.gw.metrics().get("replay"), sent.len() as u64);
+    assert_eq!(
+        f.gw.metrics().get(crate::outcome::Outcome::Replay),
+        sent.len() as u64
+    );
 }
 
 mod token_tests;

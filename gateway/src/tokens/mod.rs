@@ -21,7 +21,7 @@ use mimi_proto::privacypass::{
 };
 use mimi_server_core::client_auth::{PeerCertificate, PinnedClientCerts, pinned_certificate};
 
-use crate::config::{Config, SpentStore as StoreChoice};
+use crate::config::{Config, SpentStoreKind};
 use crate::error::{Error, Result};
 use crate::keys::unix;
 use crate::replay::RedisReplay;
@@ -64,13 +64,13 @@ impl Tokens {
         let t = &config.tokens;
         let keys = TokenKeys::open(&t.key_file, &config.public_host, now)?;
         let spent = match (t.spent_store, redis) {
-            (StoreChoice::Redis, Some(r)) => SpentStore::Redis(r),
-            (StoreChoice::Redis, None) => {
+            (SpentStoreKind::Redis, Some(r)) => SpentStore::Redis(r),
+            (SpentStoreKind::Redis, None) => {
                 return Err(Error::Config(
                     "tokens.spent_store = \"redis\" needs replay.store = \"redis\"".into(),
                 ));
             }
-            (StoreChoice::Sqlite, _) => SpentStore::sqlite(&t.spent_database)?,
+            (SpentStoreKind::Sqlite, _) => SpentStore::sqlite(&t.spent_database)?,
         };
         let mut list = Vec::new();
         for a in &t.attester {

@@ -132,18 +132,7 @@ pub async fn query(
     identifier: &str,
 ) -> (u16, Option<IdentifierResponse>) {
     let entry = &oblivious::decode_key_config_list(keys).unwrap()[0];
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, identifier)
-        .to_bytes()
-        .unwrap();
-    let date = oblivious::format_date(SystemTime::now());
-    let inner = oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &[("date", &date)],
-        &body,
-    )
-    .unwrap();
+    let inner = handle_query(identifier);
     let (enc, ctx) =
         ohttp::ClientRequest::from_config(&mut ohttp::KeyConfig::decode(&entry.encoded).unwrap())
             .unwrap()
@@ -202,16 +191,6 @@ pub async fn exchange(
 
 /// A dated identifierQuery for a handle, as Binary HTTP.
 pub fn handle_query(identifier: &str) -> Vec<u8> {
-    let body = IdentifierRequest::single(SearchIdentifierType::Handle, identifier)
-        .to_bytes()
-        .unwrap();
-    let date = oblivious::format_date(SystemTime::now());
-    oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &[("date", &date)],
-        &body,
-    )
-    .unwrap()
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, identifier);
+    oblivious::identifier_query(HOST, &request, SystemTime::now(), None).unwrap()
 }

@@ -193,7 +193,23 @@ impl std::fmt::Debug for ServerResponse {
     }
 }
 
+/// The key id an encapsulated request names (its first byte), for choosing
+/// the key to open it with; [`Error::EncapsulationTruncated`] when it is too
+/// short to be one.
+pub fn request_key_id(enc_request: &[u8]) -> Result<u8> {
+    if enc_request.len() < HEADER_LEN + N_PK + N_T {
+        return Err(Error::EncapsulationTruncated);
+    }
+    Ok(enc_request[0])
+}
+
 impl ServerResponse {
+    /// The request's `enc` (its ephemeral public key): unique to one
+    /// request, so the gateway's replay key.
+    pub fn enc(&self) -> &[u8; N_PK] {
+        &self.0.enc
+    }
+
     /// Encapsulates `response` under a fresh random response nonce.
     pub fn encapsulate(self, response: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; MAX_SECRET];

@@ -86,23 +86,8 @@ fn issued(tokens: &Arc<Tokens>, cert: &PeerCertificate) -> Token {
 
 fn lookup_with(gw: &Gateway, authorization: Option<&str>) -> bhttp::Message {
     let now = SystemTime::now();
-    let date = oblivious::format_date(now);
-    let body = lookup("alice.example.com");
-    let mut headers = vec![
-        ("date", date.as_str()),
-        ("content-type", "application/octet-stream"),
-    ];
-    if let Some(a) = authorization {
-        headers.push(("authorization", a));
-    }
-    let bhttp = oblivious::encode_request(
-        "POST",
-        HOST,
-        &format!("/v1/identifierQuery/{HOST}"),
-        &headers,
-        &body,
-    )
-    .unwrap();
+    let request = IdentifierRequest::single(SearchIdentifierType::Handle, "alice.example.com");
+    let bhttp = oblivious::identifier_query(HOST, &request, now, authorization).unwrap();
     exchange(gw, &bhttp, now).0
 }
 
@@ -121,8 +106,8 @@ fn without_a_token_the_answer_is_the_standard_challenge() {
     let (gw, _) = gateway(&w);
     let m = lookup_with(&gw, None);
     assert!(challenged(&m), "status {}", status(&m));
-    assert_eq!(gw.metrics().get("token_missing"), 1);
-    assert_eq!(gw.metrics().get("ok"), 0);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::TokenMissing), 1);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::Ok), 0);
 }
 
 #[test]
@@ -134,7 +119,7 @@ fn a_token_is_spent_once_even_across_a_restart() {
     assert_eq!(status(&lookup_with(&gw, Some(&auth))), 200);
     let again = lookup_with(&gw, Some(&auth));
     assert!(challenged(&again), "spent twice at one gateway");
-    assert_eq!(gw.metrics().get("token_spent"), 1);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::TokenSpent), 1);
     drop((gw, tokens));
     // The gateway restarts with the same files: still spent.
     let (gw, _) = gateway(&w);
@@ -142,7 +127,7 @@ fn a_token_is_spent_once_even_across_a_restart() {
         challenged(&lookup_with(&gw, Some(&auth))),
         "spent again after a restart"
     );
-    assert_eq!(gw.metrics().get("ok"), 0);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::Ok), 0);
 }
 
 #[test]
@@ -183,8 +168,8 @@ fn forged_tokens_are_refused_with_the_challenge() {
     ] {
         assert!(challenged(&lookup_with(&gw, Some(&auth))), "{what}");
     }
-    assert_eq!(gw.metrics().get("ok"), 0);
-    assert_eq!(gw.metrics().get("token_invalid"), 6);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::Ok), 0);
+    assert_eq!(gw.metrics().get(crate::outcome::Outcome::TokenInvalid), 6);
     // The genuine token still works: nothing above spent it.
     let auth = header::authorization(&good).unwrap();
     assert_eq!(status(&lookup_with(&gw, Some(&auth))), 200);
