@@ -26,6 +26,7 @@ use mimi_proto::privacypass::{
     MEDIA_TOKEN_REQUEST,
 };
 use mimi_server_core::client_auth::PeerCertificate;
+use mimi_server_core::layer::{self, Layer};
 use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
 
 /// How the gateway's listener behaves.
@@ -76,23 +77,55 @@ pub async fn run(
     options: HttpOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_layered(listener, tls, gateway, options, None, shutdown).await;
+}
+
+/// [`run`], with each request handed through `layer` (the testbed's
+/// recording taps and hostile parties): everything else is the same.
+pub async fn run_layered(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    gateway: Arc<Gateway>,
+    options: HttpOptions,
+    layer: Option<Layer>,
+    shutdown: impl Future<Output = ()>,
+) {
     let maintenance = tokio::spawn(maintain_keys(gateway.clone(), options.clone()));
     let limits = options.connections;
     let stats = gateway.metrics().connections().clone();
     let options = Arc::new(options);
-    let handler = move |req: Request<Incoming>, _peer: std::net::SocketAddr| {
-        let gateway = gateway.clone();
-        let options = options.clone();
+    let handler = move |req: Request<Incoming>, peer: std::net::SocketAddr| {
+        let (gateway, options, layer) = (gateway.clone(), options.clone(), layer.clone());
+        let (gateway2, options2) = (gateway.clone(), options.clone());
         async move {
-            let timeout = options.request_timeout;
-            match tokio::time::timeout(timeout, handle(&gateway, &options, req)).await {
-                Ok(resp) => resp,
-                Err(_) => counted(&gateway, Error::UpstreamTimeout),
-            }
+            layer::answer(
+                layer,
+                req,
+                peer,
+                |r| async move { answer_within(&gateway, &options, r).await },
+                |r| async move { answer_within(&gateway2, &options2, r).await },
+            )
+            .await
         }
     };
     mimi_server_core::serve(listener, tls, limits, stats, handler, shutdown).await;
     maintenance.abort();
+}
+
+/// One request, within the request timeout.
+async fn answer_within<B>(
+    gateway: &Gateway,
+    options: &HttpOptions,
+    req: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match tokio::time::timeout(options.request_timeout, handle(gateway, options, req)).await {
+        Ok(resp) => resp,
+        Err(_) => counted(gateway, Error::UpstreamTimeout),
+    }
 }
 
 /// Serves `/metrics` and `/healthz` on the admin listener until `shutdown`.

@@ -18,6 +18,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
+use mimi_server_core::layer::{self, Layer};
 use mimi_server_core::per_key::{PerKey, client_key};
 use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
 use mimi_server_core::{ConnectionLimits, ConnectionStats};
@@ -337,11 +338,33 @@ pub async fn run(
     relay: Arc<Relay>,
     shutdown: impl Future<Output = ()>,
 ) {
+    run_layered(listener, tls, relay, None, shutdown).await;
+}
+
+/// [`run`], with each request handed through `layer` (the testbed's
+/// recording taps and hostile relays): everything else is the same.
+pub async fn run_layered(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    relay: Arc<Relay>,
+    layer: Option<Layer>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = relay.options.connections;
     let stats = relay.connections.clone();
     let handler = move |req: Request<Incoming>, peer: SocketAddr| {
-        let relay = relay.clone();
-        async move { relay.handle(req, peer).await }
+        let (relay, layer) = (relay.clone(), layer.clone());
+        let relay2 = relay.clone();
+        async move {
+            layer::answer(
+                layer,
+                req,
+                peer,
+                |r| async move { relay.handle(r, peer).await },
+                move |r| async move { relay2.handle(r, peer).await },
+            )
+            .await
+        }
     };
     mimi_server_core::serve(listener, tls, limits, stats, handler, shutdown).await;
 }

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod client_auth;
 pub mod config_file;
 pub mod error;
+pub mod layer;
 pub mod limits;
 pub mod per_key;
 pub mod process;

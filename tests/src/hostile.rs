@@ -23,7 +23,7 @@ use mimi_proto::oblivious::{
 };
 use mimi_proto::query::{IdentifierUri, UserProfile};
 use mimi_proto::{IdentifierQueryCode, IdentifierResponse};
-use mimi_relay::Relay;
+use mimi_server_core::layer::Next;
 
 /// What a hostile relay does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,11 +109,12 @@ impl HostileRelay {
     }
 
     /// Answers one request, attacking where it can.
+    /// `next` is the relay's own handling.
     pub async fn handle(
         &self,
-        relay: &Relay,
         req: Request<Full<Bytes>>,
         peer: SocketAddr,
+        next: Next,
     ) -> Response<Full<Bytes>> {
         if req.method() == Method::CONNECT {
             if self.attack == RelayAttack::RefuseConnect {
@@ -123,7 +124,7 @@ impl HostileRelay {
                     b"no tunnels\n".to_vec(),
                 );
             }
-            return relay.handle(req, peer).await;
+            return next(req).await;
         }
         let substitutes = matches!(
             self.attack,
@@ -156,11 +157,9 @@ impl HostileRelay {
                 self.decrypted.fetch_add(1, Ordering::SeqCst);
                 return respond(StatusCode::BAD_GATEWAY, "text/plain", Vec::new());
             }
-            return relay
-                .handle(Request::from_parts(parts, Full::new(body)), peer)
-                .await;
+            return next(Request::from_parts(parts, Full::new(body))).await;
         }
-        relay.handle(req, peer).await
+        next(req).await
     }
 }
 

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use mimi_client::{Credential, Discoverer, DnsMode, Options, RelayTransport};
 use mimi_gateway::Gateway;
 use mimi_gateway::directory::{Directory, Entry};
+use mimi_server_core::layer::{Layer, Next};
 use mimi_server_core::{ConnectionLimits, serve};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -339,28 +340,27 @@ impl World {
             .await
             .context("binding the relay")?;
         let relay_addr = listener.local_addr()?;
-        let rec = recorder.clone();
         let hostile_relay = setup.relay_attack.map(|a| Arc::new(HostileRelay::new(a)));
-        let hostile = hostile_relay.clone();
-        let handler = move |req: Request<Incoming>, peer: SocketAddr| {
-            let (relay, rec, hostile) = (relay.clone(), rec.clone(), hostile.clone());
-            async move {
-                tapped(&rec, Party::Relay, req, peer, |r| async move {
+        let (rec, hostile) = (recorder.clone(), hostile_relay.clone());
+        let layer: Layer = Arc::new(move |req, peer, next: Next| {
+            let (rec, hostile) = (rec.clone(), hostile.clone());
+            Box::pin(async move {
+                tapped(&rec, Party::Relay, req, peer, move |r| async move {
                     match &hostile {
-                        Some(h) => h.handle(&relay, r, peer).await,
-                        None => relay.handle(r, peer).await,
+                        Some(h) => h.handle(r, peer, next).await,
+                        None => next(r).await,
                     }
                 })
                 .await
-            }
-        };
+            })
+        });
         let mut rx = stop.subscribe();
-        let relay_task = tokio::spawn(serve(
+        // The relay's own `run`, as the binary calls it, with the tap.
+        let relay_task = tokio::spawn(mimi_relay::http::run_layered(
             listener,
             tls,
-            limits(),
-            Default::default(),
-            handler,
+            relay,
+            Some(layer),
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             },
@@ -479,46 +479,35 @@ impl World {
             .await
             .with_context(|| format!("binding gateway {name}"))?;
         let addr = listener.local_addr()?;
-        let options = Arc::new(config.http_options(mimi_server_core::limits::open_files()?)?);
+        let options = config.http_options(mimi_server_core::limits::open_files()?)?;
         let (stop, mut rx) = watch::channel(false);
-        let (gw, rec, party) = (
-            gateway.clone(),
-            recorder.clone(),
-            Party::Gateway(name.to_owned()),
-        );
-        let handler = move |req: Request<Incoming>, peer: SocketAddr| {
-            let (gw, rec, party, options) =
-                (gw.clone(), rec.clone(), party.clone(), options.clone());
-            async move {
-                tapped(&rec, party, req, peer, |r| async move {
+        let (rec, party) = (recorder.clone(), Party::Gateway(name.to_owned()));
+        let layer: Layer = Arc::new(move |req, peer, next: Next| {
+            let (rec, party) = (rec.clone(), party.clone());
+            Box::pin(async move {
+                tapped(&rec, party, req, peer, move |r| async move {
                     if token_key_per_client {
                         if let Some(resp) = crate::hostile::per_client_token_key(&r) {
                             return resp;
                         }
                     }
-                    mimi_gateway::http::handle(&gw, &options, r).await
+                    next(r).await
                 })
                 .await
-            }
-        };
-        let keys = tokio::spawn(mimi_gateway::http::maintain_keys(
-            gateway.clone(),
-            config.http_options(mimi_server_core::limits::open_files()?)?,
-        ));
-        let task = tokio::spawn(async move {
-            serve(
-                listener,
-                tls,
-                limits(),
-                Default::default(),
-                handler,
-                async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                },
-            )
-            .await;
-            keys.abort();
+            })
         });
+        // The gateway's own `run` (key maintenance, request timeout and
+        // all), as the binary calls it, with the tap.
+        let task = tokio::spawn(mimi_gateway::http::run_layered(
+            listener,
+            tls,
+            gateway.clone(),
+            options,
+            Some(layer),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
         Ok(Provider {
             name: name.to_owned(),
             host: host.to_owned(),
