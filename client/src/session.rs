@@ -21,8 +21,8 @@ use mimi_proto::oblivious::{
 use mimi_proto::{bhttp, privacypass};
 
 use crate::error::{Error, Result};
-use crate::tokens::TokenPools;
-use crate::transport::{KeySource, RelayAnswer, Transport};
+use crate::tokens::{Issuance, TokenPools};
+use crate::transport::{KeySource, RelayAnswer, Transport, media_is, relay_error};
 
 /// Key lists whose answer had no usable `max-age` are kept this long.
 const DEFAULT_KEY_AGE: Duration = Duration::from_secs(60);
@@ -128,9 +128,9 @@ type KeySlot = Arc<tokio::sync::Mutex<Option<ConfirmedKey>>>;
 /// Oblivious requests to any number of gateways through one transport.
 pub struct Session<T> {
     transport: T,
-    pub(crate) key_check: KeyCheck,
+    key_check: KeyCheck,
     keys: Mutex<HashMap<String, KeySlot>>,
-    pub(crate) tokens: TokenPools,
+    tokens: TokenPools,
 }
 
 impl<T> std::fmt::Debug for Session<T> {
@@ -186,7 +186,7 @@ impl<T: Transport> Session<T> {
         loop {
             let entry = self.key(gateway).await?;
             if metered && token.is_none() {
-                token = self.token_for(gateway).await?;
+                token = self.issuance(gateway).token_for(gateway).await?;
             }
             let authorization = token
                 .as_ref()
@@ -252,7 +252,9 @@ impl<T: Transport> Session<T> {
             if status == 401 && metered {
                 let challenge =
                     header(&msg, b"www-authenticate").ok_or(Error::ProviderRefused(401))?;
-                self.challenged(gateway, &challenge).await?;
+                self.issuance(gateway)
+                    .challenged(gateway, &challenge)
+                    .await?;
                 if token_retried {
                     return Err(Error::TokenRefused);
                 }
@@ -317,6 +319,17 @@ impl<T: Transport> Session<T> {
         Err(Error::KeyInconsistent)
     }
 
+    /// Lookup tokens for `gateway`, its issuer's key checked as its OHTTP
+    /// key is.
+    fn issuance(&self, gateway: &str) -> Issuance<'_, T> {
+        Issuance {
+            transport: &self.transport,
+            pools: &self.tokens,
+            authentic: self.key_check.authentic(),
+            shared: self.checks_shared(gateway),
+        }
+    }
+
     /// Whether `gateway`'s key is checked against the relay's shared copy:
     /// when the key check asks for it and the relay keeps one.
     pub fn checks_shared(&self, gateway: &str) -> bool {
@@ -375,10 +388,6 @@ fn header(msg: &bhttp::Message, name: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-pub(crate) fn media_is(value: Option<&str>, media: &str) -> bool {
-    value.is_some_and(|v| oblivious::media_type_is(v, media))
-}
-
 /// A key problem (RFC 9458 §5.3) may come as 422 or as 400 with the
 /// `ohttp-key` problem type (DESIGN §4).
 fn is_key_problem(answer: &RelayAnswer) -> bool {
@@ -395,17 +404,6 @@ fn is_key_problem(answer: &RelayAnswer) -> bool {
 fn is_date_problem(inner: &InnerAnswer) -> bool {
     media_is(inner.content_type.as_deref(), MEDIA_PROBLEM_JSON)
         && Problem::from_json(&inner.body).is_ok_and(|p| p.kind() == Some(ProblemType::Date))
-}
-
-/// Maps a relay status that is not success to what it means for the user.
-pub(crate) fn relay_error(answer: &RelayAnswer) -> Error {
-    match answer.status {
-        429 => Error::RateLimited(answer.retry_after.unwrap_or(1)),
-        404 => Error::UnknownGateway,
-        502 | 504 => Error::GatewayUnreachable(answer.status),
-        422 => Error::KeyMismatch,
-        s => Error::RelayRefused(s),
-    }
 }
 
 fn max_age(value: &str) -> Option<Duration> {

@@ -32,8 +32,7 @@ use mimi_proto::privacypass::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::session::{Session, media_is, relay_error};
-use crate::transport::{KeySource, Transport};
+use crate::transport::{KeySource, Transport, media_is, relay_error};
 
 /// Issuer directories whose answer had no usable `max-age` are kept this long.
 const DEFAULT_DIRECTORY_AGE: Duration = Duration::from_secs(60);
@@ -220,12 +219,21 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-impl<T: Transport> Session<T> {
+/// Lookup tokens for one gateway's issuer, through one transport: its key
+/// checked from `authentic` and, when `shared`, against the relay's copy.
+pub(crate) struct Issuance<'a, T> {
+    pub(crate) transport: &'a T,
+    pub(crate) pools: &'a TokenPools,
+    pub(crate) authentic: KeySource,
+    pub(crate) shared: bool,
+}
+
+impl<T: Transport> Issuance<'_, T> {
     /// A token to spend on a request to `gateway`: one from the pool, or a
     /// fresh batch when the provider is known to require them; `None` when
     /// it is not known to, and none is pooled.
     pub(crate) async fn token_for(&self, gateway: &str) -> Result<Option<Token>> {
-        let slot = self.tokens.slot(gateway);
+        let slot = self.pools.slot(gateway);
         let mut state = slot.lock().await;
         if !state.required && state.pool.is_empty() && state.unchecked.is_empty() {
             return Ok(None);
@@ -260,7 +268,7 @@ impl<T: Transport> Session<T> {
         if challenge.challenge != TokenChallenge::standard(issuer_name(gateway)) {
             return Err(Error::TokenChallengeRefused);
         }
-        let slot = self.tokens.slot(gateway);
+        let slot = self.pools.slot(gateway);
         let mut state = slot.lock().await;
         state.required = true;
         // The challenge names the key the origin accepts now; one we have
@@ -294,8 +302,8 @@ impl<T: Transport> Session<T> {
     /// way). The key to use must be in both: otherwise `key_inconsistent`.
     async fn confirmed_token_keys(&self, gateway: &str) -> Result<ConfirmedTokenKeys> {
         for _ in 0..2 {
-            let authentic = self.fetch_directory(gateway, self.key_check.authentic());
-            let ((dir, age), shared) = if self.checks_shared(gateway) {
+            let authentic = self.fetch_directory(gateway, self.authentic);
+            let ((dir, age), shared) = if self.shared {
                 let shared = self.fetch_directory(gateway, KeySource::Shared);
                 let (a, s) = tokio::join!(authentic, shared);
                 (a?, Some(s?.0))
@@ -342,7 +350,7 @@ impl<T: Transport> Session<T> {
         source: KeySource,
     ) -> Result<(IssuerDirectory, Duration)> {
         let answer = self
-            .transport()
+            .transport
             .fetch_issuer_directory(gateway, source)
             .await?;
         match (source, answer.status) {
@@ -380,7 +388,7 @@ impl<T: Transport> Session<T> {
         let digest = TokenChallenge::standard(issuer_name(gateway))
             .digest()
             .map_err(|_| Error::Config("the provider's host is too long".into()))?;
-        let mut n = self.tokens.batch;
+        let mut n = self.pools.batch;
         loop {
             match self.fetch_batch(gateway, key, &digest, n).await {
                 Err(Error::QuotaReached { .. }) if n > 1 => n /= 2,
@@ -418,9 +426,9 @@ impl<T: Transport> Session<T> {
             )
         };
         let body = body.map_err(crypto)?;
-        let credential = self.tokens.credential.as_ref().map(Credential::as_str);
+        let credential = self.pools.credential.as_ref().map(Credential::as_str);
         let answer = self
-            .transport()
+            .transport
             .request_tokens(gateway, media, body, credential)
             .await?;
         match answer.status {

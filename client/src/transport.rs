@@ -41,6 +41,22 @@ pub struct RelayAnswer {
     pub body: Bytes,
 }
 
+/// Whether a `Content-Type` value names `media`.
+pub(crate) fn media_is(value: Option<&str>, media: &str) -> bool {
+    value.is_some_and(|v| mimi_proto::oblivious::media_type_is(v, media))
+}
+
+/// Maps a relay status that is not success to what it means for the user.
+pub(crate) fn relay_error(answer: &RelayAnswer) -> Error {
+    match answer.status {
+        429 => Error::RateLimited(answer.retry_after.unwrap_or(1)),
+        404 => Error::UnknownGateway,
+        502 | 504 => Error::GatewayUnreachable(answer.status),
+        422 => Error::KeyMismatch,
+        s => Error::RelayRefused(s),
+    }
+}
+
 /// Where a gateway's key list comes from (DESIGN §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeySource {

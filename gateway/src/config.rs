@@ -11,9 +11,12 @@ pub use mimi_server_core::config_file::TomlFile;
 use mimi_server_core::{ConnectionsSection, in_range};
 use serde::Deserialize;
 
+pub use crate::directory::settings::{DirectorySection, DirectoryStore};
 use crate::error::{Error, Result};
 use crate::http::HttpOptions;
 use crate::keys::RotationPolicy;
+pub use crate::replay::settings::{ReplaySection, ReplayStoreKind};
+pub use crate::tokens::settings::{AttesterSection, SpentStoreKind, TokensSection};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,73 +52,6 @@ pub struct Config {
     pub dns: Option<DnsSection>,
     /// Lookup quotas: the token issuer and origin (DESIGN §10).
     pub tokens: TokensSection,
-}
-
-/// Where spent token nonces are remembered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpentStoreKind {
-    /// An SQLite file (`spent_database`): one gateway.
-    Sqlite,
-    /// The Redis of `[replay]`: shared by replicas.
-    Redis,
-}
-
-/// `[tokens]`: Privacy Pass issuer and origin.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TokensSection {
-    /// identifierQuery needs a valid, unspent token (default: off).
-    pub required: bool,
-    /// The issuer's token keys (mode 0600, created on first start; the
-    /// same file on every replica).
-    pub key_file: PathBuf,
-    /// Where spent nonces are kept: `"sqlite"` (default) or `"redis"`.
-    pub spent_store: SpentStoreKind,
-    /// The SQLite file for spent nonces (spent_store = "sqlite").
-    pub spent_database: PathBuf,
-    /// Longest `max-age` on the issuer directory.
-    pub max_age_secs: u64,
-    /// How long a new token key is published before it is used.
-    pub publish_ahead_secs: u64,
-    /// How long a replaced token key still verifies tokens.
-    pub grace_secs: u64,
-    /// The attesters allowed to request tokens.
-    pub attester: Vec<AttesterSection>,
-}
-
-impl Default for TokensSection {
-    fn default() -> Self {
-        Self {
-            required: false,
-            key_file: PathBuf::from("mimi-gateway-token-keys.json"),
-            spent_store: SpentStoreKind::Sqlite,
-            spent_database: PathBuf::from("mimi-gateway-spent-tokens.sqlite"),
-            max_age_secs: 3600,
-            publish_ahead_secs: 3600,
-            grace_secs: 7 * 24 * 3600,
-            attester: Vec::new(),
-        }
-    }
-}
-
-/// `[[tokens.attester]]`: one attester (a relay operator) and its budget.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttesterSection {
-    /// A name for metrics and logs.
-    pub name: String,
-    /// Its TLS client certificate (PEM), pinned by fingerprint.
-    pub certificate: PathBuf,
-    /// Tokens it may have issued per window (1 to 100,000,000).
-    pub budget: u64,
-    /// The window (60 s to 30 days).
-    #[serde(default = "default_attester_window")]
-    pub window_secs: u64,
-}
-
-fn default_attester_window() -> u64 {
-    3600
 }
 
 /// Where the gateway's keys come from.
@@ -163,62 +99,6 @@ impl Default for KeysSection {
     }
 }
 
-/// Where replay state lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReplayStoreKind {
-    /// This process's memory: one gateway.
-    Memory,
-    /// Redis (`redis_url`): shared by replicas.
-    Redis,
-}
-
-/// `[replay]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReplaySection {
-    /// `"memory"` (default) or `"redis"`.
-    pub store: ReplayStoreKind,
-    /// `redis://host:port/db`, `rediss://…` (TLS) or `unix:///path`, without
-    /// the password (store = "redis").
-    pub redis_url: Option<String>,
-    /// A file holding the Redis password (mode 0600).
-    pub password_file: Option<PathBuf>,
-    /// Extra trust anchors (PEM) for a `rediss://` server (default: the
-    /// system's).
-    pub ca_file: Option<PathBuf>,
-    /// Time allowed for Redis to answer (or a connection to be made) before
-    /// the request is refused.
-    pub timeout_ms: u64,
-    /// Prefix of the keys written, so that gateways of several providers
-    /// can share one Redis.
-    pub key_prefix: String,
-    /// How far the inner `Date` may be from the gateway's clock.
-    pub window_secs: u64,
-    /// How many requests are remembered.
-    pub capacity: usize,
-    /// How far ahead of the gateway's clock a request may be dated. Smaller
-    /// than the window, so that a flood of requests dated ahead cannot fill
-    /// the cache with entries that outlive honest ones.
-    pub future_skew_secs: u64,
-}
-
-impl Default for ReplaySection {
-    fn default() -> Self {
-        Self {
-            store: ReplayStoreKind::Memory,
-            redis_url: None,
-            password_file: None,
-            ca_file: None,
-            timeout_ms: 500,
-            key_prefix: "mimi:replay:".into(),
-            window_secs: 60,
-            capacity: 4_000_000,
-            future_skew_secs: 10,
-        }
-    }
-}
-
 /// `[limits]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -237,51 +117,6 @@ impl Default for LimitsSection {
             max_body_bytes: 16 * 1024,
             body_timeout_ms: 10_000,
             request_timeout_ms: 15_000,
-        }
-    }
-}
-
-/// Where the directory lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DirectoryStore {
-    /// An embedded SQLite file (`database`): one gateway.
-    Sqlite,
-    /// PostgreSQL (`url`): shared by replicas.
-    Postgres,
-}
-
-/// `[directory]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DirectorySection {
-    /// `"sqlite"` (default) or `"postgres"`.
-    pub store: DirectoryStore,
-    /// The SQLite file (store = "sqlite").
-    pub database: PathBuf,
-    /// The PostgreSQL connection URL or key=value string (store =
-    /// "postgres"), without the password; `sslmode=require` for TLS.
-    pub url: Option<String>,
-    /// A file holding the PostgreSQL password (mode 0600).
-    pub password_file: Option<PathBuf>,
-    /// Extra trust anchors (PEM) for the PostgreSQL server's certificate.
-    pub ca_file: Option<PathBuf>,
-    /// Connections in the pool.
-    pub pool_size: usize,
-    /// Time allowed to get a connection, connect, or run a query's round trip.
-    pub timeout_ms: u64,
-}
-
-impl Default for DirectorySection {
-    fn default() -> Self {
-        Self {
-            store: DirectoryStore::Sqlite,
-            database: PathBuf::from("mimi-gateway-directory.sqlite"),
-            url: None,
-            password_file: None,
-            ca_file: None,
-            pool_size: 16,
-            timeout_ms: 2_000,
         }
     }
 }

@@ -25,15 +25,18 @@
 //! - [`config`], [`metrics`], [`error`].
 
 pub mod check;
+mod clock;
 pub mod config;
 pub mod directory;
 pub mod error;
 pub mod http;
 pub mod inner;
+pub mod key_file;
 pub mod keys;
 pub mod metrics;
 pub mod outage;
 pub mod outcome;
+mod private_files;
 pub mod replay;
 pub mod secret;
 pub mod seeded_keys;
@@ -110,7 +113,12 @@ pub async fn assemble(
     }
     let mut verifier = None;
     if config.tokens.required || !config.tokens.attester.is_empty() {
-        let tokens = Arc::new(tokens::Tokens::open(config, redis, SystemTime::now())?);
+        let tokens = Arc::new(tokens::Tokens::open(
+            &config.tokens,
+            &config.public_host,
+            redis,
+            SystemTime::now(),
+        )?);
         verifier = tokens.client_verifier();
         gateway = gateway.with_tokens(tokens);
     }

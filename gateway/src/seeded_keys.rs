@@ -33,8 +33,9 @@ use mimi_proto::oblivious::IKM_LEN;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::clock::unix;
 use crate::error::{Error, Result};
-use crate::keys::{KeyFile, StoredKey, unix};
+use crate::key_file::{KeyFile, StoredKey};
 use crate::secret::SecretHex;
 use zeroize::Zeroizing;
 
@@ -103,7 +104,7 @@ impl SeedFile {
             path: path.display().to_string(),
             reason,
         };
-        let file: Self = crate::keys::read_private_json(path)?;
+        let file: Self = crate::private_files::read_private_json(path)?;
         if file.version != 1 {
             return Err(bad(format!("unknown version {}", file.version)));
         }
@@ -121,7 +122,7 @@ impl SeedFile {
     /// Writes the file atomically with mode 0600.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|_| Error::Internal)?;
-        crate::keys::write_private(path, &json)
+        crate::private_files::write_private(path, &json)
     }
 
     /// Loads the file, or creates it with one fresh seed.

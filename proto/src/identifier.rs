@@ -7,16 +7,13 @@
 
 use std::fmt;
 
-use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::query::SearchIdentifierType;
 
-/// The longest DNS name, in octets, without the root dot.
-pub const MAX_NAME_LEN: usize = 253;
-/// The longest DNS label, in octets.
-pub const MAX_LABEL_LEN: usize = 63;
+pub use crate::domain::{MAX_LABEL_LEN, MAX_NAME_LEN, check_dns_lengths, normalise_domain};
+
 /// The longest email local part, in octets (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART_LEN: usize = 64;
 /// The label under which MIMI records live.
@@ -178,41 +175,6 @@ fn parse_email(local: &str, domain: &str) -> Result<Identifier> {
         local: local.to_owned(),
         domain,
     })
-}
-
-/// Lower-cases and converts a domain to A-labels (UTS 46, STD3 rules), then
-/// checks the DNS length rules with a typed error for each.
-pub fn normalise_domain(input: &str) -> Result<String> {
-    if input.is_empty() {
-        return Err(Error::EmptyLabel);
-    }
-    // Length rules are checked below so each gets its own error.
-    let ascii = Uts46::new()
-        .to_ascii(
-            input.as_bytes(),
-            AsciiDenyList::STD3,
-            Hyphens::CheckFirstLast,
-            DnsLength::Ignore,
-        )
-        .map_err(|_| Error::InvalidIdna)?;
-    check_dns_lengths(&ascii)?;
-    Ok(ascii.into_owned())
-}
-
-/// Checks a dotted name (no root dot) against the DNS length rules.
-pub fn check_dns_lengths(name: &str) -> Result<()> {
-    for label in name.split('.') {
-        if label.is_empty() {
-            return Err(Error::EmptyLabel);
-        }
-        if label.len() > MAX_LABEL_LEN {
-            return Err(Error::LabelTooLong);
-        }
-    }
-    if name.len() > MAX_NAME_LEN {
-        return Err(Error::NameTooLong);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@
 
 pub mod codec;
 pub mod directory;
+pub mod domain;
 pub mod error;
 mod hpke;
 pub mod identifier;

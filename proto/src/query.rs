@@ -369,8 +369,7 @@ impl MimiUri {
         }
         let rest = s.strip_prefix("mimi://").ok_or(Error::InvalidMimiUri)?;
         let (domain, account) = rest.split_once("/u/").ok_or(Error::InvalidMimiUri)?;
-        let domain =
-            crate::identifier::normalise_domain(domain).map_err(|_| Error::InvalidMimiUri)?;
+        let domain = crate::domain::normalise_domain(domain).map_err(|_| Error::InvalidMimiUri)?;
         let ok_char = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=:@".contains(c);
         if account.is_empty() || !account.chars().all(ok_char) {
             return Err(Error::InvalidMimiUri);

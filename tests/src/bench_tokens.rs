@@ -118,7 +118,12 @@ fn issuer(
     std::fs::write(&cert, &attester.cert_pem)?;
     let mut config = mimi_gateway::Config::parse("public_host = \"mimi.cost.example\"")?;
     crate::world::require_tokens(&mut config, dir, &cert);
-    let tokens = mimi_gateway::tokens::Tokens::open(&config, None, SystemTime::now())?;
+    let tokens = mimi_gateway::tokens::Tokens::open(
+        &config.tokens,
+        &config.public_host,
+        None,
+        SystemTime::now(),
+    )?;
     let pinned = mimi_server_core::client_auth::pinned_certificate(&cert)?;
     Ok((Arc::new(tokens), pinned))
 }

@@ -8,6 +8,7 @@
 //! the first three.
 
 pub mod postgres;
+pub mod settings;
 pub mod sqlite;
 
 use std::io::Read;
@@ -17,8 +18,8 @@ use mimi_proto::query::MAX_ACCOUNT_URI_LEN;
 use mimi_proto::{Identifier, MimiUri, SearchIdentifierType};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DirectorySection, DirectoryStore};
 use crate::error::{Error, Result};
+use settings::{DirectorySection, DirectoryStore};
 
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

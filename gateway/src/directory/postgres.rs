@@ -15,8 +15,8 @@ use mimi_proto::SearchIdentifierType;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
+use super::settings::DirectorySection;
 use super::{Entry, Valid};
-use crate::config::DirectorySection;
 use crate::error::{Error, Result};
 use crate::outage::Outage;
 
@@ -52,7 +52,7 @@ impl PostgresStore {
             .parse()
             .map_err(|e| Error::Config(format!("directory.url: {e}")))?;
         if let Some(path) = &section.password_file {
-            let password = crate::keys::read_secret_line(path, "directory.password_file")?;
+            let password = crate::private_files::read_secret_line(path, "directory.password_file")?;
             pg.password(password.expose());
         }
         pg.application_name("mimi-gateway");

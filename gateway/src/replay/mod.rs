@@ -7,6 +7,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod settings;
 
 pub use memory::ReplayCache;
 pub use redis::RedisReplay;

@@ -28,7 +28,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, Script};
 
 use super::Verdict;
-use crate::config::ReplaySection;
+use super::settings::ReplaySection;
 use crate::error::{Error, Result};
 use crate::outage::Outage;
 
@@ -91,7 +91,7 @@ impl RedisReplay {
         let bad = |e: redis::RedisError| Error::Config(format!("replay.redis_url: {e}"));
         let mut info = url.into_connection_info().map_err(bad)?;
         if let Some(path) = &section.password_file {
-            let password = crate::keys::read_secret_line(path, "replay.password_file")?;
+            let password = crate::private_files::read_secret_line(path, "replay.password_file")?;
             let settings = info
                 .redis_settings()
                 .clone()

@@ -14,8 +14,9 @@ use mimi_proto::privacypass::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix;
 use crate::error::{Error, Result};
-use crate::keys::{read_private_json, unix, write_private};
+use crate::private_files::{read_private_json, write_private};
 use crate::secret::Password;
 
 /// One key as stored.

@@ -9,6 +9,7 @@
 
 pub mod attesters;
 pub mod keys;
+pub mod settings;
 pub mod spent;
 
 use std::sync::Arc;
@@ -21,10 +22,10 @@ use mimi_proto::privacypass::{
 };
 use mimi_server_core::client_auth::{PeerCertificate, PinnedClientCerts, pinned_certificate};
 
-use crate::config::{Config, SpentStoreKind};
+use crate::clock::unix;
 use crate::error::{Error, Result};
-use crate::keys::unix;
 use crate::replay::RedisReplay;
+use settings::{SpentStoreKind, TokensSection};
 
 pub use attesters::{Attesters, Refusal};
 pub use keys::{TokenKeyFile, TokenKeys};
@@ -60,9 +61,15 @@ pub struct Issued {
 impl Tokens {
     /// The issuer and origin `[tokens]` describes; `redis` is the `[replay]`
     /// store, for spent tokens when so configured.
-    pub fn open(config: &Config, redis: Option<Arc<RedisReplay>>, now: SystemTime) -> Result<Self> {
-        let t = &config.tokens;
-        let keys = TokenKeys::open(&t.key_file, &config.public_host, now)?;
+    /// `public_host` is the gateway's `e` host: the standard challenge's
+    /// issuer and origin.
+    pub fn open(
+        t: &TokensSection,
+        public_host: &str,
+        redis: Option<Arc<RedisReplay>>,
+        now: SystemTime,
+    ) -> Result<Self> {
+        let keys = TokenKeys::open(&t.key_file, public_host, now)?;
         let spent = match (t.spent_store, redis) {
             (SpentStoreKind::Redis, Some(r)) => SpentStore::Redis(r),
             (SpentStoreKind::Redis, None) => {
@@ -81,7 +88,7 @@ impl Tokens {
                 a.window_secs,
             ));
         }
-        let challenge = TokenChallenge::standard(&config.public_host);
+        let challenge = TokenChallenge::standard(public_host);
         let challenge_digest = challenge.digest().map_err(|_| Error::Internal)?;
         Ok(Self {
             required: t.required,

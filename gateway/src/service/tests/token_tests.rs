@@ -41,7 +41,15 @@ fn world() -> World {
 }
 
 fn gateway(w: &World) -> (Gateway, Arc<Tokens>) {
-    let tokens = Arc::new(Tokens::open(&w.config, None, SystemTime::now()).unwrap());
+    let tokens = Arc::new(
+        Tokens::open(
+            &w.config.tokens,
+            &w.config.public_host,
+            None,
+            SystemTime::now(),
+        )
+        .unwrap(),
+    );
     let keys =
         Arc::new(KeyManager::open(&w.dir.path().join("keys.json"), SystemTime::now()).unwrap());
     let directory = Directory::open(&w.dir.path().join("dir.sqlite")).unwrap();
