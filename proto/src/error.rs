@@ -126,6 +126,22 @@ pub enum Error {
     #[error("malformed issuer directory")]
     MalformedIssuerDirectory,
 
+    // ---- Mapping assertions (§11) ----
+    /// A `v=MIMIA1` TXT record that breaks a rule; the record is skipped.
+    #[error("skipped mapping authority record \"{text}\": {problem}")]
+    InvalidAuthorityRecord {
+        /// The record as published (lossily decoded as UTF-8).
+        text: String,
+        /// Which rule it breaks.
+        problem: RecordProblem,
+    },
+    /// An authority name that is not 1 to 64 of `a-z`, `0-9`, `.`, `-`.
+    #[error("an authority name is 1 to 64 of a-z, 0-9, '.', '-'")]
+    InvalidAuthorityName,
+    /// A mapping assertion that does not decode, or cannot be signed.
+    #[error("mapping assertion: {0}")]
+    InvalidAssertion(&'static str),
+
     // ---- OHTTP helpers (§4) ----
     /// A key configuration list was malformed.
     #[error("malformed OHTTP key configuration list")]
@@ -187,6 +203,14 @@ pub enum RecordProblem {
     BadService,
     /// `a` is not a MIMI account URI.
     BadAccount,
+    /// An authority record has no `n` (authority name) tag.
+    MissingAuthorityName,
+    /// `n` is not an authority name.
+    BadAuthorityName,
+    /// An authority record has no `k` (key) tag.
+    MissingAuthorityKey,
+    /// `k` is not a base64url Ed25519 public key (32 octets).
+    BadAuthorityKey,
 }
 
 impl fmt::Display for RecordProblem {
@@ -201,6 +225,12 @@ impl fmt::Display for RecordProblem {
             Self::BadEndpoint => f.write_str("'e' is not a host name with an optional port"),
             Self::BadService => f.write_str("'s' is not 1 to 32 of a-z, 0-9, '-'"),
             Self::BadAccount => f.write_str("'a' is not a mimi:// account URI"),
+            Self::MissingAuthorityName => f.write_str("no 'n' (authority name) tag"),
+            Self::BadAuthorityName => f.write_str("'n' is not 1 to 64 of a-z, 0-9, '.', '-'"),
+            Self::MissingAuthorityKey => f.write_str("no 'k' (key) tag"),
+            Self::BadAuthorityKey => {
+                f.write_str("'k' is not a base64url Ed25519 public key of 32 octets")
+            }
         }
     }
 }

@@ -18,6 +18,8 @@ pub use crate::domain::{MAX_LABEL_LEN, MAX_NAME_LEN, check_dns_lengths, normalis
 pub const MAX_LOCAL_PART_LEN: usize = 64;
 /// The label under which MIMI records live.
 pub const MIMI_LABEL: &str = "_mimi";
+/// The label under which a domain publishes its mapping authorities (DESIGN §11).
+pub const AUTHORITY_LABEL: &str = "_mimi-authority";
 
 /// A normalised MIMI identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,6 +106,27 @@ impl Identifier {
                 name
             }
         }
+    }
+
+    /// The domain whose mapping authorities speak for this identifier
+    /// (DESIGN §11): a handle's name without its first label, an email
+    /// address's domain; a phone number has none (its authorities come
+    /// from a trust store).
+    pub fn authority_domain(&self) -> Option<&str> {
+        match self {
+            Self::Handle(name) => name.split_once('.').map(|(_, rest)| rest),
+            Self::Email { domain, .. } => Some(domain),
+            Self::Phone(_) => None,
+        }
+    }
+
+    /// The TXT name where the identifier's domain publishes its mapping
+    /// authorities' keys, fully qualified: `_mimi-authority.<domain>.`. A
+    /// phone number gets `_mimi-authority.e164.arpa.`, asked only so that
+    /// every lookup makes the same DNS queries; its answer is not trusted.
+    pub fn authority_dns_name(&self) -> String {
+        let domain = self.authority_domain().unwrap_or("e164.arpa");
+        format!("{AUTHORITY_LABEL}.{domain}.")
     }
 
     /// The kind as a word, for display.

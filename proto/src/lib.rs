@@ -19,6 +19,10 @@
 //! - [`privacypass`]: lookup quotas' tokens (DESIGN §10): challenges,
 //!   token requests and responses, batches, the `PrivateToken` headers, the
 //!   issuer directory, and type 2 (Blind RSA) issuance and verification.
+//! - [`mapping`]: mappings signed by mapping authorities (DESIGN §11): the
+//!   assertion (COSE_Sign1 over a CWT, Ed25519), the `v=MIMIA1` authority
+//!   key record, the client's verdict, and the response component that
+//!   carries assertions.
 //! - [`error`]: the crate's one error type.
 #![warn(missing_docs)]
 
@@ -28,6 +32,7 @@ pub mod domain;
 pub mod error;
 mod hpke;
 pub mod identifier;
+pub mod mapping;
 pub mod oblivious;
 pub mod privacypass;
 pub mod query;

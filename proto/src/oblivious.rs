@@ -72,11 +72,15 @@ pub const MIN_PADDED_LEN: usize = 2048;
 /// Sized so that every identifierQuery answer with up to
 /// [`MAX_ACCOUNTS_PER_IDENTIFIER`](crate::query::MAX_ACCOUNTS_PER_IDENTIFIER)
 /// accounts of up to
-/// [`MAX_ACCOUNT_URI_LEN`](crate::query::MAX_ACCOUNT_URI_LEN) octets
-/// (each listed twice, as a URI and as a profile's stable URI: at most
-/// 6,500 bytes), and every DNS answer holding up to 16 MIMI records of up to
-/// 400 octets each, falls in the same bucket as an empty answer.
-pub const MIN_PADDED_RESPONSE_LEN: usize = 8192;
+/// [`MAX_ACCOUNT_URI_LEN`](crate::query::MAX_ACCOUNT_URI_LEN) octets, each
+/// listed twice (as a URI and as a profile's stable URI) and each with a
+/// signed mapping of up to
+/// [`MAX_ASSERTION_LEN`](crate::mapping::MAX_ASSERTION_LEN) octets (DESIGN
+/// §11: at most about 23,000 bytes in all), and every DNS answer holding up
+/// to 16 MIMI records of up to 400 octets each, falls in the same bucket as
+/// an empty answer. (8,192 held before signed mappings; 24 KiB rather than
+/// the next power of two, 32 KiB, keeps every answer a quarter smaller.)
+pub const MIN_PADDED_RESPONSE_LEN: usize = 24 * 1024;
 
 /// The length a Binary HTTP request of `len` bytes is padded to: the next
 /// power of two, and at least [`MIN_PADDED_LEN`].
@@ -84,10 +88,14 @@ pub fn padded_len(len: usize) -> usize {
     len.next_power_of_two().max(MIN_PADDED_LEN)
 }
 
-/// The length a Binary HTTP response of `len` bytes is padded to: the next
-/// power of two, and at least [`MIN_PADDED_RESPONSE_LEN`].
+/// The length a Binary HTTP response of `len` bytes is padded to:
+/// [`MIN_PADDED_RESPONSE_LEN`], or the next power of two above it.
 pub fn padded_response_len(len: usize) -> usize {
-    len.next_power_of_two().max(MIN_PADDED_RESPONSE_LEN)
+    if len <= MIN_PADDED_RESPONSE_LEN {
+        MIN_PADDED_RESPONSE_LEN
+    } else {
+        len.next_power_of_two()
+    }
 }
 
 /// Encodes key configurations as an `application/ohttp-keys` body: each one

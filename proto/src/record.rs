@@ -95,46 +95,10 @@ impl MimiRecord {
             text: String::from_utf8_lossy(raw).into_owned(),
             problem,
         };
-        // Decide whether it is ours before insisting on UTF-8: other records
-        // at the name may hold anything.
-        let mut tags = raw.split(|&b| b == b';').map(trim_blanks);
-        let first = tags.next().unwrap_or_default();
-        let Some(version) = first.strip_prefix(b"v=") else {
+        let Some(text) = versioned(raw, VERSION).map_err(invalid)? else {
             return Ok(None);
         };
-        if trim_blanks(version) != VERSION.as_bytes() {
-            return Ok(None);
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| invalid(RecordProblem::NotUtf8))?;
-
-        let (mut p, mut e, mut s, mut a) = (None, None, None, None);
-        for tag in text.split(';').skip(1).map(str::trim) {
-            if tag.is_empty() {
-                continue;
-            }
-            let (name, value) = tag
-                .split_once('=')
-                .ok_or_else(|| invalid(RecordProblem::MissingEquals))?;
-            let (name, value) = (name.trim(), value.trim());
-            let name_ok = !name.is_empty()
-                && name.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                });
-            if !name_ok {
-                return Err(invalid(RecordProblem::BadTagName));
-            }
-            let slot = match name {
-                "v" => return Err(invalid(RecordProblem::RepeatedTag("v".into()))),
-                "p" => &mut p,
-                "e" => &mut e,
-                "s" => &mut s,
-                "a" => &mut a,
-                _ => continue, // unknown tags are ignored
-            };
-            if slot.replace(value).is_some() {
-                return Err(invalid(RecordProblem::RepeatedTag(name.into())));
-            }
-        }
+        let [p, e, s, a] = tag_values(text, ["p", "e", "s", "a"]).map_err(invalid)?;
 
         let preference = match p {
             None => 0,
@@ -186,6 +150,61 @@ impl fmt::Display for MimiRecord {
         }
         Ok(())
     }
+}
+
+/// The text of a tagged TXT record (`v=<version>; tag=value; …`) whose first
+/// tag is `v=<version>`: `Ok(None)` for any other record (the name may hold
+/// other TXT records, which may hold anything), an error for one of ours
+/// that is not UTF-8.
+pub(crate) fn versioned<'a>(
+    raw: &'a [u8],
+    version: &str,
+) -> std::result::Result<Option<&'a str>, RecordProblem> {
+    // Decide whether it is ours before insisting on UTF-8.
+    let first = raw.split(|&b| b == b';').map(trim_blanks).next();
+    let Some(found) = first.unwrap_or_default().strip_prefix(b"v=") else {
+        return Ok(None);
+    };
+    if trim_blanks(found) != version.as_bytes() {
+        return Ok(None);
+    }
+    std::str::from_utf8(raw)
+        .map(Some)
+        .map_err(|_| RecordProblem::NotUtf8)
+}
+
+/// The values of the tags `names` after the version tag, trimmed: unknown
+/// tags are ignored; a tag without `=`, a tag name that is not lower case,
+/// a second `v` or any repeated tag is a problem.
+pub(crate) fn tag_values<'a, const N: usize>(
+    text: &'a str,
+    names: [&str; N],
+) -> std::result::Result<[Option<&'a str>; N], RecordProblem> {
+    let mut values = [None; N];
+    for tag in text.split(';').skip(1).map(str::trim) {
+        if tag.is_empty() {
+            continue;
+        }
+        let (name, value) = tag.split_once('=').ok_or(RecordProblem::MissingEquals)?;
+        let (name, value) = (name.trim(), value.trim());
+        let name_ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(RecordProblem::BadTagName);
+        }
+        if name == "v" {
+            return Err(RecordProblem::RepeatedTag("v".into()));
+        }
+        let Some(i) = names.iter().position(|n| *n == name) else {
+            continue; // unknown tags are ignored
+        };
+        if values[i].replace(value).is_some() {
+            return Err(RecordProblem::RepeatedTag(name.into()));
+        }
+    }
+    Ok(values)
 }
 
 fn is_service_label(s: &str) -> bool {

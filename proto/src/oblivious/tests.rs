@@ -120,8 +120,9 @@ fn padding_buckets() {
     assert_eq!(padded_len(1024), 2048);
     assert_eq!(padded_len(1025), 2048);
     assert_eq!(padded_len(5000), 8192);
-    assert_eq!(padded_response_len(0), 8192);
-    assert_eq!(padded_response_len(8193), 16384);
+    assert_eq!(padded_response_len(0), 24576);
+    assert_eq!(padded_response_len(24576), 24576);
+    assert_eq!(padded_response_len(24577), 32768);
 }
 
 #[test]
