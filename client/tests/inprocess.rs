@@ -41,6 +41,7 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
             identifier: "alice.example.com".into(),
             account: "mimi://a.example/u/alice".into(),
             searchable: true,
+            assertion: None,
         })
         .await
         .unwrap();

@@ -62,6 +62,7 @@ impl Stub {
                 identifier: id.to_string(),
                 account: account.to_string(),
                 searchable: *searchable,
+                assertion: None,
             }))
             .unwrap();
         }

@@ -98,6 +98,7 @@ fn gateway_handle(c: &mut Criterion) {
         identifier: "alice.example.com".into(),
         account: "mimi://bench.example/u/alice".into(),
         searchable: true,
+        assertion: None,
     }))
     .unwrap();
     let gateway = Gateway::new(

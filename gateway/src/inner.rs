@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use mimi_proto::codec::Codec;
 use mimi_proto::directory::DirectoryDocument;
+use mimi_proto::mapping::{ASSERTIONS_COMPONENT_ID, assertions_in, attach_assertions};
 use mimi_proto::oblivious::{
     DIRECTORY_PATH, DNS_QUERY_PATH, IDENTIFIER_QUERY_PREFIX, MEDIA_DNS_MESSAGE, MEDIA_JSON,
     MEDIA_OCTET_STREAM,
@@ -20,7 +21,7 @@ use mimi_proto::{
     Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierResponse, SearchIdentifierType,
 };
 
-use crate::directory::Directory;
+use crate::directory::{Directory, Found};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -330,6 +331,7 @@ pub async fn answer(
 /// [`MAX_ACCOUNTS_PER_IDENTIFIER`].
 pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(TargetResponse, bool)> {
     let request = IdentifierRequest::from_bytes(body).map_err(|_| Error::MalformedQuery)?;
+    let mut capped = false;
     let response = match request.query_elements.as_slice() {
         [] => return Err(Error::MalformedQuery),
         [element] => {
@@ -346,14 +348,16 @@ pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(TargetRes
                 if id.search_type() != element.search_type {
                     return Err(Error::MalformedQuery);
                 }
-                found(dir.lookup(id.search_type(), &id.to_string()).await?)
+                let mut accounts = dir.lookup(id.search_type(), &id.to_string()).await?;
+                capped = accounts.len() > MAX_ACCOUNTS_PER_IDENTIFIER;
+                accounts.truncate(MAX_ACCOUNTS_PER_IDENTIFIER);
+                found(accounts)?
             } else {
                 IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField)
             }
         }
         _ => IdentifierResponse::with_code(IdentifierQueryCode::UnsupportedField),
     };
-    let (response, capped) = cap_accounts(response);
     Ok((
         TargetResponse {
             status: 200,
@@ -365,15 +369,31 @@ pub async fn identifier_query(dir: &Directory, body: &[u8]) -> Result<(TargetRes
 }
 
 /// Cuts an answer to [`MAX_ACCOUNTS_PER_IDENTIFIER`] accounts (and as many
-/// profiles); says whether it had more.
+/// profiles, and the assertions of the accounts kept); says whether it had
+/// more.
 fn cap_accounts(mut response: IdentifierResponse) -> (IdentifierResponse, bool) {
     let capped = response.uri.len() > MAX_ACCOUNTS_PER_IDENTIFIER
         || response.found_profiles.len() > MAX_ACCOUNTS_PER_IDENTIFIER;
+    if !capped {
+        return (response, false);
+    }
+    // Assertions that do not decode pass as they came: the client judges them.
+    let assertions = assertions_in(&response).ok();
     response.uri.truncate(MAX_ACCOUNTS_PER_IDENTIFIER);
     response
         .found_profiles
         .truncate(MAX_ACCOUNTS_PER_IDENTIFIER);
-    (response, capped)
+    if let Some(mut kept) = assertions {
+        kept.truncate(response.uri.len());
+        response
+            .id_response_extensions
+            .component_data
+            .retain(|c| c.component_id != ASSERTIONS_COMPONENT_ID);
+        let slots: Vec<Option<&[u8]>> = kept.iter().map(Option::as_deref).collect();
+        // The counts match by construction.
+        let _ = attach_assertions(&mut response, &slots);
+    }
+    (response, true)
 }
 
 /// The provider's own API may hold more accounts for an identifier than a
@@ -395,15 +415,19 @@ fn cap_upstream_answer(answer: TargetResponse) -> (TargetResponse, bool) {
     }
 }
 
-fn found(accounts: Vec<String>) -> IdentifierResponse {
+/// The answer for the accounts found, each with the assertion the directory
+/// holds for it (DESIGN §11), padded later like every other answer.
+fn found(accounts: Vec<Found>) -> Result<IdentifierResponse> {
     if accounts.is_empty() {
-        return IdentifierResponse::with_code(IdentifierQueryCode::NotFound);
+        return Ok(IdentifierResponse::with_code(IdentifierQueryCode::NotFound));
     }
     let uris: Vec<IdentifierUri> = accounts
-        .into_iter()
-        .map(|uri| IdentifierUri { uri })
+        .iter()
+        .map(|f| IdentifierUri {
+            uri: f.account.clone(),
+        })
         .collect();
-    IdentifierResponse {
+    let mut response = IdentifierResponse {
         response_code: IdentifierQueryCode::Success,
         found_profiles: uris
             .iter()
@@ -414,5 +438,8 @@ fn found(accounts: Vec<String>) -> IdentifierResponse {
             .collect(),
         uri: uris,
         id_response_extensions: Default::default(),
-    }
+    };
+    let assertions: Vec<Option<&[u8]>> = accounts.iter().map(|f| f.assertion.as_deref()).collect();
+    attach_assertions(&mut response, &assertions).map_err(|_| Error::Internal)?;
+    Ok(response)
 }

@@ -24,6 +24,7 @@
 //! - [`outcome`]: what became of a request: the metrics' one vocabulary.
 //! - [`config`], [`metrics`], [`error`].
 
+pub mod authority;
 pub mod check;
 mod clock;
 pub mod config;

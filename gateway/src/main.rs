@@ -13,7 +13,7 @@ use mimi_gateway::config::KeySourceKind;
 use mimi_gateway::directory::{self, Directory, Entry};
 use mimi_gateway::keys::{KeyFile, KeyRing};
 use mimi_gateway::seeded_keys::SeedFile;
-use mimi_gateway::{Config, http};
+use mimi_gateway::{Config, authority, http};
 use mimi_server_core::config_file::ListenerFlags;
 use mimi_server_core::process;
 
@@ -109,6 +109,10 @@ enum DirectoryCommand {
         /// Store it, but do not let searches find it.
         #[arg(long)]
         hidden: bool,
+        /// The mapping signed by a mapping authority (base64url), served
+        /// with the account.
+        #[arg(long)]
+        assertion: Option<String>,
     },
     /// Remove an identifier's entries (or only one account's).
     Remove {
@@ -134,11 +138,20 @@ enum DirectoryCommand {
     },
     /// Import entries from a file, all or nothing.
     Import {
-        /// CSV (identifier,account[,searchable]) or JSON array.
+        /// CSV (identifier,account[,searchable[,assertion]]) or JSON array.
         file: PathBuf,
         /// The file's format (default: from its extension).
         #[arg(long, value_enum)]
         format: Option<Format>,
+        /// A provider that is its own mapping authority: sign the entries
+        /// with this authority key file (`mimi-authority new-key`), naming
+        /// `public_host` as the provider. Entries another authority signed
+        /// are imported as they are.
+        #[arg(long)]
+        sign_with: Option<PathBuf>,
+        /// How long the assertions signed at import are valid, in days.
+        #[arg(long, default_value_t = 30)]
+        lifetime_days: u64,
     },
 }
 
@@ -340,11 +353,13 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
             identifier,
             account,
             hidden,
+            assertion,
         } => {
             dir.add(&Entry {
                 identifier,
                 account,
                 searchable: !hidden,
+                assertion,
             })
             .await?;
             println!("added");
@@ -391,7 +406,12 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
                 eprintln!("exported {} entries to {}", entries.len(), path.display());
             }
         }
-        DirectoryCommand::Import { file, format } => {
+        DirectoryCommand::Import {
+            file,
+            format,
+            sign_with,
+            lifetime_days,
+        } => {
             let format = match format {
                 Some(f) => f,
                 None if file.extension().is_some_and(|e| e == "json") => Format::Json,
@@ -403,10 +423,29 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
             };
             let reader = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            let entries = match format {
+            let mut entries = match format {
                 Format::Csv => directory::parse_csv(reader)?,
                 Format::Json => directory::parse_json(reader)?,
             };
+            if let Some(key) = sign_with {
+                let signer = authority::load_key(&key)?;
+                let policy = authority::SignPolicy {
+                    provider: config.public_host.clone(),
+                    lifetime_secs: lifetime_days.saturating_mul(86_400),
+                    renew_within_secs: lifetime_days.saturating_mul(86_400) / 4,
+                };
+                if policy.provider.is_empty() {
+                    bail!("--sign-with needs public_host (the provider the mappings name)");
+                }
+                let r = authority::sign_entries(&mut entries, &signer, &policy, SystemTime::now())?;
+                eprintln!(
+                    "signed {} as {}; kept {} still valid; left {} signed by other authorities",
+                    r.signed,
+                    signer.name(),
+                    r.kept,
+                    r.foreign
+                );
+            }
             let n = dir.import(&entries).await?;
             println!("imported {n} entries");
         }

@@ -28,6 +28,7 @@ async fn starts_empty_and_answers_after_an_admin_add() {
             identifier: "alice.example.com".into(),
             account: "mimi://p.example/u/alice".into(),
             searchable: true,
+            assertion: None,
         })
         .await
         .unwrap();

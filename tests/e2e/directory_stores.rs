@@ -12,6 +12,7 @@ fn entry(identifier: &str, account: &str, searchable: bool) -> Entry {
         identifier: identifier.into(),
         account: account.into(),
         searchable,
+        assertion: None,
     }
 }
 
@@ -37,10 +38,35 @@ async fn story(dir: &Directory) -> Vec<u8> {
     many.push(entry("user0.example.com", "mimi://p.example/u/0", true));
     many.push(entry("alice@Example.com", "mimi://p.example/u/alice", true));
     many.push(entry("+1 555 123 4567", "mimi://p.example/u/alice", true));
+    // A signed mapping (DESIGN §11) travels through either store unchanged.
+    let signer = mimi_proto::mapping::AuthoritySigner::from_seed("example.com", &[4; 32]).unwrap();
+    let assertion = signer
+        .sign(
+            &mimi_proto::mapping::Mapping {
+                identifier: "signed.example.com".into(),
+                account: "mimi://p.example/u/signed".into(),
+                provider: "mimi.p.example".into(),
+            },
+            1_800_000_000,
+            1_900_000_000,
+        )
+        .unwrap();
+    many.push(Entry {
+        assertion: Some(directory::assertion_text(&assertion)),
+        ..entry("signed.example.com", "mimi://p.example/u/signed", true)
+    });
     assert_eq!(dir.import(&many).await.unwrap(), many.len());
-    assert_eq!(dir.count().await.unwrap(), 2_002);
+    assert_eq!(dir.count().await.unwrap(), 2_003);
+    let signed = dir
+        .lookup(SearchIdentifierType::Handle, "signed.example.com")
+        .await
+        .unwrap();
+    assert_eq!(signed[0].assertion.as_deref(), Some(assertion.as_slice()));
     // Consent: hidden entries are not found; the later duplicate made user0 searchable.
-    let found = |t, v: &'static str| async move { dir.lookup(t, v).await.unwrap() };
+    let found = |t, v: &'static str| async move {
+        let found = dir.lookup(t, v).await.unwrap();
+        found.into_iter().map(|f| f.account).collect::<Vec<_>>()
+    };
     assert_eq!(
         found(SearchIdentifierType::Handle, "user0.example.com").await,
         ["mimi://p.example/u/0"]
@@ -163,8 +189,9 @@ async fn postgres_over_tls_is_verified_against_the_configured_ca() {
         dir_store
             .lookup(SearchIdentifierType::Handle, "tls.example.com")
             .await
-            .unwrap(),
-        ["mimi://p.example/u/tls"]
+            .unwrap()[0]
+            .account,
+        "mimi://p.example/u/tls"
     );
     // A server whose certificate the configured CA did not sign: refused.
     assert!(Directory::connect(&section(&other_ca)).await.is_err());

@@ -139,6 +139,7 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
                     identifier: id.clone(),
                     account,
                     searchable: true,
+                    assertion: None,
                 })
                 .await
                 .unwrap();
@@ -152,6 +153,7 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
                 identifier: format!("n{MAX_ACCOUNTS_PER_IDENTIFIER}.sizes.example"),
                 account: format!("mimi://alpha.example/u/extra{a}"),
                 searchable: true,
+                assertion: None,
             })
             .await
             .unwrap();

@@ -904,6 +904,7 @@ pub(crate) fn inprocess_gateway(
             identifier: identifier(k),
             account: format!("mimi://bench.example/u/user{k}"),
             searchable: true,
+            assertion: None,
         }))?;
     }
     let gateway = Gateway::new(

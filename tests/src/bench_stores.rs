@@ -52,6 +52,7 @@ fn entries(n: usize) -> Vec<Entry> {
             identifier: identifier(k),
             account: format!("mimi://stores.bench.example/u/user{k}"),
             searchable: true,
+            assertion: None,
         })
         .collect()
 }

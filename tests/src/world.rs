@@ -471,6 +471,7 @@ impl World {
                     identifier: identifier.to_string(),
                     account: account.to_string(),
                     searchable: *searchable,
+                    assertion: None,
                 })
                 .await?;
         }

@@ -3,9 +3,12 @@
 //! an embedded SQLite file (the default, [`sqlite`]) and PostgreSQL shared by
 //! every gateway replica ([`postgres`]).
 //!
-//! Each entry is `(search_type, value, account, searchable)`: `value` is the
-//! normalised identifier (DESIGN §2) and `account` a MIMI URI; the key is
-//! the first three.
+//! Each entry is `(search_type, value, account, searchable, assertion)`:
+//! `value` is the normalised identifier (DESIGN §2), `account` a MIMI URI,
+//! `assertion` the mapping signed by a mapping authority (DESIGN §11), if
+//! any; the key is the first three. The gateway serves assertions it did not
+//! sign: it checks that one decodes and names its entry's identifier and
+//! account, not who signed it (clients verify that).
 
 pub mod postgres;
 pub mod settings;
@@ -14,6 +17,9 @@ pub mod sqlite;
 use std::io::Read;
 use std::path::Path;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mimi_proto::mapping::Assertion;
 use mimi_proto::query::MAX_ACCOUNT_URI_LEN;
 use mimi_proto::{Identifier, MimiUri, SearchIdentifierType};
 use serde::{Deserialize, Serialize};
@@ -32,6 +38,31 @@ pub struct Entry {
     /// Whether the owner made this identifier searchable.
     #[serde(default = "yes")]
     pub searchable: bool,
+    /// The mapping signed by a mapping authority (DESIGN §11): a COSE_Sign1
+    /// in base64url without padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assertion: Option<String>,
+}
+
+impl Entry {
+    /// An entry without an assertion.
+    pub fn new(identifier: &str, account: &str, searchable: bool) -> Self {
+        Self {
+            identifier: identifier.to_owned(),
+            account: account.to_owned(),
+            searchable,
+            assertion: None,
+        }
+    }
+}
+
+/// A searchable account found for an identifier, with its signed mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The account URI.
+    pub account: String,
+    /// The assertion's bytes, if the directory holds one.
+    pub assertion: Option<Vec<u8>>,
 }
 
 fn yes() -> bool {
@@ -45,6 +76,7 @@ pub(crate) struct Valid {
     value: String,
     account: String,
     searchable: bool,
+    assertion: Option<Vec<u8>>,
 }
 
 /// The directory, in whichever store the configuration names.
@@ -81,12 +113,13 @@ impl Directory {
         }
     }
 
-    /// The searchable accounts for a normalised identifier, sorted.
+    /// The searchable accounts for a normalised identifier, sorted, each
+    /// with its assertion.
     pub async fn lookup(
         &self,
         search_type: SearchIdentifierType,
         value: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Found>> {
         match self {
             Self::Sqlite(s) => s.lookup(search_type, value).await,
             Self::Postgres(p) => p.lookup(search_type, value).await,
@@ -161,17 +194,54 @@ fn validate(entry: &Entry) -> Result<Valid> {
             "account: longer than {MAX_ACCOUNT_URI_LEN} octets"
         )));
     }
+    let value = id.to_string();
+    let assertion = match &entry.assertion {
+        None => None,
+        Some(text) => Some(check_assertion(text, &value, &account)?),
+    };
     Ok(Valid {
         search_type: id.search_type(),
-        value: id.to_string(),
+        value,
         account,
         searchable: entry.searchable,
+        assertion,
     })
 }
 
-/// Parses entries from CSV: `identifier,account[,searchable]`, an optional
-/// header row starting with `identifier`, `searchable` one of
-/// `true/false/yes/no/1/0` (default true).
+/// An entry's assertion must decode and vouch for that entry: a directory
+/// that served one naming another identifier or account would only make
+/// clients call its account invalid. Who signed it is the client's question.
+fn check_assertion(text: &str, identifier: &str, account: &str) -> Result<Vec<u8>> {
+    let bad = |why: String| Error::InvalidEntry(format!("assertion: {why}"));
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| bad("not base64url without padding".into()))?;
+    let decoded = Assertion::decode(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mapping = &decoded.claims().mapping;
+    if mapping.identifier != identifier {
+        return Err(bad(format!(
+            "signed for {}, not this identifier",
+            mapping.identifier
+        )));
+    }
+    if mapping.account != account {
+        return Err(bad(format!(
+            "signed for {}, not this account",
+            mapping.account
+        )));
+    }
+    Ok(bytes)
+}
+
+/// An assertion's bytes as entries carry them.
+pub fn assertion_text(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Parses entries from CSV: `identifier,account[,searchable[,assertion]]`,
+/// an optional header row starting with `identifier`, `searchable` one of
+/// `true/false/yes/no/1/0` (default true), `assertion` base64url (empty:
+/// none).
 pub fn parse_csv(input: impl Read) -> Result<Vec<Entry>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -195,7 +265,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Entry>> {
                 "line {line}: needs identifier,account"
             )));
         };
-        if record.len() > 3 {
+        if record.len() > 4 {
             return Err(Error::InvalidEntry(format!("line {line}: too many fields")));
         }
         let searchable = match field(2).map(str::to_ascii_lowercase).as_deref() {
@@ -211,6 +281,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Entry>> {
             identifier: identifier.to_owned(),
             account: account.to_owned(),
             searchable,
+            assertion: field(3).map(str::to_owned),
         });
     }
     Ok(out)
@@ -227,12 +298,18 @@ pub fn write_csv(entries: &[Entry], output: impl std::io::Write) -> Result<()> {
     let mut writer = csv::Writer::from_writer(output);
     let failed = |e: csv::Error| Error::Io(std::io::Error::other(e.to_string()));
     writer
-        .write_record(["identifier", "account", "searchable"])
+        .write_record(["identifier", "account", "searchable", "assertion"])
         .map_err(failed)?;
     for e in entries {
         let searchable = if e.searchable { "true" } else { "false" };
+        let assertion = e.assertion.as_deref().unwrap_or_default();
         writer
-            .write_record([e.identifier.as_str(), e.account.as_str(), searchable])
+            .write_record([
+                e.identifier.as_str(),
+                e.account.as_str(),
+                searchable,
+                assertion,
+            ])
             .map_err(failed)?;
     }
     writer.flush().map_err(Error::Io)
@@ -278,11 +355,7 @@ mod tests {
     }
 
     fn entry(id: &str, account: &str, searchable: bool) -> Entry {
-        Entry {
-            identifier: id.into(),
-            account: account.into(),
-            searchable,
-        }
+        Entry::new(id, account, searchable)
     }
 
     async fn fill(d: &Directory, entries: &[(&str, &str, bool)]) {
@@ -313,7 +386,10 @@ mod tests {
             d.lookup(SearchIdentifierType::Handle, "alice.example.com")
                 .await
                 .unwrap(),
-            ["mimi://p.example/u/alice"]
+            [Found {
+                account: "mimi://p.example/u/alice".into(),
+                assertion: None
+            }]
         );
         assert!(
             d.lookup(SearchIdentifierType::Handle, "bob.example.com")
@@ -422,7 +498,7 @@ mod tests {
             Err(Error::InvalidEntry(_))
         ));
         assert!(matches!(
-            parse_csv("a,b,true,extra\n".as_bytes()),
+            parse_csv("a,b,true,,extra\n".as_bytes()),
             Err(Error::InvalidEntry(_))
         ));
         let json = r#"[{"identifier":"alice@example.com","account":"mimi://p.example/u/alice"}]"#;
@@ -434,6 +510,91 @@ mod tests {
             parse_json(r#"[{"identifier":"a"}]"#.as_bytes()),
             Err(Error::InvalidEntry(_))
         ));
+    }
+
+    fn signed_entry(id: &str, account: &str, signed_for: (&str, &str)) -> Entry {
+        let signer =
+            mimi_proto::mapping::AuthoritySigner::from_seed("example.com", &[1; 32]).unwrap();
+        let bytes = signer
+            .sign(
+                &mimi_proto::mapping::Mapping {
+                    identifier: signed_for.0.into(),
+                    account: signed_for.1.into(),
+                    provider: "mimi.p.example".into(),
+                },
+                1,
+                2,
+            )
+            .unwrap();
+        Entry {
+            assertion: Some(assertion_text(&bytes)),
+            ..entry(id, account, true)
+        }
+    }
+
+    #[tokio::test]
+    async fn assertions_are_kept_served_and_exported() {
+        let (_t, d) = open();
+        let (id, account) = ("alice.example.com", "mimi://p.example/u/alice");
+        let good = signed_entry("Alice.Example.com", account, (id, account));
+        d.add(&good).await.unwrap();
+        let found = d.lookup(SearchIdentifierType::Handle, id).await.unwrap();
+        let expected = URL_SAFE_NO_PAD
+            .decode(good.assertion.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(found[0].assertion.as_deref(), Some(expected.as_slice()));
+        let listed = d.list().await.unwrap();
+        assert_eq!(listed[0].assertion, good.assertion);
+        let mut csv_out = Vec::new();
+        write_csv(&listed, &mut csv_out).unwrap();
+        assert_eq!(parse_csv(&csv_out[..]).unwrap(), listed);
+        let mut json_out = Vec::new();
+        write_json(&listed, &mut json_out).unwrap();
+        assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
+        // An assertion for another identifier or account, or garbage: refused.
+        for bad in [
+            signed_entry(id, account, ("bob.example.com", account)),
+            signed_entry(id, account, (id, "mimi://p.example/u/eve")),
+            Entry {
+                assertion: Some("not-an-assertion".into()),
+                ..entry(id, account, true)
+            },
+        ] {
+            assert!(
+                matches!(d.add(&bad).await, Err(Error::InvalidEntry(m)) if m.starts_with("assertion"))
+            );
+        }
+        // Adding the entry again without one drops it: add sets the whole entry.
+        d.add(&entry(id, account, true)).await.unwrap();
+        assert_eq!(
+            d.lookup(SearchIdentifierType::Handle, id).await.unwrap()[0].assertion,
+            None
+        );
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_assertion_column() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("old.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(sqlite::MIGRATION_1).unwrap();
+            c.execute(
+                "INSERT INTO entries VALUES (1, 'alice.example.com', 'mimi://p.example/u/alice', 1)",
+                [],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let d = Directory::open(&path).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let listed = rt.block_on(d.list()).unwrap();
+        assert_eq!(
+            listed,
+            [entry("alice.example.com", "mimi://p.example/u/alice", true)]
+        );
     }
 
     #[tokio::test]

@@ -16,23 +16,27 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
 use super::settings::DirectorySection;
-use super::{Entry, Valid};
+use super::{Entry, Found, Valid, assertion_text};
 use crate::error::{Error, Result};
 use crate::outage::Outage;
 
 /// Migrations in order; entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE mimi_directory (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE mimi_directory (
          search_type smallint NOT NULL,
          value text NOT NULL,
          account text NOT NULL,
          searchable boolean NOT NULL DEFAULT true,
          PRIMARY KEY (search_type, value, account)
-     );"];
+     );",
+    // Signed mappings (DESIGN §11): the COSE_Sign1 bytes, or NULL.
+    "ALTER TABLE mimi_directory ADD COLUMN assertion bytea;",
+];
 
 /// Any constant shared by every replica: the advisory lock taken to migrate.
 const MIGRATION_LOCK: i64 = 0x6d69_6d69_6469_7201;
 
-const LOOKUP: &str = "SELECT account FROM mimi_directory \
+const LOOKUP: &str = "SELECT account, assertion FROM mimi_directory \
      WHERE search_type = $1 AND value = $2 AND searchable ORDER BY account";
 
 /// A pool of connections to the directory's database.
@@ -155,7 +159,7 @@ impl PostgresStore {
         &self,
         search_type: SearchIdentifierType,
         value: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Found>> {
         let client = self.client().await?;
         let stmt = self.seen(client.prepare_cached(LOOKUP).await)?;
         let rows = self.seen(
@@ -163,7 +167,13 @@ impl PostgresStore {
                 .query(&stmt, &[&i16::from(search_type as u8), &value])
                 .await,
         )?;
-        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| Found {
+                account: r.get(0),
+                assertion: r.get(1),
+            })
+            .collect())
     }
 
     /// Adds or updates entries in one transaction: a single row with an
@@ -173,7 +183,8 @@ impl PostgresStore {
         let tx = client.transaction().await?;
         tx.batch_execute(
             "CREATE TEMPORARY TABLE mimi_import (
-                 ord bigint, search_type smallint, value text, account text, searchable boolean
+                 ord bigint, search_type smallint, value text, account text, searchable boolean,
+                 assertion bytea
              ) ON COMMIT DROP",
         )
         .await?;
@@ -182,7 +193,14 @@ impl PostgresStore {
             .await?;
         let writer = BinaryCopyInWriter::new(
             sink,
-            &[Type::INT8, Type::INT2, Type::TEXT, Type::TEXT, Type::BOOL],
+            &[
+                Type::INT8,
+                Type::INT2,
+                Type::TEXT,
+                Type::TEXT,
+                Type::BOOL,
+                Type::BYTEA,
+            ],
         );
         pin_mut!(writer);
         for (ord, e) in entries.iter().enumerate() {
@@ -190,16 +208,24 @@ impl PostgresStore {
             let search_type = i16::from(e.search_type as u8);
             writer
                 .as_mut()
-                .write(&[&ord, &search_type, &e.value, &e.account, &e.searchable])
+                .write(&[
+                    &ord,
+                    &search_type,
+                    &e.value,
+                    &e.account,
+                    &e.searchable,
+                    &e.assertion,
+                ])
                 .await?;
         }
         writer.finish().await?;
         // The last of duplicate entries wins, as when they are added one by one.
         tx.execute(
-            "INSERT INTO mimi_directory (search_type, value, account, searchable)
-             SELECT DISTINCT ON (search_type, value, account) search_type, value, account, searchable
+            "INSERT INTO mimi_directory (search_type, value, account, searchable, assertion)
+             SELECT DISTINCT ON (search_type, value, account) search_type, value, account, searchable, assertion
                FROM mimi_import ORDER BY search_type, value, account, ord DESC
-             ON CONFLICT (search_type, value, account) DO UPDATE SET searchable = excluded.searchable",
+             ON CONFLICT (search_type, value, account)
+             DO UPDATE SET searchable = excluded.searchable, assertion = excluded.assertion",
             &[],
         )
         .await?;
@@ -248,7 +274,7 @@ impl PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT value, account, searchable FROM mimi_directory
+                "SELECT value, account, searchable, assertion FROM mimi_directory
                  ORDER BY value COLLATE \"C\", account COLLATE \"C\", search_type",
                 &[],
             )
@@ -259,6 +285,7 @@ impl PostgresStore {
                 identifier: r.get(0),
                 account: r.get(1),
                 searchable: r.get(2),
+                assertion: r.get::<_, Option<Vec<u8>>>(3).map(|a| assertion_text(&a)),
             })
             .collect())
     }

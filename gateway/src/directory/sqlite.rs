@@ -15,31 +15,43 @@ use mimi_proto::SearchIdentifierType;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::{Entry, Valid};
+use super::{Entry, Found, Valid, assertion_text};
 use crate::error::{Error, Result};
 
 fn lookup_with(
     c: &mut Connection,
     search_type: SearchIdentifierType,
     value: &str,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Found>> {
     let mut stmt = c.prepare_cached(
-        "SELECT account FROM entries WHERE search_type = ?1 AND value = ?2 AND searchable = 1 ORDER BY account",
+        "SELECT account, assertion FROM entries WHERE search_type = ?1 AND value = ?2 AND searchable = 1 ORDER BY account",
     )?;
-    let rows = stmt.query_map(params![search_type as u8, value], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    let rows = stmt.query_map(params![search_type as u8, value], |r| {
+        Ok(Found {
+            account: r.get(0)?,
+            assertion: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<Found>>>()?)
 }
 
-/// Migrations in order; entry `i` takes the schema from version `i` to `i + 1`.
-/// Version 1 is the table every earlier release created without a version,
-/// hence `IF NOT EXISTS`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS entries (
+/// The table every release before signed mappings created.
+pub(super) const MIGRATION_1: &str = "CREATE TABLE IF NOT EXISTS entries (
          search_type INTEGER NOT NULL,
          value TEXT NOT NULL,
          account TEXT NOT NULL,
          searchable INTEGER NOT NULL DEFAULT 1,
          PRIMARY KEY (search_type, value, account)
-     ) WITHOUT ROWID;"];
+     ) WITHOUT ROWID;";
+
+/// Migrations in order; entry `i` takes the schema from version `i` to `i + 1`.
+/// Version 1 is the table every earlier release created without a version,
+/// hence `IF NOT EXISTS`.
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    // Signed mappings (DESIGN §11): the COSE_Sign1 bytes, or NULL.
+    "ALTER TABLE entries ADD COLUMN assertion BLOB;",
+];
 
 /// A pool of connections to one SQLite file.
 #[derive(Debug, Clone)]
@@ -103,7 +115,7 @@ impl SqliteStore {
         &self,
         search_type: SearchIdentifierType,
         value: &str,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Found>> {
         // In place when a connection is idle; when every connection is busy
         // (a long import holding some), wait for one on a blocking thread.
         if let Some(mut conn) = self.pool.try_get() {
@@ -118,11 +130,18 @@ impl SqliteStore {
             let tx = c.transaction()?;
             {
                 let mut stmt = tx.prepare_cached(
-                    "INSERT INTO entries (search_type, value, account, searchable) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (search_type, value, account) DO UPDATE SET searchable = excluded.searchable",
+                    "INSERT INTO entries (search_type, value, account, searchable, assertion) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (search_type, value, account)
+                     DO UPDATE SET searchable = excluded.searchable, assertion = excluded.assertion",
                 )?;
                 for e in &entries {
-                    stmt.execute(params![e.search_type as u8, e.value, e.account, e.searchable])?;
+                    stmt.execute(params![
+                        e.search_type as u8,
+                        e.value,
+                        e.account,
+                        e.searchable,
+                        e.assertion
+                    ])?;
                 }
             }
             tx.commit()?;
@@ -163,13 +182,14 @@ impl SqliteStore {
     pub(super) async fn list(&self) -> Result<Vec<Entry>> {
         self.run(|c| {
             let mut stmt = c.prepare(
-                "SELECT value, account, searchable FROM entries ORDER BY value, account, search_type",
+                "SELECT value, account, searchable, assertion FROM entries ORDER BY value, account, search_type",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(Entry {
                     identifier: r.get(0)?,
                     account: r.get(1)?,
                     searchable: r.get(2)?,
+                    assertion: r.get::<_, Option<Vec<u8>>>(3)?.map(|a| assertion_text(&a)),
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -38,6 +38,7 @@ fn fixture_with(replay_capacity: usize) -> Fixture {
             identifier: id.into(),
             account: account.into(),
             searchable,
+            assertion: None,
         }))
         .unwrap();
     }
