@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for p in &found.providers {
         let what = match &p.outcome {
-            Outcome::Found { accounts } => accounts.join(", "),
+            Outcome::Found { accounts, .. } => accounts.join(", "),
             Outcome::NotFound => "not found".to_owned(),
             Outcome::Error { code, message } => format!("{code}: {message}"),
         };

@@ -9,6 +9,7 @@ use clap::Parser;
 use futures::StreamExt;
 use mimi_client::{
     Credential, Discoverer, Discovery, DnsMode, Error, KeyCheck, Options, Outcome, RelayTransport,
+    Verification,
 };
 use mimi_proto::Identifier;
 use serde::Deserialize;
@@ -70,8 +71,9 @@ struct Args {
     #[arg(long)]
     token_batch: Option<usize>,
     /// Configuration file (TOML: relay, dns, ca_file, key_check, trust_anchor,
-    /// require_dnssec, timeout_secs, concurrency, credential, token_cache,
-    /// token_batch, and a `[relays]` table of gateway host = relay URL).
+    /// require_dnssec, authority_keys, require_verified, timeout_secs,
+    /// concurrency, credential, token_cache, token_batch, and a `[relays]`
+    /// table of gateway host = relay URL).
     #[arg(long, short, env = "MIMI_DISCOVER_CONFIG")]
     config: Option<PathBuf>,
     /// DNSSEC trust anchors (DNSKEY records in zone-file form) instead of the
@@ -81,6 +83,16 @@ struct Args {
     /// Refuse DNS answers that are not DNSSEC-signed.
     #[arg(long)]
     require_dnssec: bool,
+    /// A trust store of mapping authorities (one `v=MIMIA1; n=…; k=…[;
+    /// scope=…]` line each), trusted beside the keys an identifier's domain
+    /// publishes in DNSSEC-signed DNS: how phone-number authorities are
+    /// trusted.
+    #[arg(long, env = "MIMI_AUTHORITY_KEYS")]
+    authority_keys: Option<PathBuf>,
+    /// Show only accounts whose mapping a trusted authority signed;
+    /// unverified ones are refused.
+    #[arg(long)]
+    require_verified: bool,
     /// Seconds a whole lookup may take, DNS and every provider included.
     #[arg(long)]
     timeout: Option<u64>,
@@ -106,6 +118,9 @@ struct FileConfig {
     trust_anchor: Option<PathBuf>,
     #[serde(default)]
     require_dnssec: bool,
+    authority_keys: Option<PathBuf>,
+    #[serde(default)]
+    require_verified: bool,
     timeout_secs: Option<u64>,
     concurrency: Option<usize>,
     credential: Option<PathBuf>,
@@ -121,6 +136,8 @@ struct Settings {
     key_check: KeyCheck,
     trust_anchor: Option<PathBuf>,
     require_dnssec: bool,
+    authorities: Vec<mimi_proto::mapping::TrustedAuthority>,
+    require_verified: bool,
     timeout: Duration,
     concurrency: usize,
     credential: Option<Credential>,
@@ -181,6 +198,8 @@ async fn run(args: Args) -> u8 {
                 key_check: settings.key_check,
                 credential: settings.credential.clone(),
                 token_batch: settings.token_batch,
+                authorities: settings.authorities.clone(),
+                require_verified: settings.require_verified,
                 ..Options::default()
             },
         )
@@ -348,6 +367,13 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
         key_check,
         trust_anchor: args.trust_anchor.clone().or(file.trust_anchor),
         require_dnssec: args.require_dnssec || file.require_dnssec,
+        authorities: match args.authority_keys.clone().or(file.authority_keys) {
+            Some(path) => {
+                mimi_client::verify::load_trust_store(&path).map_err(|e| e.to_string())?
+            }
+            None => Vec::new(),
+        },
+        require_verified: args.require_verified || file.require_verified,
         timeout: Duration::from_secs(args.timeout.or(file.timeout_secs).unwrap_or(10).max(1)),
         concurrency: args.concurrency.or(file.concurrency).unwrap_or(8).max(1),
         credential: match args.credential.clone().or(file.credential) {
@@ -450,7 +476,7 @@ fn verbose(input: &str, result: &Result<Discovery, Error>, started: Instant) {
             );
             for p in &d.providers {
                 let what = match &p.outcome {
-                    Outcome::Found { accounts } => format!("{} account(s)", accounts.len()),
+                    Outcome::Found { accounts, .. } => format!("{} account(s)", accounts.len()),
                     Outcome::NotFound => "not found".into(),
                     Outcome::Error { code, .. } => format!("error {code}"),
                 };
@@ -472,6 +498,14 @@ fn json_line(input: &str, result: &Result<Discovery, Error>) -> serde_json::Valu
             "ok": false,
             "error": { "code": mimi_client::error_code(e), "message": e.to_string() },
         }),
+    }
+}
+
+fn verification_word(v: &Verification) -> &'static str {
+    match v {
+        Verification::Verified => "verified",
+        Verification::Unverified => "unverified",
+        Verification::Invalid => "invalid",
     }
 }
 
@@ -516,9 +550,31 @@ fn write_table(
         "  {:width$}  {:host_width$}  result",
         "provider", "host"
     )?;
+    let mut refused = Vec::new();
     for p in &d.providers {
         let result = match &p.outcome {
-            Outcome::Found { accounts } => accounts.join(", "),
+            Outcome::Found {
+                accounts,
+                verification,
+            } => {
+                let mut shown = Vec::new();
+                for v in verification {
+                    if !accounts.contains(&v.account) {
+                        refused.push(format!(
+                            "{} named {}, which is not shown ({}): {}",
+                            p.service,
+                            v.account,
+                            verification_word(&v.verification),
+                            v.reason.as_deref().unwrap_or_default()
+                        ));
+                    } else if let Some(authority) = &v.authority {
+                        shown.push(format!("{} (verified by {authority})", v.account));
+                    } else {
+                        shown.push(format!("{} (unverified)", v.account));
+                    }
+                }
+                shown.join(", ")
+            }
             Outcome::NotFound => "not found".into(),
             Outcome::Error { message, .. } => format!("error: {message}"),
         };
@@ -535,7 +591,7 @@ fn write_table(
             )?;
         }
     }
-    for w in &d.warnings {
+    for w in refused.iter().chain(&d.warnings) {
         writeln!(out, "  warning: {w}")?;
     }
     writeln!(out)

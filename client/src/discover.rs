@@ -17,6 +17,7 @@ use crate::dns::{DnsMode, Dnssec, Step1};
 use crate::error::{Error, Result};
 use crate::session::{InnerRequest, KeyCheck, Session};
 use crate::transport::Transport;
+use crate::verify::{AccountVerification, Verification, judge_accounts, trusted_keys};
 
 /// A provider's display label: its `s=`, or its host.
 fn label(record: &MimiRecord) -> String {
@@ -59,6 +60,11 @@ pub struct Options {
     pub credential: Option<crate::tokens::Credential>,
     /// Lookup tokens obtained at once (1 to 64): unspent ones stay pooled.
     pub token_batch: usize,
+    /// Mapping authorities trusted beside those the identifier's domain
+    /// publishes (DESIGN §11): how phone-number authorities are trusted.
+    pub authorities: Vec<mimi_proto::mapping::TrustedAuthority>,
+    /// Show only accounts a trusted mapping authority signed.
+    pub require_verified: bool,
 }
 
 impl Default for Options {
@@ -77,6 +83,8 @@ impl Default for Options {
             max_providers: 16,
             credential: None,
             token_batch: 4,
+            authorities: Vec::new(),
+            require_verified: false,
         }
     }
 }
@@ -108,8 +116,12 @@ pub struct ProviderResult {
 pub enum Outcome {
     /// Accounts found (MIMI URIs).
     Found {
-        /// The accounts.
+        /// The accounts shown as found: never an invalid one, and only
+        /// verified ones when verification is required.
         accounts: Vec<String>,
+        /// Every account the provider named, with the verdict on its signed
+        /// mapping (DESIGN §11), in the provider's order.
+        verification: Vec<AccountVerification>,
     },
     /// The provider has no searchable account for this identifier.
     NotFound,
@@ -123,6 +135,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The accounts shown as found (none unless [`Outcome::Found`]).
+    pub fn accounts(&self) -> &[String] {
+        match self {
+            Self::Found { accounts, .. } => accounts,
+            _ => &[],
+        }
+    }
+
     fn failed(e: &Error) -> Self {
         Self::Error {
             message: e.to_string(),
@@ -143,6 +163,10 @@ pub struct Discovery {
     /// What DNSSEC says of the step 1 answer: `secure` or `insecure` (a
     /// `bogus` answer is an error, and nothing is sent).
     pub dnssec: Dnssec,
+    /// The mapping authorities trusted for this identifier (DESIGN §11):
+    /// its domain's, if published in a DNSSEC-secure answer, and the trust
+    /// store's that cover it.
+    pub authorities: Vec<String>,
     /// Each provider, in preference order.
     pub providers: Vec<ProviderResult>,
     /// Records that were skipped, and why.
@@ -155,7 +179,7 @@ impl Discovery {
         self.providers
             .iter()
             .flat_map(|p| match &p.outcome {
-                Outcome::Found { accounts } => accounts.as_slice(),
+                Outcome::Found { accounts, .. } => accounts.as_slice(),
                 _ => &[],
             })
             .map(String::as_str)
@@ -230,12 +254,16 @@ impl<T: Transport> Discoverer<T> {
             Some(d) => step.min(d.saturating_duration_since(Instant::now())),
             None => step,
         };
-        let (records, dnssec) = tokio::time::timeout(
-            budget(inner.options.dns_timeout),
-            inner.step1.txt(&name, &inner.session),
-        )
-        .await
-        .map_err(|_| Error::DnsTimeout)??;
+        // The authority keys are asked beside the MIMI records, for every
+        // identifier (a phone number's answer is not used): the same
+        // questions each time, and no extra round trip.
+        let authority_name = id.authority_dns_name();
+        let dns_budget = budget(inner.options.dns_timeout);
+        let (records, authority_answer) = futures::join!(
+            tokio::time::timeout(dns_budget, inner.step1.txt(&name, &inner.session)),
+            tokio::time::timeout(dns_budget, inner.step1.txt(&authority_name, &inner.session)),
+        );
+        let (records, dnssec) = records.map_err(|_| Error::DnsTimeout)??;
         // A forged answer could send the identifier to an attacker's
         // provider: nothing goes anywhere unless the answer holds.
         match dnssec {
@@ -261,13 +289,31 @@ impl<T: Transport> Discoverer<T> {
             };
         }
         sort_by_preference(&mut found);
+        // Every provider the person listed: a mapping may name any of them.
+        let listed: Arc<Vec<String>> =
+            Arc::new(found.iter().map(|r| r.endpoint.to_string()).collect());
+        let trusted = Arc::new(trusted_keys(
+            &id,
+            &inner.options.authorities,
+            authority_answer.unwrap_or(Err(Error::DnsTimeout)),
+            &mut warnings,
+        ));
+        let authorities = {
+            let mut names: Vec<String> = trusted.iter().map(|k| k.name.clone()).collect();
+            names.dedup();
+            names
+        };
         bound_providers(&mut found, inner.options.max_providers, &mut warnings);
         // One task per provider, so that their cryptography runs on every
         // core and a slow provider holds up no other.
         let step2 = budget(inner.options.provider_timeout);
         let tasks = found.iter().cloned().map(|record| {
             let (inner, id) = (self.inner.clone(), id.clone());
-            tokio::spawn(async move { inner.ask_provider(&id, &record, step2).await })
+            let mappings = Mappings {
+                listed: listed.clone(),
+                trusted: trusted.clone(),
+            };
+            tokio::spawn(async move { inner.ask_provider(&id, &record, &mappings, step2).await })
         });
         let finished = futures::future::join_all(tasks).await;
         let providers = finished
@@ -298,6 +344,7 @@ impl<T: Transport> Discoverer<T> {
             kind: id.kind().to_owned(),
             dns_name: name,
             dnssec,
+            authorities,
             providers,
             warnings,
         })
@@ -315,17 +362,27 @@ impl<T: Transport> Discoverer<T> {
     }
 }
 
+/// What a provider's accounts are judged against (DESIGN §11).
+struct Mappings {
+    /// The provider hosts the identifier's records list.
+    listed: Arc<Vec<String>>,
+    /// The authority keys trusted for the identifier.
+    trusted: Arc<Vec<mimi_proto::mapping::AuthorityKey>>,
+}
+
 impl<T: Transport> Inner<T> {
     async fn ask_provider(
         &self,
         id: &Identifier,
         record: &MimiRecord,
+        mappings: &Mappings,
         timeout: Duration,
     ) -> ProviderResult {
         let started = Instant::now();
         let host = record.endpoint.to_string();
         let key_check = self.session.key_check_for(&host).as_str();
-        let outcome = match tokio::time::timeout(timeout, self.query(id, &host)).await {
+        let asked = self.query(id, &host, mappings);
+        let outcome = match tokio::time::timeout(timeout, asked).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => Outcome::failed(&e),
             Err(_) => Outcome::failed(&Error::Timeout),
@@ -341,7 +398,7 @@ impl<T: Transport> Inner<T> {
         }
     }
 
-    async fn query(&self, id: &Identifier, host: &str) -> Result<Outcome> {
+    async fn query(&self, id: &Identifier, host: &str, mappings: &Mappings) -> Result<Outcome> {
         // The fixed path of DESIGN §5, never one a provider handed out: a
         // per-client path would tag every later query.
         let path = format!("{IDENTIFIER_QUERY_PREFIX}{host}");
@@ -377,13 +434,63 @@ impl<T: Transport> Inner<T> {
                 if accounts.is_empty() {
                     return Err(Error::MalformedAnswer);
                 }
-                Ok(Outcome::Found { accounts })
+                let assertions = mimi_proto::mapping::assertions_in(&response)
+                    .map_err(|_| Error::MalformedAnswer)?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let verification = judge_accounts(
+                    &id.to_string(),
+                    accounts,
+                    &assertions,
+                    &mappings.listed,
+                    &mappings.trusted,
+                    now,
+                );
+                self.shown(verification)
             }
             IdentifierQueryCode::NotFound => Ok(Outcome::NotFound),
             IdentifierQueryCode::Ambiguous => Err(Error::Ambiguous),
             IdentifierQueryCode::Forbidden => Err(Error::Forbidden),
             IdentifierQueryCode::UnsupportedField => Err(Error::Unsupported),
         }
+    }
+}
+
+impl<T> Inner<T> {
+    /// The accounts shown as found: never an invalid one; with
+    /// `require_verified`, only verified ones. A provider left with none
+    /// gets an error saying why, and its verdicts are lost with it only in
+    /// the outcome, never silently: the error carries the first reason.
+    fn shown(&self, verification: Vec<AccountVerification>) -> Result<Outcome> {
+        let require = self.options.require_verified;
+        let accounts: Vec<String> = verification
+            .iter()
+            .filter(|v| match v.verification {
+                Verification::Verified => true,
+                Verification::Unverified => !require,
+                Verification::Invalid => false,
+            })
+            .map(|v| v.account.clone())
+            .collect();
+        if accounts.is_empty() {
+            let reason = |wanted: Verification| {
+                verification
+                    .iter()
+                    .find(|v| v.verification == wanted)
+                    .and_then(|v| v.reason.clone())
+            };
+            if let Some(why) = reason(Verification::Unverified) {
+                return Err(Error::Unverified(why));
+            }
+            return Err(Error::InvalidMapping(
+                reason(Verification::Invalid).unwrap_or_default(),
+            ));
+        }
+        Ok(Outcome::Found {
+            accounts,
+            verification,
+        })
     }
 }
 

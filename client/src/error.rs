@@ -147,6 +147,20 @@ pub enum Error {
     /// The provider refused a fresh, valid token.
     #[error("the provider refused our lookup token even after a fresh one")]
     TokenRefused,
+
+    // ---- step 2: signed mappings (DESIGN §11) ----
+    /// Every account the provider named came with a signed mapping that
+    /// proves it wrong (the reason follows): none is shown as found.
+    #[error(
+        "the provider named an account whose signed mapping is invalid ({0}); it is not shown as found"
+    )]
+    InvalidMapping(String),
+    /// Verified accounts are required, and no account the provider named is
+    /// signed by a trusted mapping authority.
+    #[error(
+        "no account this provider named is signed by a trusted mapping authority, and verified accounts are required ({0})"
+    )]
+    Unverified(String),
 }
 
 /// The result type of this crate.

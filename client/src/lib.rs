@@ -24,6 +24,8 @@
 //! - [`session`]: one oblivious exchange, with key caching and the allowed retries.
 //! - [`tokens`]: lookup tokens (Privacy Pass) for providers that require them.
 //! - [`transport`]: the [`Transport`] trait and the relay client.
+//! - [`verify`]: signed mappings (DESIGN §11): the authority keys trusted
+//!   for an identifier, and the verdict on each found account.
 //! - [`error`]: the crate's one error type.
 #![warn(missing_docs)]
 
@@ -33,6 +35,7 @@ pub mod error;
 pub mod session;
 pub mod tokens;
 pub mod transport;
+pub mod verify;
 
 pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
 pub use dns::{DnsMode, Dnssec};
@@ -40,6 +43,7 @@ pub use error::{Error, Result};
 pub use session::KeyCheck;
 pub use tokens::{Credential, StoredTokens, TokenPools};
 pub use transport::{KeySource, RelayAnswer, RelayTransport, Transport};
+pub use verify::{AccountVerification, Verification};
 
 /// A stable snake_case code for an error, for JSON output and programs.
 pub fn error_code(e: &Error) -> &'static str {
@@ -78,5 +82,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::IssuerUnavailable(_) => "issuer_unavailable",
         Error::TokenChallengeRefused => "token_challenge_refused",
         Error::TokenRefused => "token_refused",
+        Error::InvalidMapping(_) => "invalid_mapping",
+        Error::Unverified(_) => "unverified",
     }
 }

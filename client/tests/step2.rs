@@ -255,16 +255,12 @@ async fn found_on_two_providers_in_preference_order() {
     let services: Vec<_> = found.providers.iter().map(|p| p.service.as_str()).collect();
     assert_eq!(services, ["ay", "bee"]);
     assert_eq!(
-        found.providers[0].outcome,
-        Outcome::Found {
-            accounts: vec!["mimi://a.example/u/alice".into()]
-        }
+        found.providers[0].outcome.accounts(),
+        ["mimi://a.example/u/alice"]
     );
     assert_eq!(
-        found.providers[1].outcome,
-        Outcome::Found {
-            accounts: vec!["mimi://b.example/u/al".into()]
-        }
+        found.providers[1].outcome.accounts(),
+        ["mimi://b.example/u/al"]
     );
     assert_eq!(found.accounts().count(), 2);
     assert!(found.warnings.is_empty());

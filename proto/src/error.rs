@@ -211,6 +211,10 @@ pub enum RecordProblem {
     MissingAuthorityKey,
     /// `k` is not a base64url Ed25519 public key (32 octets).
     BadAuthorityKey,
+    /// A trust-store line that is not a `v=MIMIA1` record.
+    NotAnAuthorityRecord,
+    /// A trust-store `scope` that is not domains, `+`-prefixes or `*`.
+    BadScope,
 }
 
 impl fmt::Display for RecordProblem {
@@ -231,6 +235,10 @@ impl fmt::Display for RecordProblem {
             Self::BadAuthorityKey => {
                 f.write_str("'k' is not a base64url Ed25519 public key of 32 octets")
             }
+            Self::NotAnAuthorityRecord => f.write_str("not a v=MIMIA1 record"),
+            Self::BadScope => f.write_str(
+                "'scope' is not a comma-separated list of domains, +prefixes of phone numbers, or *",
+            ),
         }
     }
 }

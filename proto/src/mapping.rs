@@ -157,6 +157,93 @@ impl fmt::Display for AuthorityKey {
     }
 }
 
+/// Which identifiers a trust-store authority speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every identifier (a trust-store line without `scope=`, or `scope=*`).
+    Everything,
+    /// Handles and email addresses of these domains (exactly: not their
+    /// subdomains), and phone numbers starting with these prefixes (`+`
+    /// alone: every number).
+    Only {
+        /// Lower-case A-label domains.
+        domains: Vec<String>,
+        /// `+` and digits.
+        phone_prefixes: Vec<String>,
+    },
+}
+
+/// One entry of a client's trust store: an authority key and the
+/// identifiers it may vouch for (DESIGN §11: how phone-number authorities
+/// are trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedAuthority {
+    /// The key.
+    pub key: AuthorityKey,
+    /// What it may vouch for.
+    pub scope: Scope,
+}
+
+impl TrustedAuthority {
+    /// Parses one trust-store line: an authority record as a domain
+    /// publishes it, with an optional `scope=` tag, a comma-separated list of
+    /// domains, `+`-prefixes of phone numbers, or `*`:
+    /// `v=MIMIA1; n=numbers.example; k=…; scope=+1,+44`.
+    pub fn parse_line(line: &str) -> Result<Self> {
+        let raw = line.trim().as_bytes();
+        let invalid = |problem| Error::InvalidAuthorityRecord {
+            text: line.trim().to_owned(),
+            problem,
+        };
+        let key = AuthorityKey::parse_record(raw)?
+            .ok_or_else(|| invalid(RecordProblem::NotAnAuthorityRecord))?;
+        let text = versioned(raw, AUTHORITY_VERSION)
+            .map_err(invalid)?
+            .unwrap_or_default();
+        let [scope] = tag_values(text, ["scope"]).map_err(invalid)?;
+        let scope = match scope {
+            None | Some("*") => Scope::Everything,
+            Some(list) => {
+                let (mut domains, mut phone_prefixes) = (Vec::new(), Vec::new());
+                for item in list.split(',').map(str::trim) {
+                    if let Some(digits) = item.strip_prefix('+') {
+                        if digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                            return Err(invalid(RecordProblem::BadScope));
+                        }
+                        phone_prefixes.push(item.to_owned());
+                    } else {
+                        let domain = crate::domain::normalise_domain(item)
+                            .map_err(|_| invalid(RecordProblem::BadScope))?;
+                        domains.push(domain);
+                    }
+                }
+                Scope::Only {
+                    domains,
+                    phone_prefixes,
+                }
+            }
+        };
+        Ok(Self { key, scope })
+    }
+
+    /// Whether this authority may vouch for `id`.
+    pub fn covers(&self, id: &crate::Identifier) -> bool {
+        match &self.scope {
+            Scope::Everything => true,
+            Scope::Only {
+                domains,
+                phone_prefixes,
+            } => match (id, id.authority_domain()) {
+                (crate::Identifier::Phone(number), _) => phone_prefixes
+                    .iter()
+                    .any(|p| number.starts_with(p.as_str())),
+                (_, Some(domain)) => domains.iter().any(|d| d == domain),
+                (_, None) => false,
+            },
+        }
+    }
+}
+
 /// A mapping authority's signing key.
 pub struct AuthoritySigner {
     name: String,

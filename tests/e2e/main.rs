@@ -26,7 +26,7 @@ pub(crate) fn accounts(d: &Discovery) -> Vec<String> {
     d.providers
         .iter()
         .flat_map(|p| match &p.outcome {
-            Outcome::Found { accounts } => accounts.clone(),
+            Outcome::Found { accounts, .. } => accounts.clone(),
             _ => vec![],
         })
         .collect()

@@ -53,8 +53,9 @@ pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
                     .providers
                     .iter()
                     .map(|p| match &p.outcome {
-                        Outcome::Found { accounts } => {
-                            format!("{}: {}", p.service, accounts.join(", "))
+                        Outcome::Found { verification, .. } => {
+                            let shown: Vec<String> = verification.iter().map(verdict).collect();
+                            format!("{}: {}", p.service, shown.join(", "))
                         }
                         Outcome::NotFound => format!("{}: not found", p.service),
                         Outcome::Error { message, .. } => {
@@ -73,6 +74,18 @@ pub fn results(rows: &[(Sample, Result<Discovery, Error>)]) -> String {
         );
     }
     out
+}
+
+/// An account with what its signed mapping says (DESIGN §11).
+fn verdict(v: &mimi_client::AccountVerification) -> String {
+    use mimi_client::Verification;
+    match (&v.verification, &v.authority, &v.reason) {
+        (Verification::Verified, Some(by), _) => format!("{} [verified by {by}]", v.account),
+        (Verification::Invalid, _, Some(why)) => {
+            format!("{} [invalid, not shown: {why}]", v.account)
+        }
+        _ => format!("{} [unverified]", v.account),
+    }
 }
 
 fn list(ips: &[IpAddr]) -> String {

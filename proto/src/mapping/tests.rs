@@ -443,3 +443,36 @@ fn the_largest_answer_stays_in_the_one_response_bucket() {
         largest.len()
     );
 }
+
+#[test]
+fn trust_store_lines_and_their_scope() {
+    use crate::Identifier;
+    let key = signer("numbers.example", 5).public_key();
+    let id = |s: &str| Identifier::parse(s).unwrap();
+    let all = TrustedAuthority::parse_line(&format!("  {key}  ")).unwrap();
+    assert_eq!(all.scope, Scope::Everything);
+    assert!(all.covers(&id("+15550109999")) && all.covers(&id("a.example.com")));
+    let some = TrustedAuthority::parse_line(&format!("{key}; scope=+1, +44 ,Example.COM")).unwrap();
+    assert_eq!(some.key, key);
+    assert!(some.covers(&id("+15550109999")));
+    assert!(some.covers(&id("+447700900123")));
+    assert!(!some.covers(&id("+33612345678")));
+    assert!(some.covers(&id("alice.example.com")));
+    assert!(some.covers(&id("alice@example.com")));
+    assert!(!some.covers(&id("alice.sub.example.com")));
+    assert!(!some.covers(&id("alice.example.org")));
+    for bad in [
+        "v=MIMI1; e=x.example".to_owned(),
+        format!("{key}; scope=+1x"),
+        format!("{key}; scope=a..b"),
+        "v=MIMIA1; n=x".to_owned(),
+    ] {
+        assert!(
+            matches!(
+                TrustedAuthority::parse_line(&bad),
+                Err(Error::InvalidAuthorityRecord { .. })
+            ),
+            "{bad}"
+        );
+    }
+}
