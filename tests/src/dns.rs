@@ -212,11 +212,13 @@ pub async fn spawn(
                 trust_anchor = format!("{anchor}\n");
             }
             keys.insert(i, dnskey);
-            // A record changed after signing: its signature no longer matches.
-            if origin.zone_of(&Name::from_ascii(TAMPERED)?)
-                && zone.records.iter().any(|(n, _)| n == TAMPERED)
-            {
-                authority.upsert_mut(txt_record(TAMPERED, "v=MIMI1; e=mimi.attacker.example")?, 2);
+            // Records changed after signing: their signatures no longer match.
+            for (name, text) in crate::samples::tampered() {
+                if origin.zone_of(&Name::from_ascii(name)?)
+                    && zone.records.iter().any(|(n, _)| n == name)
+                {
+                    authority.upsert_mut(txt_record(name, &text)?, 2);
+                }
             }
         }
         authorities.push((LowerName::new(&origin), Arc::new(authority)));

@@ -192,10 +192,11 @@ async fn up() -> Result<()> {
     // The same as a configuration file for mimi-discover.
     let config = world.dir.path().join("mimi-discover.toml");
     let text = format!(
-        "relay = \"https://{}\"\nca_file = \"{}\"\ntrust_anchor = \"{}\"\ndns = \"udp:{}\"\ncredential = \"{}\"\n",
+        "relay = \"https://{}\"\nca_file = \"{}\"\ntrust_anchor = \"{}\"\nauthority_keys = \"{}\"\ndns = \"udp:{}\"\ncredential = \"{}\"\n",
         world.relay_addr,
         world.ca_file.display(),
         world.trust_anchor.display(),
+        world.authority_keys.display(),
         world.dns_addr,
         credential.display()
     );

@@ -2,6 +2,7 @@
 //! that list them.
 
 use mimi_proto::Identifier;
+use mimi_proto::mapping::{AuthoritySigner, Mapping};
 
 /// A provider in the testbed.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +38,11 @@ pub const PROVIDERS: [ProviderSpec; 2] = [
                 "mimi://alpha.example/u/mallory",
                 true,
             ),
+            (
+                "olga.forged.example.com",
+                "mimi://alpha.example/u/olga",
+                true,
+            ),
         ],
     },
     ProviderSpec {
@@ -47,6 +53,7 @@ pub const PROVIDERS: [ProviderSpec; 2] = [
             ("alice.example.com", "mimi://beta.example/u/alice.b", true),
             ("erin.example.com", "mimi://beta.example/u/erin", true),
             ("frank@example.com", "mimi://beta.example/u/frank", true),
+            ("trent.example.com", "mimi://beta.example/u/trent", true),
         ],
     },
 ];
@@ -71,6 +78,9 @@ pub enum Expect {
     NoRecord,
     /// The DNS answer fails DNSSEC validation: refused, nothing sent.
     Bogus,
+    /// The provider named an account whose signed mapping is invalid
+    /// (DESIGN §11): nothing is shown as found.
+    Invalid,
 }
 
 /// A sample identifier.
@@ -135,8 +145,94 @@ pub fn samples() -> Vec<Sample> {
             what: "a record changed after signing",
             expect: Expect::Bogus,
         },
+        Sample {
+            input: "trent.example.com",
+            what: "a mapping signed with a forged key",
+            expect: Expect::Invalid,
+        },
     ]
 }
+
+/// The mapping authority of `example.com` (DESIGN §11): its key is
+/// published at `_mimi-authority.example.com` in the signed zone, and it
+/// signed alpha's mappings of `example.com` identifiers.
+pub fn example_authority() -> AuthoritySigner {
+    signer("example.com", 0x11)
+}
+
+/// The phone-number authority the client trusts through its trust store
+/// ([`trust_store`]); it signed phoebe's number.
+pub fn numbers_authority() -> AuthoritySigner {
+    signer("numbers.testbed.example", 0x22)
+}
+
+/// A key nobody published, used in `example.com`'s name: by beta for
+/// trent's mapping, and in the forged `_mimi-authority.forged.example.com`
+/// record.
+pub fn forger() -> AuthoritySigner {
+    signer("example.com", 0x33)
+}
+
+fn signer(name: &str, byte: u8) -> AuthoritySigner {
+    // A fixed seed: the testbed's worlds are reproducible. Never in production.
+    AuthoritySigner::from_seed(name, &[byte; 32]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The client's trust store in the sample world: the phone-number
+/// authority, for numbers only.
+pub fn trust_store() -> String {
+    format!(
+        "# Mapping authorities trusted beside those domains publish.\n{}; scope=+\n",
+        numbers_authority().public_key()
+    )
+}
+
+/// How long the sample world's assertions are valid.
+pub const ASSERTION_LIFETIME_SECS: u64 = 30 * 86_400;
+
+/// The assertion a provider's directory holds for an entry, if any: who
+/// signs what is part of the sample world.
+pub fn assertion_for(provider: &ProviderSpec, identifier: &str, account: &str) -> Option<Vec<u8>> {
+    let id = Identifier::parse(identifier).ok()?;
+    let signer = match (provider.name, &id) {
+        (_, Identifier::Phone(_)) => numbers_authority(),
+        ("beta", _) if identifier == "trent.example.com" => forger(),
+        ("beta", _) => return None,
+        (_, _) if identifier.ends_with(".forged.example.com") => forger(),
+        (_, _) => example_authority(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mapping = Mapping {
+        identifier: id.to_string(),
+        account: account.to_owned(),
+        provider: provider.host.to_owned(),
+    };
+    signer
+        .sign(&mapping, now, now + ASSERTION_LIFETIME_SECS)
+        .ok()
+}
+
+/// Names whose TXT record is changed after their zone was signed, with the
+/// text that replaces it: their signatures no longer match (bogus).
+pub fn tampered() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            crate::dns::TAMPERED,
+            "v=MIMI1; e=mimi.attacker.example".to_owned(),
+        ),
+        // An attacker publishing its own key for a domain it does not own.
+        (TAMPERED_AUTHORITY, {
+            let mut forged = forger().public_key();
+            forged.name = "example.com".into();
+            forged.to_string()
+        }),
+    ]
+}
+
+/// The authority record changed after signing (see [`tampered`]).
+pub const TAMPERED_AUTHORITY: &str = "_mimi-authority.forged.example.com.";
 
 fn record(p: u16, provider: &ProviderSpec) -> String {
     format!("v=MIMI1; p={p}; e={}; s={}", provider.host, provider.name)
@@ -167,12 +263,31 @@ pub fn zones() -> Vec<crate::dns::Zone> {
         ),
         (name_of("erin.example.com"), record(10, beta)),
         (name_of("frank@example.com"), record(10, beta)),
+        (name_of("trent.example.com"), record(10, beta)),
+        (name_of("olga.forged.example.com"), record(10, alpha)),
+        // The domain's mapping authority (DESIGN §11).
+        (
+            "_mimi-authority.example.com.".to_owned(),
+            example_authority().public_key().to_string(),
+        ),
+        // Signed with the real key, then changed to the forger's.
+        (
+            TAMPERED_AUTHORITY.to_owned(),
+            example_authority().public_key().to_string(),
+        ),
         // Signed with bob's record, then changed to name an attacker's provider.
         (crate::dns::TAMPERED.to_owned(), record(10, alpha)),
     ];
     example.extend(record_count_names());
     let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
-    let insecure = vec![(name_of("ivan.insecure.example.com"), record(10, alpha))];
+    let insecure = vec![
+        (name_of("ivan.insecure.example.com"), record(10, alpha)),
+        // A real key, but in an unsigned zone: not trusted.
+        (
+            "_mimi-authority.insecure.example.com.".to_owned(),
+            example_authority().public_key().to_string(),
+        ),
+    ];
     let zone = |origin: &str, records, signed| crate::dns::Zone {
         origin: origin.to_owned(),
         records,

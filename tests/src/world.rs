@@ -96,6 +96,9 @@ pub struct World {
     pub dns_addr: SocketAddr,
     /// The private DNS root's trust anchor, as a file (DNSKEY, zone-file form).
     pub trust_anchor: PathBuf,
+    /// The client's trust store of mapping authorities (DESIGN §11), as a
+    /// file: the phone-number authority.
+    pub authority_keys: PathBuf,
     /// The relay's address.
     pub relay_addr: SocketAddr,
     /// The providers.
@@ -230,6 +233,8 @@ impl World {
         let dns_addr = dns.addr;
         let trust_anchor = dir.path().join("trust-anchor.txt");
         std::fs::write(&trust_anchor, &dns.trust_anchor)?;
+        let authority_keys = dir.path().join("authority-keys.txt");
+        std::fs::write(&authority_keys, crate::samples::trust_store())?;
 
         // The validating resolver the first provider's DNS gateway forwards to.
         let resolver =
@@ -269,7 +274,7 @@ impl World {
                     spec.name,
                     spec.host,
                     ip(spec.ip),
-                    spec.entries,
+                    spec,
                     fronted_dns,
                     pinned_attester,
                     setup.token_key_per_client,
@@ -372,6 +377,7 @@ impl World {
             ca_file,
             dns_addr,
             trust_anchor,
+            authority_keys,
             relay_addr,
             providers,
             dir,
@@ -439,7 +445,7 @@ impl World {
         name: &str,
         host: &str,
         at: IpAddr,
-        entries: &[(&str, &str, bool)],
+        spec: &crate::samples::ProviderSpec,
         fronted_dns: Option<SocketAddr>,
         attester: Option<&std::path::Path>,
         token_key_per_client: bool,
@@ -465,13 +471,14 @@ impl World {
             require_tokens(&mut config, &home, certificate);
         }
         let directory = Directory::open(&config.directory.database)?;
-        for (identifier, account, searchable) in entries {
+        for (identifier, account, searchable) in spec.entries {
+            let assertion = crate::samples::assertion_for(spec, identifier, account);
             directory
                 .add(&Entry {
                     identifier: identifier.to_string(),
                     account: account.to_string(),
                     searchable: *searchable,
-                    assertion: None,
+                    assertion: assertion.map(|a| mimi_gateway::directory::assertion_text(&a)),
                 })
                 .await?;
         }
@@ -563,6 +570,7 @@ impl World {
                 local_address: Some(ip(CLIENT_IP)),
                 trust_anchor: Some(self.trust_anchor.clone()),
                 credential,
+                authorities: mimi_client::verify::load_trust_store(&self.authority_keys)?,
                 ..Options::default()
             },
         )?)
@@ -618,6 +626,8 @@ impl World {
             .arg(&self.ca_file)
             .arg("--trust-anchor")
             .arg(&self.trust_anchor)
+            .arg("--authority-keys")
+            .arg(&self.authority_keys)
             .env_remove("MIMI_RELAY");
         cmd
     }
@@ -643,10 +653,11 @@ impl World {
             .map(|t| format!(" --credential {}", t.credential_file.display()))
             .unwrap_or_default();
         format!(
-            "mimi-discover --relay https://{} --ca-file {} --trust-anchor {} --dns udp:{}{credential} alice.example.com",
+            "mimi-discover --relay https://{} --ca-file {} --trust-anchor {} --authority-keys {} --dns udp:{}{credential} alice.example.com",
             self.relay_addr,
             self.ca_file.display(),
             self.trust_anchor.display(),
+            self.authority_keys.display(),
             self.dns_addr
         )
     }
