@@ -20,12 +20,15 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# Independent implementations the cross-checks run (Python's cryptography
-# verifies our Privacy Pass tokens), from PyPI when missing.
-if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
-  echo "== installing Python's cryptography (PyPI) for the cross-checks"
-  python3 -m pip install --quiet cryptography ||
-    python3 -m pip install --quiet --break-system-packages cryptography
-fi
+# Independent implementations the cross-checks run, from PyPI when missing:
+# Python's cryptography verifies our Privacy Pass tokens; cwt (with cbor2)
+# verifies our signed mappings and signs one ours must accept.
+for module in cryptography cwt cbor2; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    echo "== installing Python's $module (PyPI) for the cross-checks"
+    python3 -m pip install --quiet "$module" ||
+      python3 -m pip install --quiet --break-system-packages "$module"
+  fi
+done
 
 exec cargo test --workspace "$@"

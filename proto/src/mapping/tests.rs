@@ -476,3 +476,103 @@ fn trust_store_lines_and_their_scope() {
         );
     }
 }
+
+/// Assertions cross-checked with Python's `cwt` (a COSE/CWT implementation
+/// we did not write), both ways: ours verify there, with the claims we
+/// meant, and a flipped bit does not; one signed there verifies in our
+/// verdict. Needs `python3` with `cwt` (scripts/test.sh installs it);
+/// `MIMI_SKIP_PYTHON=1` skips it, loudly.
+#[test]
+fn assertions_cross_check_with_python_cwt() {
+    if std::env::var_os("MIMI_SKIP_PYTHON").is_some() {
+        eprintln!("SKIPPED: MIMI_SKIP_PYTHON is set; the Python cross-check did not run");
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let s = signer("example.com", 7);
+    let ours = s.sign(&mapping(), now - 10, now + 3600).unwrap();
+    let mut flipped = ours.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    let script = r#"
+import sys, json, base64, cwt, cbor2
+from cwt import COSE, COSEKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+public = COSEKey.from_jwk({"kty": "OKP", "crv": "Ed25519", "x": b64(bytes.fromhex(sys.argv[1])), "alg": "EdDSA"})
+for arg in sys.argv[2:4]:
+    try:
+        # COSE verifies the signature; the claims set is CBOR (cwt's own
+        # decode insists on a kid, which our assertions do not carry).
+        c = cbor2.loads(COSE.new().decode(bytes.fromhex(arg), public))
+        print(json.dumps({"iss": c[1], "sub": c[2], "account": c[-65537], "provider": c[-65538], "iat": c[6], "exp": c[4]}))
+    except Exception as e:
+        print("invalid")
+        print(repr(e), file=sys.stderr)
+sk = Ed25519PrivateKey.generate()
+d = sk.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+x = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+private = COSEKey.from_jwk({"kty": "OKP", "crv": "Ed25519", "d": b64(d), "x": b64(x), "alg": "EdDSA"})
+now = int(sys.argv[4])
+token = cwt.encode({1: "py.example", 2: "alice.example.com", 6: now - 5, 4: now + 600,
+                    -65537: "mimi://alpha.example/u/alice", -65538: "mimi.alpha.example"}, private)
+print(x.hex())
+print(token.hex())
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(hex::encode(s.public_key().key))
+        .arg(hex::encode(&ours))
+        .arg(hex::encode(&flipped))
+        .arg(now.to_string())
+        .output()
+        .expect("python3 (run scripts/test.sh, which installs what the cross-checks need)");
+    assert!(
+        out.status.success(),
+        "python3 with cwt failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    let claims: serde_json::Value = serde_json::from_str(lines[0])
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        claims,
+        serde_json::json!({
+            "iss": "example.com",
+            "sub": "alice.example.com",
+            "account": "mimi://alpha.example/u/alice",
+            "provider": "mimi.alpha.example",
+            "iat": now - 10,
+            "exp": now + 3600,
+        })
+    );
+    assert_eq!(lines[1], "invalid");
+    // Signed in Python: our verdict, with the key Python used.
+    let key = AuthorityKey {
+        name: "py.example".into(),
+        key: hex::decode(lines[2]).unwrap().try_into().unwrap(),
+    };
+    let theirs = hex::decode(lines[3]).unwrap();
+    let p = providers();
+    assert_eq!(
+        judge(Some(&theirs), expected(&p), std::slice::from_ref(&key), now),
+        Verdict::Verified {
+            authority: "py.example".into(),
+            expires_at: now + 600
+        }
+    );
+    let mut theirs_flipped = theirs.clone();
+    let last = theirs_flipped.len() - 1;
+    theirs_flipped[last] ^= 1;
+    assert_eq!(
+        judge(Some(&theirs_flipped), expected(&p), &[key], now),
+        Verdict::Invalid(Invalid::BadSignature)
+    );
+}
