@@ -10,6 +10,7 @@ mod directory_stores;
 mod failure;
 mod hostile;
 mod keys;
+mod mappings;
 mod oblivious_dns;
 mod privacy;
 mod processes;

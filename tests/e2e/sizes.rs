@@ -126,7 +126,20 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
     ids.extend((1..=64).map(|n| format!("{}@example.com", "l".repeat(n))));
     ids.extend([100, 150, 190].map(|n| format!("{}@{}", "l".repeat(64), handle_of_length(n))));
     ids.extend((8..=15).map(|n| format!("+{}", "5".repeat(n))));
-    // Found with 1 to the maximum number of accounts, each as long as allowed.
+    // Found with 1 to the maximum number of accounts, each as long as
+    // allowed and each with its signed mapping (DESIGN §11).
+    let authority = mimi_testbed::samples::example_authority();
+    let signed = |identifier: &str, account: &str| {
+        let mapping = mimi_proto::mapping::Mapping {
+            identifier: identifier.to_owned(),
+            account: account.to_owned(),
+            provider: host.clone(),
+        };
+        let a = authority
+            .sign(&mapping, 1_800_000_000, 4_000_000_000)
+            .unwrap();
+        Some(mimi_gateway::directory::assertion_text(&a))
+    };
     let directory =
         Directory::open(&world.dir.path().join(&alpha.name).join("directory.sqlite")).unwrap();
     for k in 1..=MAX_ACCOUNTS_PER_IDENTIFIER {
@@ -137,9 +150,9 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
             directory
                 .add(&Entry {
                     identifier: id.clone(),
+                    assertion: signed(&id, &account),
                     account,
                     searchable: true,
-                    assertion: None,
                 })
                 .await
                 .unwrap();
@@ -153,7 +166,10 @@ async fn every_identifier_length_and_every_answer_is_one_size_on_the_relay() {
                 identifier: format!("n{MAX_ACCOUNTS_PER_IDENTIFIER}.sizes.example"),
                 account: format!("mimi://alpha.example/u/extra{a}"),
                 searchable: true,
-                assertion: None,
+                assertion: signed(
+                    &format!("n{MAX_ACCOUNTS_PER_IDENTIFIER}.sizes.example"),
+                    &format!("mimi://alpha.example/u/extra{a}"),
+                ),
             })
             .await
             .unwrap();
@@ -256,9 +272,11 @@ async fn oblivious_dns_answers_with_0_to_16_records_are_one_size_on_the_relay() 
     }
     // NXDOMAIN too.
     assert!(client.discover("nothing.sizes.example.com").await.is_err());
-    // Every POST was a DNS query: the providers the records name are not served.
+    // Every POST was a DNS query: the providers the records name are not
+    // served. Each lookup asks two names, its MIMI records and its domain's
+    // mapping authorities (DESIGN §11), so 18 lookups made 36.
     let sizes = post_sizes(&world);
-    assert_eq!(sizes.len(), 18);
+    assert_eq!(sizes.len(), 36);
     let (requests, responses) = distinct(&sizes);
     assert_eq!(
         requests.len(),

@@ -1,7 +1,8 @@
 //! Hostile parties for the attack tests (DESIGN §4.1, §8): a relay that
 //! hands out key lists of its own, or refuses `CONNECT`; and a gateway that
 //! tries to plant state in clients (a per-request `Date`, per-request
-//! directory documents) to recognise them in later requests.
+//! directory documents) to recognise them in later requests, and asserts
+//! mappings of its choosing (DESIGN §11).
 //!
 //! Each records what the attack achieved, so that a test can assert it
 //! achieved nothing, and see it achieve something against a client without
@@ -22,7 +23,7 @@ use mimi_proto::oblivious::{
     MEDIA_PROBLEM_JSON, Problem, ProblemType,
 };
 use mimi_proto::query::{IdentifierUri, UserProfile};
-use mimi_proto::{IdentifierQueryCode, IdentifierResponse};
+use mimi_proto::{IdentifierQueryCode, IdentifierRequest, IdentifierResponse};
 use mimi_server_core::layer::Next;
 
 /// What a hostile relay does.
@@ -193,6 +194,8 @@ pub struct TaggingGateway {
     /// Answer queries with a `PrivateToken` challenge of its own making: a
     /// redemption context for each client, to link the tokens it spends.
     challenge_tags: std::sync::atomic::AtomicBool,
+    /// The answers it gives for these identifiers, whatever the truth.
+    lies: Mutex<HashMap<String, IdentifierResponse>>,
 }
 
 impl TaggingGateway {
@@ -207,7 +210,18 @@ impl TaggingGateway {
             date_tags: Mutex::default(),
             path_tags: AtomicUsize::new(0),
             challenge_tags: std::sync::atomic::AtomicBool::new(false),
+            lies: Mutex::default(),
         }
+    }
+
+    /// From now on, answers identifierQuery for `identifier` (normalised)
+    /// with `answer`: another account, someone else's signed mapping, no
+    /// signature at all.
+    pub fn lie_about(&self, identifier: &str, answer: IdentifierResponse) {
+        self.lies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(identifier.to_owned(), answer);
     }
 
     /// From now on, answers identifierQuery with a tagged token challenge.
@@ -273,12 +287,16 @@ impl TaggingGateway {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(seen.clone());
-        let inner = self.answer(&seen);
+        let asked = IdentifierRequest::from_bytes(msg.content())
+            .ok()
+            .and_then(|r| r.query_elements.into_iter().next())
+            .map(|e| String::from_utf8_lossy(&e.search_value).into_owned());
+        let inner = self.answer(&seen, asked.as_deref());
         let sealed = sealer.encapsulate(&inner).unwrap_or_default();
         respond(StatusCode::OK, MEDIA_OHTTP_RES, sealed)
     }
 
-    fn answer(&self, seen: &SeenRequest) -> Vec<u8> {
+    fn answer(&self, seen: &SeenRequest, asked: Option<&str>) -> Vec<u8> {
         let mut tags = self.date_tags.lock().unwrap_or_else(|p| p.into_inner());
         // A Date within a few seconds of a tag is that tag (they are an hour
         // apart): a client that kept it would have moved on a little.
@@ -332,6 +350,21 @@ impl TaggingGateway {
                 200,
                 &[("content-type", MEDIA_JSON)],
                 doc.as_bytes(),
+            )
+            .unwrap_or_default();
+        }
+        let lie = asked.and_then(|id| {
+            self.lies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(id)
+                .cloned()
+        });
+        if let Some(lie) = lie {
+            return oblivious::encode_response(
+                200,
+                &[("content-type", MEDIA_OCTET_STREAM)],
+                &lie.to_bytes().unwrap_or_default(),
             )
             .unwrap_or_default();
         }

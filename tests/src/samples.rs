@@ -231,6 +231,30 @@ pub fn tampered() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The host of the hostile provider's gateway, when a world has one
+/// (`Setup::tagging_gateway`).
+pub const HOSTILE_PROVIDER_HOST: &str = "mimi.evil.example";
+
+/// Identifiers only the hostile provider lists (the attack tests of signed
+/// mappings tell it what to answer for each).
+pub const LIED_ABOUT: [&str; 8] = [
+    "swap.example.com",
+    "sigforge.example.com",
+    "copied.example.com",
+    "expired.example.com",
+    "bare.example.com",
+    "old.rotating.example.com",
+    "new.rotating.example.com",
+    "old.rotated.example.com",
+];
+
+/// A domain's authority keys during a rotation: the old and the new key,
+/// both published at `_mimi-authority.rotating.example.com`; after it, only
+/// the new one at `_mimi-authority.rotated.example.com`.
+pub fn rotation_keys(domain: &str) -> (AuthoritySigner, AuthoritySigner) {
+    (signer(domain, 0x44), signer(domain, 0x55))
+}
+
 /// The authority record changed after signing (see [`tampered`]).
 pub const TAMPERED_AUTHORITY: &str = "_mimi-authority.forged.example.com.";
 
@@ -270,6 +294,28 @@ pub fn zones() -> Vec<crate::dns::Zone> {
             "_mimi-authority.example.com.".to_owned(),
             example_authority().public_key().to_string(),
         ),
+        // A rotation under way, and done (DESIGN §11).
+        (
+            "_mimi-authority.rotating.example.com.".to_owned(),
+            rotation_keys("rotating.example.com")
+                .0
+                .public_key()
+                .to_string(),
+        ),
+        (
+            "_mimi-authority.rotating.example.com.".to_owned(),
+            rotation_keys("rotating.example.com")
+                .1
+                .public_key()
+                .to_string(),
+        ),
+        (
+            "_mimi-authority.rotated.example.com.".to_owned(),
+            rotation_keys("rotated.example.com")
+                .1
+                .public_key()
+                .to_string(),
+        ),
         // Signed with the real key, then changed to the forger's.
         (
             TAMPERED_AUTHORITY.to_owned(),
@@ -279,6 +325,12 @@ pub fn zones() -> Vec<crate::dns::Zone> {
         (crate::dns::TAMPERED.to_owned(), record(10, alpha)),
     ];
     example.extend(record_count_names());
+    example.extend(LIED_ABOUT.iter().map(|id| {
+        (
+            name_of(id),
+            format!("v=MIMI1; p=10; e={HOSTILE_PROVIDER_HOST}; s=evil"),
+        )
+    }));
     let e164 = vec![(name_of("+1 555 010 9999"), record(10, alpha))];
     let insecure = vec![
         (name_of("ivan.insecure.example.com"), record(10, alpha)),

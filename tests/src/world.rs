@@ -44,7 +44,7 @@ pub struct Provider {
 }
 
 /// The host of the tagging gateway, when a world has one.
-pub const TAGGING_HOST: &str = "mimi.evil.example";
+pub const TAGGING_HOST: &str = crate::samples::HOSTILE_PROVIDER_HOST;
 
 /// What a world holds besides its honest parties.
 #[derive(Debug, Clone, Copy, Default)]
