@@ -96,6 +96,16 @@ pub struct SignReport {
     pub foreign: usize,
 }
 
+impl std::fmt::Display for SignReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "signed {}; kept {} still valid; left {} signed by other authorities",
+            self.signed, self.kept, self.foreign
+        )
+    }
+}
+
 /// Signs every entry that has no assertion, or one of this authority that
 /// expires within the renewal window, or names another provider; entries
 /// that another authority signed are left alone (a distribution point

@@ -1,16 +1,15 @@
 //! The `mimi-gateway` command: serve, and the operator's key and directory tools.
 
 use mimi_server_core::config_file::TomlFile as _;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use base64::Engine;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use mimi_gateway::config::KeySourceKind;
-use mimi_gateway::directory::{self, Directory, Entry};
+use mimi_gateway::directory::{self, Directory, Entry, EntryFormat};
 use mimi_gateway::keys::{KeyFile, KeyRing};
 use mimi_gateway::seeded_keys::SeedFile;
 use mimi_gateway::{Config, authority, http};
@@ -134,7 +133,7 @@ enum DirectoryCommand {
         output: Option<PathBuf>,
         /// The format (default: from the output's extension, else CSV).
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<EntryFormat>,
     },
     /// Import entries from a file, all or nothing.
     Import {
@@ -142,7 +141,7 @@ enum DirectoryCommand {
         file: PathBuf,
         /// The file's format (default: from its extension).
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<EntryFormat>,
         /// A provider that is its own mapping authority: sign the entries
         /// with this authority key file (`mimi-authority new-key`), naming
         /// `public_host` as the provider. Entries another authority signed
@@ -153,12 +152,6 @@ enum DirectoryCommand {
         #[arg(long, default_value_t = 30)]
         lifetime_days: u64,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Csv,
-    Json,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -386,22 +379,11 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
             }
         }
         DirectoryCommand::Export { output, format } => {
-            let format = format.unwrap_or(match &output {
-                Some(p) if p.extension().is_some_and(|e| e == "json") => Format::Json,
-                _ => Format::Csv,
-            });
+            let format = format
+                .or(output.as_deref().and_then(EntryFormat::of_path))
+                .unwrap_or(EntryFormat::Csv);
             let entries = dir.list().await?;
-            let sink: Box<dyn Write> = match &output {
-                Some(path) => Box::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                ),
-                None => Box::new(std::io::stdout().lock()),
-            };
-            match format {
-                Format::Csv => directory::write_csv(&entries, sink)?,
-                Format::Json => directory::write_json(&entries, sink)?,
-            }
+            directory::write_entries(&entries, format, output.as_deref())?;
             if let Some(path) = output {
                 eprintln!("exported {} entries to {}", entries.len(), path.display());
             }
@@ -412,21 +394,13 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
             sign_with,
             lifetime_days,
         } => {
-            let format = match format {
-                Some(f) => f,
-                None if file.extension().is_some_and(|e| e == "json") => Format::Json,
-                None if file.extension().is_some_and(|e| e == "csv") => Format::Csv,
-                None => bail!(
+            let Some(format) = format.or(EntryFormat::of_path(&file)) else {
+                bail!(
                     "cannot tell the format of {}: pass --format csv|json",
                     file.display()
-                ),
+                );
             };
-            let reader = std::fs::File::open(&file)
-                .with_context(|| format!("opening {}", file.display()))?;
-            let mut entries = match format {
-                Format::Csv => directory::parse_csv(reader)?,
-                Format::Json => directory::parse_json(reader)?,
-            };
+            let mut entries = directory::read_entries(&file, format)?;
             if let Some(key) = sign_with {
                 let signer = authority::load_key(&key)?;
                 let policy = authority::SignPolicy {
@@ -438,13 +412,7 @@ async fn directory_command(config: &Config, cmd: DirectoryCommand) -> anyhow::Re
                     bail!("--sign-with needs public_host (the provider the mappings name)");
                 }
                 let r = authority::sign_entries(&mut entries, &signer, &policy, SystemTime::now())?;
-                eprintln!(
-                    "signed {} as {}; kept {} still valid; left {} signed by other authorities",
-                    r.signed,
-                    signer.name(),
-                    r.kept,
-                    r.foreign
-                );
+                eprintln!("{} ({r})", signer.name());
             }
             let n = dir.import(&entries).await?;
             println!("imported {n} entries");

@@ -131,3 +131,139 @@ fn export_writes_what_import_reads() {
         "{out}"
     );
 }
+
+fn authority(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimi-authority"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A mapping authority's round: a key (private, never overwritten), the
+/// record that publishes it, one signed mapping, and a directory export
+/// signed in bulk and imported, its assertions kept; and a provider that is
+/// its own authority signing at import.
+#[test]
+fn an_authority_signs_what_the_gateway_imports() {
+    use base64::Engine;
+    use mimi_proto::mapping::{Assertion, AuthorityKey};
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("authority.json");
+    let k = key.display().to_string();
+    let (code, out, err) = authority(&["new-key", "--name", "example.com", &k]);
+    assert_eq!(code, 0, "{err}");
+    let published = AuthorityKey::parse_record(out.trim().as_bytes())
+        .unwrap()
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (code, _, err) = authority(&["new-key", "--name", "example.com", &k]);
+    assert_ne!(code, 0, "a key file was overwritten");
+    assert!(err.contains("exists"), "{err}");
+    let (code, out, _) = authority(&["record", &k, "--domain", "Example.COM"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("_mimi-authority.example.com. IN TXT \"{published}\"")
+    );
+
+    let (code, out, err) = authority(&[
+        "sign",
+        &k,
+        "--identifier",
+        "Alice.Example.com",
+        "--account",
+        "mimi://p.example/u/alice",
+        "--provider",
+        "mimi.p.example",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(out.trim())
+        .unwrap();
+    let a = Assertion::decode(&bytes).unwrap();
+    assert!(a.signed_by(&published));
+    assert_eq!(a.claims().mapping.identifier, "alice.example.com");
+
+    // Export, sign in bulk, import: every entry carries its assertion.
+    let config = write_config(dir.path(), "plain_http = true");
+    for args in [
+        &[
+            "directory",
+            "add",
+            "alice.example.com",
+            "mimi://p.example/u/alice",
+        ][..],
+        &[
+            "directory",
+            "add",
+            "+15550109999",
+            "mimi://p.example/u/phone",
+        ],
+    ] {
+        assert_eq!(gateway(&config, args).0, 0);
+    }
+    let export = dir.path().join("all.json");
+    let signed = dir.path().join("signed.json");
+    let (e, s) = (export.display().to_string(), signed.display().to_string());
+    assert_eq!(gateway(&config, &["directory", "export", "-o", &e]).0, 0);
+    let (code, _, err) = authority(&[
+        "sign-entries",
+        &k,
+        &e,
+        "-o",
+        &s,
+        "--provider",
+        "mimi.p.example",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("signed 2"), "{err}");
+    let (code, _, err) = gateway(&config, &["directory", "import", &s]);
+    assert_eq!(code, 0, "{err}");
+    let (_, listed, _) = gateway(&config, &["directory", "list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["assertion"].is_string()),
+        "{listed}"
+    );
+    // Again at once: nothing is due.
+    let (code, _, err) = authority(&[
+        "sign-entries",
+        &k,
+        &s,
+        "-o",
+        &e,
+        "--provider",
+        "mimi.p.example",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("signed 0; kept 2"), "{err}");
+
+    // A provider that is its own authority signs at import.
+    let other = tempfile::tempdir().unwrap();
+    let own = write_config(other.path(), "plain_http = true");
+    let plain = other.path().join("plain.csv");
+    std::fs::write(&plain, "bob.example.com,mimi://p.example/u/bob\n").unwrap();
+    let p = plain.display().to_string();
+    let (code, _, err) = gateway(&own, &["directory", "import", &p, "--sign-with", &k]);
+    assert_eq!(code, 0, "{err}");
+    let (_, csv, _) = gateway(&own, &["directory", "export"]);
+    assert!(
+        csv.starts_with("identifier,account,searchable,assertion\n"),
+        "{csv}"
+    );
+}

@@ -195,6 +195,19 @@ fn answer(accounts: &[&str], assertions: &[Option<&[u8]>]) -> IdentifierResponse
     r
 }
 
+/// A world with a hostile provider ([`TAGGING_HOST`]) the test tells what
+/// to answer.
+async fn hostile_world() -> (World, std::sync::Arc<mimi_testbed::hostile::TaggingGateway>) {
+    let world = World::start_with(Setup {
+        tagging_gateway: true,
+        ..Setup::default()
+    })
+    .await
+    .unwrap();
+    let evil = world.tagging_gateway.clone().unwrap();
+    (world, evil)
+}
+
 fn sign(by: &AuthoritySigner, identifier: &str, account: &str, from: u64, until: u64) -> Vec<u8> {
     let mapping = Mapping {
         identifier: identifier.into(),
@@ -212,13 +225,7 @@ fn sign(by: &AuthoritySigner, identifier: &str, account: &str, from: u64, until:
 /// accounts are required).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_asserting_what_suits_it_is_caught() {
-    let world = World::start_with(Setup {
-        tagging_gateway: true,
-        ..Setup::default()
-    })
-    .await
-    .unwrap();
-    let evil = world.tagging_gateway.clone().unwrap();
+    let (world, evil) = hostile_world().await;
     let (now, authority) = (now(), example_authority());
     let swap_real = sign(
         &authority,
@@ -303,13 +310,7 @@ async fn a_provider_asserting_what_suits_it_is_caught() {
 /// new key), an assertion under the old key no longer does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assertions_verify_across_a_key_rotation_and_not_after_it() {
-    let world = World::start_with(Setup {
-        tagging_gateway: true,
-        ..Setup::default()
-    })
-    .await
-    .unwrap();
-    let evil = world.tagging_gateway.clone().unwrap();
+    let (world, evil) = hostile_world().await;
     let now = now();
     let (old, new) = rotation_keys("rotating.example.com");
     for (id, key) in [

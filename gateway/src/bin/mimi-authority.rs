@@ -5,14 +5,13 @@
 //! A provider that is its own authority can also sign at import, with
 //! `mimi-gateway directory import --sign-with`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::bail;
+use clap::{Parser, Subcommand};
 use mimi_gateway::authority::{self, SignPolicy};
-use mimi_gateway::directory::{self, assertion_text};
+use mimi_gateway::directory::{self, EntryFormat, assertion_text};
 use mimi_proto::mapping::Mapping;
 use mimi_proto::record::Endpoint;
 use mimi_proto::{Identifier, MimiUri};
@@ -94,14 +93,8 @@ enum Command {
         /// The input's and output's format (default: from the input's
         /// extension, else CSV).
         #[arg(long, value_enum)]
-        format: Option<Format>,
+        format: Option<EntryFormat>,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Csv,
-    Json,
 }
 
 const DAY: u64 = 86_400;
@@ -157,16 +150,10 @@ fn main() -> anyhow::Result<()> {
             format,
         } => {
             let signer = authority::load_key(&key)?;
-            let format = format.unwrap_or(match input.extension() {
-                Some(e) if e == "json" => Format::Json,
-                _ => Format::Csv,
-            });
-            let reader = std::fs::File::open(&input)
-                .with_context(|| format!("opening {}", input.display()))?;
-            let mut entries = match format {
-                Format::Csv => directory::parse_csv(reader)?,
-                Format::Json => directory::parse_json(reader)?,
-            };
+            let format = format
+                .or(EntryFormat::of_path(&input))
+                .unwrap_or(EntryFormat::Csv);
+            let mut entries = directory::read_entries(&input, format)?;
             let policy = SignPolicy {
                 provider: provider_host(&provider)?,
                 lifetime_secs: lifetime_days.saturating_mul(DAY),
@@ -177,24 +164,8 @@ fn main() -> anyhow::Result<()> {
             }
             let report =
                 authority::sign_entries(&mut entries, &signer, &policy, SystemTime::now())?;
-            let sink: Box<dyn Write> = match &output {
-                Some(path) => Box::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("creating {}", path.display()))?,
-                ),
-                None => Box::new(std::io::stdout().lock()),
-            };
-            match format {
-                Format::Csv => directory::write_csv(&entries, sink)?,
-                Format::Json => directory::write_json(&entries, sink)?,
-            }
-            eprintln!(
-                "signed {} as {}; kept {} still valid; left {} signed by other authorities",
-                report.signed,
-                signer.name(),
-                report.kept,
-                report.foreign
-            );
+            directory::write_entries(&entries, format, output.as_deref())?;
+            eprintln!("{} ({report})", signer.name());
         }
     }
     Ok(())

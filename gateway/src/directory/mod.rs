@@ -238,6 +238,54 @@ pub fn assertion_text(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The file formats entries are exported to and imported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EntryFormat {
+    /// `identifier,account[,searchable[,assertion]]`, with a header line.
+    Csv,
+    /// An array of entry objects.
+    Json,
+}
+
+impl EntryFormat {
+    /// The format a file's extension says (`.csv`, `.json`), if it says one.
+    pub fn of_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "csv" => Some(Self::Csv),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+fn with_path(path: &Path, e: std::io::Error) -> Error {
+    Error::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", path.display()),
+    ))
+}
+
+/// Reads the entries of the file at `path`.
+pub fn read_entries(path: &Path, format: EntryFormat) -> Result<Vec<Entry>> {
+    let file = std::fs::File::open(path).map_err(|e| with_path(path, e))?;
+    match format {
+        EntryFormat::Csv => parse_csv(file),
+        EntryFormat::Json => parse_json(file),
+    }
+}
+
+/// Writes entries to the file at `path`, or to standard output.
+pub fn write_entries(entries: &[Entry], format: EntryFormat, path: Option<&Path>) -> Result<()> {
+    let sink: Box<dyn std::io::Write> = match path {
+        Some(p) => Box::new(std::fs::File::create(p).map_err(|e| with_path(p, e))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match format {
+        EntryFormat::Csv => write_csv(entries, sink),
+        EntryFormat::Json => write_json(entries, sink),
+    }
+}
+
 /// Parses entries from CSV: `identifier,account[,searchable[,assertion]]`,
 /// an optional header row starting with `identifier`, `searchable` one of
 /// `true/false/yes/no/1/0` (default true), `assertion` base64url (empty:
@@ -294,23 +342,25 @@ pub fn parse_json(input: impl Read) -> Result<Vec<Entry>> {
 }
 
 /// Writes entries as CSV with a header line, the form [`parse_csv`] reads.
+/// The `assertion` column is written only when an entry has one, so that a
+/// directory without signed mappings exports as it always did.
 pub fn write_csv(entries: &[Entry], output: impl std::io::Write) -> Result<()> {
     let mut writer = csv::Writer::from_writer(output);
     let failed = |e: csv::Error| Error::Io(std::io::Error::other(e.to_string()));
-    writer
-        .write_record(["identifier", "account", "searchable", "assertion"])
-        .map_err(failed)?;
+    let signed = entries.iter().any(|e| e.assertion.is_some());
+    let header: &[&str] = if signed {
+        &["identifier", "account", "searchable", "assertion"]
+    } else {
+        &["identifier", "account", "searchable"]
+    };
+    writer.write_record(header).map_err(failed)?;
     for e in entries {
         let searchable = if e.searchable { "true" } else { "false" };
-        let assertion = e.assertion.as_deref().unwrap_or_default();
-        writer
-            .write_record([
-                e.identifier.as_str(),
-                e.account.as_str(),
-                searchable,
-                assertion,
-            ])
-            .map_err(failed)?;
+        let mut row = vec![e.identifier.as_str(), e.account.as_str(), searchable];
+        if signed {
+            row.push(e.assertion.as_deref().unwrap_or_default());
+        }
+        writer.write_record(&row).map_err(failed)?;
     }
     writer.flush().map_err(Error::Io)
 }
@@ -339,12 +389,7 @@ mod tests {
         )
         .await;
         let listed = d.list().await.unwrap();
-        let mut csv_out = Vec::new();
-        write_csv(&listed, &mut csv_out).unwrap();
-        assert_eq!(parse_csv(&csv_out[..]).unwrap(), listed);
-        let mut json_out = Vec::new();
-        write_json(&listed, &mut json_out).unwrap();
-        assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
+        let csv_out = round_trips(&listed);
         // And into a fresh directory: the same entries.
         let (_u, fresh) = open();
         fresh
@@ -356,6 +401,18 @@ mod tests {
 
     fn entry(id: &str, account: &str, searchable: bool) -> Entry {
         Entry::new(id, account, searchable)
+    }
+
+    /// Writes `listed` as CSV and JSON and reads each back unchanged;
+    /// returns the CSV.
+    fn round_trips(listed: &[Entry]) -> Vec<u8> {
+        let mut csv_out = Vec::new();
+        write_csv(listed, &mut csv_out).unwrap();
+        assert_eq!(parse_csv(&csv_out[..]).unwrap(), listed);
+        let mut json_out = Vec::new();
+        write_json(listed, &mut json_out).unwrap();
+        assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
+        csv_out
     }
 
     async fn fill(d: &Directory, entries: &[(&str, &str, bool)]) {
@@ -545,12 +602,7 @@ mod tests {
         assert_eq!(found[0].assertion.as_deref(), Some(expected.as_slice()));
         let listed = d.list().await.unwrap();
         assert_eq!(listed[0].assertion, good.assertion);
-        let mut csv_out = Vec::new();
-        write_csv(&listed, &mut csv_out).unwrap();
-        assert_eq!(parse_csv(&csv_out[..]).unwrap(), listed);
-        let mut json_out = Vec::new();
-        write_json(&listed, &mut json_out).unwrap();
-        assert_eq!(parse_json(&json_out[..]).unwrap(), listed);
+        round_trips(&listed);
         // An assertion for another identifier or account, or garbage: refused.
         for bad in [
             signed_entry(id, account, ("bob.example.com", account)),
