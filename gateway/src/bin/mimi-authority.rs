@@ -56,7 +56,7 @@ enum Command {
         /// The identifier (handle, email address or +number).
         #[arg(long)]
         identifier: String,
-        /// The account: mimi://<domain>/u/<account>.
+        /// The account: `mimi://<domain>/u/<account>`.
         #[arg(long)]
         account: String,
         /// The provider's discovery host, as published in DNS as e=.
