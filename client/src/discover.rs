@@ -14,7 +14,7 @@ use mimi_proto::{Identifier, IdentifierQueryCode, IdentifierRequest, IdentifierR
 use serde::Serialize;
 
 use crate::dns::{DnsMode, Dnssec, Step1};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::session::{InnerRequest, KeyCheck, Session};
 use crate::transport::Transport;
 use crate::verify::{AccountVerification, Verification, judge_accounts, trusted_keys};
@@ -129,8 +129,8 @@ pub enum Outcome {
     Error {
         /// A sentence for the user.
         message: String,
-        /// A stable code for programs.
-        code: String,
+        /// A stable code for programs (serialised as its text).
+        code: ErrorCode,
     },
 }
 
@@ -146,7 +146,7 @@ impl Outcome {
     fn failed(e: &Error) -> Self {
         Self::Error {
             message: e.to_string(),
-            code: crate::error_code(e).to_owned(),
+            code: e.code(),
         }
     }
 }
@@ -328,7 +328,7 @@ impl<T: Transport> Discoverer<T> {
                     dns_account: record.account.as_ref().map(ToString::to_string),
                     outcome: Outcome::Error {
                         message: "internal error".into(),
-                        code: "internal".into(),
+                        code: ErrorCode::Internal,
                     },
                     elapsed_ms: 0,
                     key_check: self

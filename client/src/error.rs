@@ -163,5 +163,135 @@ pub enum Error {
     Unverified(String),
 }
 
+/// Declares [`ErrorCode`] with each variant's stable text once.
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// A stable code for each kind of failure: the JSON `code`, the
+        /// README's table, what programs match on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                $variant,
+            )*
+            /// `internal`: a task of the client's own died.
+            Internal,
+        }
+
+        impl ErrorCode {
+            /// The code as text.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                    Self::Internal => "internal",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidIdentifier => "invalid_identifier",
+    InvalidRelayUrl => "invalid_relay_url",
+    InsecureRelay => "insecure_relay",
+    Config => "config",
+    NoMimiRecord => "no_mimi_record",
+    OnlyInvalidRecords => "only_invalid_records",
+    NameNotFound => "name_not_found",
+    DnsTimeout => "dns_timeout",
+    DnsFailed => "dns_failed",
+    DnsBogus => "dns_bogus",
+    DnsInsecure => "dns_insecure",
+    RelayUnreachable => "relay_unreachable",
+    RateLimited => "rate_limited",
+    UnknownGateway => "unknown_gateway",
+    RelayRefused => "relay_refused",
+    GatewayUnreachable => "gateway_unreachable",
+    Timeout => "timeout",
+    TunnelRefused => "tunnel_refused",
+    TunnelFailed => "tunnel_failed",
+    KeyInconsistent => "key_inconsistent",
+    NoUsableKey => "no_usable_key",
+    KeyMismatch => "key_mismatch",
+    DateRejected => "date_rejected",
+    ProviderRefused => "provider_refused",
+    Unsupported => "unsupported",
+    Forbidden => "forbidden",
+    Ambiguous => "ambiguous",
+    MalformedAnswer => "malformed_answer",
+    QuotaReached => "quota_reached",
+    NoCredential => "no_credential",
+    CredentialRejected => "credential_rejected",
+    IssuerUnavailable => "issuer_unavailable",
+    TokenChallengeRefused => "token_challenge_refused",
+    TokenRefused => "token_refused",
+    InvalidMapping => "invalid_mapping",
+    Unverified => "unverified",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// So that programs (and tests) can compare a code with its text.
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Error {
+    /// This error's stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidIdentifier(_) => ErrorCode::InvalidIdentifier,
+            Self::InvalidRelayUrl(_) => ErrorCode::InvalidRelayUrl,
+            Self::InsecureRelay(_) => ErrorCode::InsecureRelay,
+            Self::Config(_) => ErrorCode::Config,
+            Self::NoMimiRecord => ErrorCode::NoMimiRecord,
+            Self::OnlyInvalidRecords(_) => ErrorCode::OnlyInvalidRecords,
+            Self::NameNotFound => ErrorCode::NameNotFound,
+            Self::DnsTimeout => ErrorCode::DnsTimeout,
+            Self::DnsFailed(_) => ErrorCode::DnsFailed,
+            Self::DnsBogus => ErrorCode::DnsBogus,
+            Self::DnsInsecure => ErrorCode::DnsInsecure,
+            Self::RelayUnreachable => ErrorCode::RelayUnreachable,
+            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::UnknownGateway => ErrorCode::UnknownGateway,
+            Self::RelayRefused(_) => ErrorCode::RelayRefused,
+            Self::GatewayUnreachable(_) => ErrorCode::GatewayUnreachable,
+            Self::Timeout => ErrorCode::Timeout,
+            Self::TunnelRefused(_) => ErrorCode::TunnelRefused,
+            Self::TunnelFailed(_) => ErrorCode::TunnelFailed,
+            Self::KeyInconsistent => ErrorCode::KeyInconsistent,
+            Self::NoUsableKey => ErrorCode::NoUsableKey,
+            Self::KeyMismatch => ErrorCode::KeyMismatch,
+            Self::DateRejected => ErrorCode::DateRejected,
+            Self::ProviderRefused(_) => ErrorCode::ProviderRefused,
+            Self::Unsupported => ErrorCode::Unsupported,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::Ambiguous => ErrorCode::Ambiguous,
+            Self::MalformedAnswer => ErrorCode::MalformedAnswer,
+            Self::QuotaReached { .. } => ErrorCode::QuotaReached,
+            Self::NoCredential => ErrorCode::NoCredential,
+            Self::CredentialRejected => ErrorCode::CredentialRejected,
+            Self::IssuerUnavailable(_) => ErrorCode::IssuerUnavailable,
+            Self::TokenChallengeRefused => ErrorCode::TokenChallengeRefused,
+            Self::TokenRefused => ErrorCode::TokenRefused,
+            Self::InvalidMapping(_) => ErrorCode::InvalidMapping,
+            Self::Unverified(_) => ErrorCode::Unverified,
+        }
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -39,7 +39,7 @@ pub mod verify;
 
 pub use discover::{Discoverer, Discovery, Options, Outcome, ProviderResult};
 pub use dns::{DnsMode, Dnssec};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use session::KeyCheck;
 pub use tokens::{Credential, StoredTokens, TokenPools};
 pub use transport::{KeySource, RelayAnswer, RelayTransport, Transport};
@@ -47,42 +47,5 @@ pub use verify::{AccountVerification, Verification};
 
 /// A stable snake_case code for an error, for JSON output and programs.
 pub fn error_code(e: &Error) -> &'static str {
-    match e {
-        Error::InvalidIdentifier(_) => "invalid_identifier",
-        Error::InvalidRelayUrl(_) => "invalid_relay_url",
-        Error::InsecureRelay(_) => "insecure_relay",
-        Error::Config(_) => "config",
-        Error::NoMimiRecord => "no_mimi_record",
-        Error::OnlyInvalidRecords(_) => "only_invalid_records",
-        Error::NameNotFound => "name_not_found",
-        Error::DnsTimeout => "dns_timeout",
-        Error::DnsFailed(_) => "dns_failed",
-        Error::DnsBogus => "dns_bogus",
-        Error::DnsInsecure => "dns_insecure",
-        Error::RelayUnreachable => "relay_unreachable",
-        Error::RateLimited(_) => "rate_limited",
-        Error::UnknownGateway => "unknown_gateway",
-        Error::RelayRefused(_) => "relay_refused",
-        Error::GatewayUnreachable(_) => "gateway_unreachable",
-        Error::Timeout => "timeout",
-        Error::TunnelRefused(_) => "tunnel_refused",
-        Error::TunnelFailed(_) => "tunnel_failed",
-        Error::KeyInconsistent => "key_inconsistent",
-        Error::NoUsableKey => "no_usable_key",
-        Error::KeyMismatch => "key_mismatch",
-        Error::DateRejected => "date_rejected",
-        Error::ProviderRefused(_) => "provider_refused",
-        Error::Unsupported => "unsupported",
-        Error::Forbidden => "forbidden",
-        Error::Ambiguous => "ambiguous",
-        Error::MalformedAnswer => "malformed_answer",
-        Error::QuotaReached { .. } => "quota_reached",
-        Error::NoCredential => "no_credential",
-        Error::CredentialRejected => "credential_rejected",
-        Error::IssuerUnavailable(_) => "issuer_unavailable",
-        Error::TokenChallengeRefused => "token_challenge_refused",
-        Error::TokenRefused => "token_refused",
-        Error::InvalidMapping(_) => "invalid_mapping",
-        Error::Unverified(_) => "unverified",
-    }
+    e.code().as_str()
 }

@@ -137,7 +137,7 @@ async fn relay_down_is_a_clear_error() {
         found.providers[0].outcome,
         Outcome::Error {
             message: "could not reach the relay".into(),
-            code: "relay_unreachable".into()
+            code: mimi_client::ErrorCode::RelayUnreachable
         }
     );
 }

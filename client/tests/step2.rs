@@ -541,7 +541,7 @@ async fn a_malformed_answer_is_reported() {
         found.providers[0].outcome,
         Outcome::Error {
             message: "the provider's answer was malformed".into(),
-            code: "malformed_answer".into(),
+            code: mimi_client::ErrorCode::MalformedAnswer,
         }
     );
 }
@@ -575,7 +575,7 @@ async fn not_found_absent_or_hidden_and_rate_limits() {
         found.providers[1].outcome,
         Outcome::Error {
             message: "the relay refused us: rate limited (retry in 7 s)".into(),
-            code: "rate_limited".into(),
+            code: mimi_client::ErrorCode::RateLimited,
         }
     );
 }

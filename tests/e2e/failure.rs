@@ -70,7 +70,7 @@ async fn relay_down() {
         d.providers[0].outcome,
         Outcome::Error {
             message: "could not reach the relay".into(),
-            code: "relay_unreachable".into()
+            code: mimi_client::ErrorCode::RelayUnreachable
         }
     );
 }

@@ -20,7 +20,7 @@ async fn sample_codes(world: &World, oblivious_dns: bool) -> Vec<String> {
     for input in ["alice.example.com", "bob.example.com", "frank@example.com"] {
         match client.discover(input).await {
             Ok(d) => codes.extend(d.providers.iter().map(|p| match &p.outcome {
-                Outcome::Error { code, .. } => code.clone(),
+                Outcome::Error { code, .. } => code.as_str().to_owned(),
                 other => format!("{other:?}"),
             })),
             Err(e) => codes.push(mimi_client::error_code(&e).to_owned()),

@@ -39,7 +39,7 @@ fn verdicts<'a>(d: &'a Discovery, host: &str) -> &'a [AccountVerification] {
 
 fn error_code(d: &Discovery, host: &str) -> String {
     match outcome(d, host) {
-        Outcome::Error { code, .. } => code.clone(),
+        Outcome::Error { code, .. } => code.as_str().to_owned(),
         other => panic!("{host}: wanted an error, got {other:?}"),
     }
 }

@@ -825,7 +825,7 @@ async fn run_full_with<T: Transport>(
                         errors += 1;
                         for p in &found.providers {
                             if let mimi_client::Outcome::Error { code, .. } = &p.outcome {
-                                *kinds.entry(code.clone()).or_insert(0) += 1;
+                                *kinds.entry(code.as_str().to_owned()).or_insert(0) += 1;
                             }
                         }
                     }
