@@ -56,8 +56,8 @@ struct Args {
     /// `tunnel+shared` (default: over TLS to the gateway through the relay,
     /// and against the relay's shared copy), `tunnel`, `direct+shared`,
     /// `direct` (the gateway then sees your address, never what you ask).
-    #[arg(long, env = "MIMI_KEY_CHECK")]
-    key_check: Option<String>,
+    #[arg(long, env = "MIMI_KEY_CHECK", value_enum)]
+    key_check: Option<KeyCheck>,
     /// A file holding the bearer credential for the relay as attester (a
     /// JWT from the relay operator), for providers that answer only with
     /// lookup tokens. Without one, only the relay's anonymous quota applies.
@@ -337,10 +337,11 @@ async fn prepare(args: &Args) -> Result<(Settings, Vec<String>), String> {
             "the relay URL {relay:?} must be https://HOST[:PORT]"
         ));
     }
-    let key_check = match args.key_check.as_deref().or(file.key_check.as_deref()) {
-        None => KeyCheck::default(),
-        Some(name) => KeyCheck::parse(name).ok_or_else(|| {
-            format!("--key-check {name:?}: expected tunnel+shared, tunnel, direct+shared or direct")
+    let key_check = match (args.key_check, file.key_check.as_deref()) {
+        (Some(flag), _) => flag,
+        (None, None) => KeyCheck::default(),
+        (None, Some(name)) => KeyCheck::parse(name).ok_or_else(|| {
+            format!("key_check {name:?}: expected tunnel+shared, tunnel, direct+shared or direct")
         })?,
     };
     let dns: DnsMode = args

@@ -34,20 +34,24 @@ const DATE_RETRY_PAUSE_MS: std::ops::RangeInclusive<u64> = 50..=400;
 
 /// How a gateway's key is checked before anything is encrypted to it
 /// (DESIGN §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum KeyCheck {
     /// The gateway's own list over TLS through the relay's `CONNECT`,
     /// confirmed against the relay's shared copy. The default.
     #[default]
+    #[value(name = "tunnel+shared")]
     TunnelShared,
     /// The gateway's own list through the relay's `CONNECT` only (a relay
     /// with no shared key cache): one client cannot tell whether the gateway
     /// hands others a different key.
+    #[value(name = "tunnel")]
     Tunnel,
     /// The gateway's own list fetched directly (the gateway then sees the
     /// client's address), confirmed against the relay's shared copy.
+    #[value(name = "direct+shared")]
     DirectShared,
     /// The gateway's own list fetched directly, nothing else.
+    #[value(name = "direct")]
     Direct,
 }
 
@@ -70,9 +74,10 @@ impl KeyCheck {
         }
     }
 
-    /// Parses a configuration name.
+    /// Parses a configuration name (the names `clap` takes on the command
+    /// line).
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == s)
+        <Self as clap::ValueEnum>::from_str(s, false).ok()
     }
 
     /// Where the authentic list comes from.

@@ -48,26 +48,6 @@ pub struct HttpOptions {
     pub rotation: RotationPolicy,
 }
 
-impl Default for HttpOptions {
-    fn default() -> Self {
-        Self {
-            connections: ConnectionLimits {
-                max_per_client: 1024,
-                ..ConnectionLimits::default()
-            },
-            max_body: 16 * 1024,
-            body_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(15),
-            key_max_age: Duration::from_secs(3600),
-            rotate_after: None,
-            rotation: RotationPolicy {
-                publish_ahead: Duration::from_secs(3600),
-                grace: Duration::from_secs(24 * 3600),
-            },
-        }
-    }
-}
-
 /// Serves the gateway on `listener` (TLS when `tls` is given) until
 /// `shutdown` completes; keeps the key ring current meanwhile.
 pub async fn run(
@@ -90,7 +70,11 @@ pub async fn run_layered(
     layer: Option<Layer>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let maintenance = tokio::spawn(maintain_keys(gateway.clone(), options.clone()));
+    let maintenance = tokio::spawn(crate::key_maintenance::run(
+        gateway.clone(),
+        options.rotate_after,
+        options.rotation,
+    ));
     let limits = options.connections;
     let stats = gateway.metrics().connections().clone();
     let options = Arc::new(options);
@@ -136,41 +120,6 @@ pub async fn run_admin(
 ) {
     let render = move || gateway.metrics().render(gateway.keys().ring().ids());
     mimi_server_core::admin::serve_admin(listener, render, shutdown).await;
-}
-
-/// Keeps the key ring current: re-reads the key file when it changes and
-/// rotates by age when configured. Runs until dropped; [`run`] spawns it.
-pub async fn maintain_keys(gateway: Arc<Gateway>, options: HttpOptions) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) =
-            gateway
-                .keys()
-                .refresh(SystemTime::now(), options.rotate_after, options.rotation)
-        {
-            // Keep serving the keys we have; the operator sees why.
-            tracing::error!(error = %e, "could not refresh keys");
-        }
-        if let Some(tokens) = gateway.tokens() {
-            match tokens.refresh(SystemTime::now()) {
-                Ok(false) => {}
-                Ok(true) => {
-                    // A key stopped verifying: its spent tokens can go.
-                    let tokens = tokens.clone();
-                    let forgotten = tokio::task::spawn_blocking(move || {
-                        tokens.forget_expired(SystemTime::now())
-                    })
-                    .await;
-                    if let Ok(Err(e)) = forgotten {
-                        tracing::error!(error = %e, "could not drop expired spent tokens");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "could not refresh token keys"),
-            }
-        }
-    }
 }
 
 /// Answers one request to the gateway's listener. Generic over the body so

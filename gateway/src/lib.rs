@@ -33,6 +33,7 @@ pub mod error;
 pub mod http;
 pub mod inner;
 pub mod key_file;
+pub mod key_maintenance;
 pub mod keys;
 pub mod metrics;
 pub mod outage;

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::Reader;
 use crate::error::{Error, Result};
 use crate::hpke;
 
@@ -128,18 +129,11 @@ pub struct KeyConfigEntry {
 /// entries that use X25519 with at least one of our suites. Malformed framing
 /// is an error; an entry we cannot use is skipped; none usable is an error.
 pub fn decode_key_config_list(bytes: &[u8]) -> Result<Vec<KeyConfigEntry>> {
-    let mut rest = bytes;
+    let mut list = Reader::new(bytes);
     let mut usable = Vec::new();
-    while !rest.is_empty() {
-        let [hi, lo, tail @ ..] = rest else {
-            return Err(Error::InvalidKeyConfigList);
-        };
-        let len = usize::from(u16::from_be_bytes([*hi, *lo]));
-        if len > tail.len() {
-            return Err(Error::InvalidKeyConfigList);
-        }
-        let (entry, tail) = tail.split_at(len);
-        rest = tail;
+    while !list.is_empty() {
+        let len = list.u16(KEY_CONFIG).map_err(malformed)?;
+        let entry = list.take(usize::from(len), KEY_CONFIG).map_err(malformed)?;
         if let Some(e) = usable_entry(entry)? {
             usable.push(e);
         }
@@ -150,35 +144,43 @@ pub fn decode_key_config_list(bytes: &[u8]) -> Result<Vec<KeyConfigEntry>> {
     Ok(usable)
 }
 
+const KEY_CONFIG: &str = "KeyConfig";
+
+/// Any framing error in a key configuration list is the one error a client
+/// reports for it.
+fn malformed(_: Error) -> Error {
+    Error::InvalidKeyConfigList
+}
+
 /// `key_id(1) kem_id(2) public_key(Npk) suites_len(2) (kdf_id(2) aead_id(2))*`.
 fn usable_entry(entry: &[u8]) -> Result<Option<KeyConfigEntry>> {
-    let [key_id, k0, k1, after_kem @ ..] = entry else {
-        return Err(Error::InvalidKeyConfigList);
-    };
-    if u16::from_be_bytes([*k0, *k1]) != KEM {
+    let mut r = Reader::new(entry);
+    let key_id = r.u8(KEY_CONFIG).map_err(malformed)?;
+    if r.u16(KEY_CONFIG).map_err(malformed)? != KEM {
         return Ok(None); // another KEM: its key length is not ours to know
     }
-    let npk = hpke::N_PK;
-    if after_kem.len() < npk + 2 {
+    let public = r.take(hpke::N_PK, KEY_CONFIG).map_err(malformed)?;
+    let declared = usize::from(r.u16(KEY_CONFIG).map_err(malformed)?);
+    let suites = r.take(declared, KEY_CONFIG).map_err(malformed)?;
+    if !r.is_empty() || declared == 0 || declared % 4 != 0 {
         return Err(Error::InvalidKeyConfigList);
     }
-    let suites = &after_kem[npk + 2..];
-    let declared = usize::from(u16::from_be_bytes([after_kem[npk], after_kem[npk + 1]]));
-    if declared != suites.len() || declared == 0 || declared % 4 != 0 {
-        return Err(Error::InvalidKeyConfigList);
+    let mut suites = Reader::new(suites);
+    let mut ours = None;
+    while !suites.is_empty() {
+        let kdf = suites.u16(KEY_CONFIG)?;
+        let aead = Aead::from_id(suites.u16(KEY_CONFIG)?);
+        if ours.is_none() && kdf == KDF {
+            ours = aead.filter(|a| AEADS.contains(a));
+        }
     }
-    let ours = suites.chunks_exact(4).find_map(|s| {
-        let kdf = u16::from_be_bytes([s[0], s[1]]);
-        let aead = Aead::from_id(u16::from_be_bytes([s[2], s[3]]))?;
-        (kdf == KDF && AEADS.contains(&aead)).then_some(aead)
-    });
     let Some(aead) = ours else {
         return Ok(None);
     };
     let mut public_key = [0u8; hpke::N_PK];
-    public_key.copy_from_slice(&after_kem[..npk]);
+    public_key.copy_from_slice(public);
     Ok(Some(KeyConfigEntry {
-        key_id: *key_id,
+        key_id,
         encoded: entry.to_vec(),
         public_key,
         aead,

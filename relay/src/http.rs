@@ -66,23 +66,6 @@ pub struct Options {
     pub tunnels: TunnelLimits,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            connections: ConnectionLimits::default(),
-            max_body: 16 * 1024,
-            body_timeout: Duration::from_secs(10),
-            max_concurrent: 1024,
-            max_in_flight_per_client: 32,
-            max_in_flight_per_gateway: 512,
-            rate: 10.0,
-            burst: 50,
-            max_clients: 100_000,
-            tunnels: TunnelLimits::default(),
-        }
-    }
-}
-
 /// The relay: its allowlist, key cache, limits and counters.
 #[derive(Debug)]
 pub struct Relay {

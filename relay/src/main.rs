@@ -75,13 +75,14 @@ fn main() -> anyhow::Result<()> {
     let (relay, tls) = mimi_relay::assemble(&config)?;
 
     let admin_relay = relay.clone();
-    process::serve_until_terminated(
+    let plain = tls.is_none();
+    process::runtime()?.block_on(process::serve_listeners(
         "relay",
         config.listen,
         config.admin_listen,
-        tls.is_some(),
+        !plain,
         move |listener, stop| http::run(listener, tls, relay, stop),
         move |listener, stop| http::run_admin(listener, admin_relay, stop),
-    )?;
+    ))?;
     Ok(())
 }

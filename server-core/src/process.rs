@@ -99,36 +99,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         })
 }
 
-/// What a server binary does once its configuration is checked: builds the
-/// runtime and runs [`serve_listeners`] on it.
-pub fn serve_until_terminated<M, MF, A, AF>(
-    name: &str,
-    listen: SocketAddr,
-    admin_listen: Option<SocketAddr>,
-    tls: bool,
-    main: M,
-    admin: A,
-) -> Result<()>
-where
-    M: FnOnce(TcpListener, Stop) -> MF,
-    MF: Future<Output = ()> + Send + 'static,
-    A: FnOnce(TcpListener, Stop) -> AF,
-    AF: Future<Output = ()> + Send + 'static,
-{
-    runtime()?.block_on(serve_listeners(
-        name,
-        listen,
-        admin_listen,
-        tls,
-        main,
-        admin,
-    ))
-}
-
 /// Binds and announces (see [`bind`]) the listeners, and serves the main
 /// listener with `main` and the admin listener (if configured) with `admin`
-/// until SIGINT or SIGTERM. For servers whose set-up needs the runtime
-/// (connection pools) before they bind.
+/// until SIGINT or SIGTERM. A binary runs it on [`runtime`], after any
+/// set-up that needs the runtime (connection pools) and before it binds.
 pub async fn serve_listeners<M, MF, A, AF>(
     name: &str,
     listen: SocketAddr,
