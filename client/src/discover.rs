@@ -300,6 +300,7 @@ impl<T: Transport> Discoverer<T> {
         ));
         let authorities = {
             let mut names: Vec<String> = trusted.iter().map(|k| k.name.clone()).collect();
+            names.sort_unstable();
             names.dedup();
             names
         };

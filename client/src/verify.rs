@@ -111,6 +111,17 @@ pub enum Verification {
     Invalid,
 }
 
+impl Verification {
+    /// `verified`, `unverified` or `invalid`, as JSON writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::Unverified => "unverified",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
 /// One account a provider named, with the verdict on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountVerification {

@@ -534,10 +534,11 @@ impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(why) => write!(f, "the signed mapping is malformed: {why}"),
-            Self::UntrustedAuthority(name) => write!(
-                f,
-                "signed by \"{name}\", which is not a trusted authority for this identifier"
-            ),
+            // The name is the provider's to choose: a sentence that may be
+            // logged does not repeat it (it could hold the identifier).
+            Self::UntrustedAuthority(_) => {
+                f.write_str("signed by an authority not trusted for this identifier")
+            }
             Self::BadSignature => f.write_str("the signature does not verify"),
             Self::OtherIdentifier => f.write_str("the signed mapping is for another identifier"),
             Self::OtherAccount => f.write_str("the signed mapping names another account"),

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use mimi_client::{Discovery, Error, Outcome, Verification};
+use mimi_client::{Discovery, Error, Outcome};
 
 pub(super) fn verbose(input: &str, result: &Result<Discovery, Error>, started: Instant) {
     let at = started.elapsed().as_millis();
@@ -39,14 +39,6 @@ pub(super) fn json_line(input: &str, result: &Result<Discovery, Error>) -> serde
             "ok": false,
             "error": { "code": mimi_client::error_code(e), "message": e.to_string() },
         }),
-    }
-}
-
-fn verification_word(v: &Verification) -> &'static str {
-    match v {
-        Verification::Verified => "verified",
-        Verification::Unverified => "unverified",
-        Verification::Invalid => "invalid",
     }
 }
 
@@ -105,7 +97,7 @@ pub(super) fn write_table(
                             "{} named {}, which is not shown ({}): {}",
                             p.service,
                             v.account,
-                            verification_word(&v.verification),
+                            v.verification.as_str(),
                             v.reason.as_deref().unwrap_or_default()
                         ));
                     } else if let Some(authority) = &v.authority {

@@ -106,15 +106,20 @@ pub(super) fn cap_upstream_answer(answer: TargetResponse) -> (TargetResponse, bo
 
 /// The answer for the accounts found, each with the assertion the directory
 /// holds for it (DESIGN §11), padded later like every other answer.
-fn found(accounts: Vec<Found>) -> Result<IdentifierResponse> {
+fn found(mut accounts: Vec<Found>) -> Result<IdentifierResponse> {
     if accounts.is_empty() {
         return Ok(IdentifierResponse::with_code(IdentifierQueryCode::NotFound));
     }
+    // The assertions first, so that the accounts move into the answer.
+    let signed = accounts.iter().any(|f| f.assertion.is_some());
+    let assertions: Vec<Option<Vec<u8>>> = if signed {
+        accounts.iter_mut().map(|f| f.assertion.take()).collect()
+    } else {
+        Vec::new()
+    };
     let uris: Vec<IdentifierUri> = accounts
-        .iter()
-        .map(|f| IdentifierUri {
-            uri: f.account.clone(),
-        })
+        .into_iter()
+        .map(|f| IdentifierUri { uri: f.account })
         .collect();
     let mut response = IdentifierResponse {
         response_code: IdentifierQueryCode::Success,
@@ -128,7 +133,9 @@ fn found(accounts: Vec<Found>) -> Result<IdentifierResponse> {
         uri: uris,
         id_response_extensions: Default::default(),
     };
-    let assertions: Vec<Option<&[u8]>> = accounts.iter().map(|f| f.assertion.as_deref()).collect();
-    attach_assertions(&mut response, &assertions).map_err(|_| Error::Internal)?;
+    if signed {
+        let slots: Vec<Option<&[u8]>> = assertions.iter().map(Option::as_deref).collect();
+        attach_assertions(&mut response, &slots).map_err(|_| Error::Internal)?;
+    }
     Ok(response)
 }
