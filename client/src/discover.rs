@@ -306,7 +306,8 @@ impl<T: Transport> Discoverer<T> {
         };
         bound_providers(&mut found, inner.options.max_providers, &mut warnings);
         // One task per provider, so that their cryptography runs on every
-        // core and a slow provider holds up no other.
+        // core and a slow provider holds up no other. Each is aborted if this
+        // lookup is dropped (a cancelled lookup leaves nothing running).
         let step2 = budget(inner.options.provider_timeout);
         let tasks = found.iter().cloned().map(|record| {
             let (inner, id) = (self.inner.clone(), id.clone());
@@ -314,7 +315,9 @@ impl<T: Transport> Discoverer<T> {
                 listed: listed.clone(),
                 trusted: trusted.clone(),
             };
-            tokio::spawn(async move { inner.ask_provider(&id, &record, &mappings, step2).await })
+            tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+                inner.ask_provider(&id, &record, &mappings, step2).await
+            }))
         });
         let finished = futures::future::join_all(tasks).await;
         let providers = finished

@@ -191,44 +191,55 @@ macro_rules! error_codes {
     };
 }
 
-error_codes! {
-    InvalidIdentifier => "invalid_identifier",
-    InvalidRelayUrl => "invalid_relay_url",
-    InsecureRelay => "insecure_relay",
-    Config => "config",
-    NoMimiRecord => "no_mimi_record",
-    OnlyInvalidRecords => "only_invalid_records",
-    NameNotFound => "name_not_found",
-    DnsTimeout => "dns_timeout",
-    DnsFailed => "dns_failed",
-    DnsBogus => "dns_bogus",
-    DnsInsecure => "dns_insecure",
-    RelayUnreachable => "relay_unreachable",
-    RateLimited => "rate_limited",
-    UnknownGateway => "unknown_gateway",
-    RelayRefused => "relay_refused",
-    GatewayUnreachable => "gateway_unreachable",
-    Timeout => "timeout",
-    TunnelRefused => "tunnel_refused",
-    TunnelFailed => "tunnel_failed",
-    KeyInconsistent => "key_inconsistent",
-    NoUsableKey => "no_usable_key",
-    KeyMismatch => "key_mismatch",
-    DateRejected => "date_rejected",
-    ProviderRefused => "provider_refused",
-    Unsupported => "unsupported",
-    Forbidden => "forbidden",
-    Ambiguous => "ambiguous",
-    MalformedAnswer => "malformed_answer",
-    QuotaReached => "quota_reached",
-    NoCredential => "no_credential",
-    CredentialRejected => "credential_rejected",
-    IssuerUnavailable => "issuer_unavailable",
-    TokenChallengeRefused => "token_challenge_refused",
-    TokenRefused => "token_refused",
-    InvalidMapping => "invalid_mapping",
-    Unverified => "unverified",
+/// Calls `$callback! { Variant => "code", ... }` with every error code (but
+/// `internal`), so that another crate (the bindings) can declare its own
+/// enums over the same list without writing it again.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! for_each_error_code {
+    ($callback:ident) => {
+        $callback! {
+            InvalidIdentifier => "invalid_identifier",
+            InvalidRelayUrl => "invalid_relay_url",
+            InsecureRelay => "insecure_relay",
+            Config => "config",
+            NoMimiRecord => "no_mimi_record",
+            OnlyInvalidRecords => "only_invalid_records",
+            NameNotFound => "name_not_found",
+            DnsTimeout => "dns_timeout",
+            DnsFailed => "dns_failed",
+            DnsBogus => "dns_bogus",
+            DnsInsecure => "dns_insecure",
+            RelayUnreachable => "relay_unreachable",
+            RateLimited => "rate_limited",
+            UnknownGateway => "unknown_gateway",
+            RelayRefused => "relay_refused",
+            GatewayUnreachable => "gateway_unreachable",
+            Timeout => "timeout",
+            TunnelRefused => "tunnel_refused",
+            TunnelFailed => "tunnel_failed",
+            KeyInconsistent => "key_inconsistent",
+            NoUsableKey => "no_usable_key",
+            KeyMismatch => "key_mismatch",
+            DateRejected => "date_rejected",
+            ProviderRefused => "provider_refused",
+            Unsupported => "unsupported",
+            Forbidden => "forbidden",
+            Ambiguous => "ambiguous",
+            MalformedAnswer => "malformed_answer",
+            QuotaReached => "quota_reached",
+            NoCredential => "no_credential",
+            CredentialRejected => "credential_rejected",
+            IssuerUnavailable => "issuer_unavailable",
+            TokenChallengeRefused => "token_challenge_refused",
+            TokenRefused => "token_refused",
+            InvalidMapping => "invalid_mapping",
+            Unverified => "unverified",
+        }
+    };
 }
+
+crate::for_each_error_code!(error_codes);
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

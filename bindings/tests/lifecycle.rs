@@ -1,0 +1,115 @@
+//! What the discoverer's lifetime promises, seen from outside: a cancelled
+//! lookup, a closed discoverer and a dropped one each leave nothing running.
+//! A DNS server that accepts and never answers holds a lookup open; the
+//! lookup's end shows as its connection closing. One test, in order, since
+//! it counts the process's threads.
+
+use std::time::Duration;
+
+use mimi_discovery::{Discoverer, DiscovererOptions, DiscoveryError};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+
+fn options(dns: String) -> DiscovererOptions {
+    DiscovererOptions {
+        // Never reached: step 1 never finishes.
+        relay: "https://127.0.0.1:9".into(),
+        gateway_relays: Vec::new(),
+        dns,
+        ca_certificates_pem: None,
+        trust_anchor_path: None,
+        require_dnssec: false,
+        key_check: None,
+        timeout_ms: 60_000,
+        concurrency: 8,
+        credential: None,
+        token_batch: 4,
+        authority_keys: None,
+        require_verified: false,
+    }
+}
+
+/// Reads (and drops) what the client sent until it closes the connection;
+/// panics if it keeps it open for five seconds.
+async fn closed_soon(mut conn: TcpStream, what: &str) {
+    let mut buf = [0u8; 512];
+    let waited = tokio::time::timeout(Duration::from_secs(5), async {
+        while conn.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{what}: the lookup's connection stayed open"
+    );
+}
+
+/// The discoverer's threads alive in this process (Linux names them).
+fn discovery_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|name| name.trim() == "mimi-discovery")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_closed_and_dropped_discoverers_leave_nothing_running() {
+    let silent = TcpListener::bind("127.0.0.9:0").await.unwrap();
+    let dns = format!("tcp:{}", silent.local_addr().unwrap());
+
+    // A cancelled lookup: the caller stops waiting, the work stops.
+    let d = Discoverer::new(options(dns.clone())).unwrap();
+    let conn = {
+        let lookup = d.discover("alice.example.com".into());
+        tokio::select! {
+            _ = lookup => panic!("the silent server answered"),
+            accepted = silent.accept() => accepted.unwrap().0,
+        }
+    };
+    closed_soon(conn, "cancelled").await;
+
+    // Closing: the lookup in progress fails with `closed`, its work stops,
+    // and new lookups are refused.
+    let lookup = tokio::spawn({
+        let d = d.clone();
+        async move { d.discover("alice.example.com".into()).await }
+    });
+    let (conn, _) = silent.accept().await.unwrap();
+    d.close();
+    let result = tokio::time::timeout(Duration::from_secs(5), lookup)
+        .await
+        .expect("a closed discoverer's lookup ends")
+        .unwrap();
+    assert!(
+        matches!(result, Err(DiscoveryError::Closed(_))),
+        "{result:?}"
+    );
+    closed_soon(conn, "closed").await;
+    let again = d.discover("alice.example.com".into()).await;
+    assert!(matches!(again, Err(DiscoveryError::Closed(_))), "{again:?}");
+    drop(d);
+
+    // Dropping the last reference: its threads end.
+    let d = Discoverer::new(options(dns)).unwrap();
+    assert!(
+        discovery_threads() > 0,
+        "the discoverer runs its own threads"
+    );
+    drop(d);
+    let mut waited = 0;
+    while discovery_threads() > 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        discovery_threads(),
+        0,
+        "a dropped discoverer's threads run on"
+    );
+}
