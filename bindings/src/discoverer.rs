@@ -29,13 +29,13 @@ pub trait ProgressListener: Send + Sync {
 ///
 /// Safe to share between threads; lookups run on the discoverer's own
 /// threads. Cancelling a lookup (a cancelled coroutine, task or `asyncio`
-/// task) stops its work; [`Discoverer::close`], or dropping the last
+/// task) stops its work; [`Discoverer::shutdown`], or dropping the last
 /// reference, stops everything it is doing.
 #[derive(uniffi::Object)]
 pub struct Discoverer {
     inner: Inner,
     handle: Handle,
-    /// Taken by `close` (or drop): shutting it down ends every task.
+    /// Taken by `shutdown` (or drop): shutting it down ends every task.
     runtime: Mutex<Option<Runtime>>,
 }
 
@@ -121,23 +121,26 @@ impl Discoverer {
         .await
     }
 
-    /// Stops every lookup in progress (they throw `Closed`) and refuses new
+    /// Stops every lookup in progress (they throw `ShutDown`) and refuses new
     /// ones. Idempotent; dropping the discoverer does the same.
-    pub fn close(&self) {
+    pub fn shutdown(&self) {
         let runtime = self
             .runtime
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(runtime) = runtime {
-            // Not a blocking shutdown: close may be called from any thread,
+            // Not a blocking shutdown: this may be called from any thread,
             // an async one included.
             runtime.shutdown_background();
         }
     }
 
-    /// Whether [`Discoverer::close`] was called.
-    pub fn is_closed(&self) -> bool {
+    /// Whether [`Discoverer::shutdown`] was called.
+    ///
+    /// (Not `close`: Kotlin objects have their own `close()`, which frees
+    /// the foreign handle.)
+    pub fn is_shut_down(&self) -> bool {
         self.runtime
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -148,19 +151,19 @@ impl Discoverer {
 impl Discoverer {
     /// Runs `work` on the discoverer's runtime and waits for it from
     /// whatever executor polls this future. Dropping the wait (a cancelled
-    /// caller) aborts the work; a closed runtime ends it with `Closed`.
+    /// caller) aborts the work; a shut-down runtime ends it with `ShutDown`.
     async fn run<F>(&self, work: F) -> Result<F::Output, DiscoveryError>
     where
         F: std::future::Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if self.is_closed() {
-            return Err(DiscoveryError::closed());
+        if self.is_shut_down() {
+            return Err(DiscoveryError::shut_down());
         }
         let task = AbortOnDropHandle::new(self.handle.spawn(work));
         task.await.map_err(|e| {
             if e.is_cancelled() {
-                DiscoveryError::closed()
+                DiscoveryError::shut_down()
             } else {
                 DiscoveryError::Internal("a lookup task of the library failed".into())
             }
@@ -170,7 +173,7 @@ impl Discoverer {
 
 impl Drop for Discoverer {
     fn drop(&mut self) {
-        self.close();
+        self.shutdown();
     }
 }
 

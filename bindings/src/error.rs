@@ -19,9 +19,9 @@ macro_rules! binding_errors {
             )*
             /// `internal`: a task of the library's own died.
             Internal,
-            /// `closed`: the discoverer was closed while the lookup ran, or
-            /// before it started.
-            Closed,
+            /// `shut_down`: the discoverer was shut down while the lookup
+            /// ran, or before it started.
+            ShutDown,
         }
 
         /// Why a call failed. Each variant is one code of the README's table
@@ -38,9 +38,9 @@ macro_rules! binding_errors {
             /// `internal`: a task of the library's own died.
             #[error("{0}")]
             Internal(String),
-            /// `closed`: the discoverer was closed.
+            /// `shut_down`: the discoverer was shut down.
             #[error("{0}")]
-            Closed(String),
+            ShutDown(String),
         }
 
         impl ErrorCode {
@@ -49,7 +49,7 @@ macro_rules! binding_errors {
                 match self {
                     $(Self::$variant => $code,)*
                     Self::Internal => "internal",
-                    Self::Closed => "closed",
+                    Self::ShutDown => "shut_down",
                 }
             }
 
@@ -58,7 +58,7 @@ macro_rules! binding_errors {
                 match self {
                     $(Self::$variant => DiscoveryError::$variant(message),)*
                     Self::Internal => DiscoveryError::Internal(message),
-                    Self::Closed => DiscoveryError::Closed(message),
+                    Self::ShutDown => DiscoveryError::ShutDown(message),
                 }
             }
         }
@@ -69,7 +69,7 @@ macro_rules! binding_errors {
                 match self {
                     $(Self::$variant(_) => ErrorCode::$variant,)*
                     Self::Internal(_) => ErrorCode::Internal,
-                    Self::Closed(_) => ErrorCode::Closed,
+                    Self::ShutDown(_) => ErrorCode::ShutDown,
                 }
             }
         }
@@ -96,9 +96,9 @@ impl From<mimi_client::Error> for DiscoveryError {
 }
 
 impl DiscoveryError {
-    /// The error of a lookup that the discoverer's closing stopped.
-    pub(crate) fn closed() -> Self {
-        Self::Closed("the discoverer was closed; nothing more is sent".into())
+    /// The error of a lookup that the discoverer's shutdown stopped.
+    pub(crate) fn shut_down() -> Self {
+        Self::ShutDown("the discoverer was shut down; nothing more is sent".into())
     }
 }
 

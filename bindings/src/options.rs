@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use mimi_client::transport::certificates_from_pem;
 use mimi_client::{Credential, DnsMode, KeyCheck, Options, RelayTransport};
-use rustls_pki_types::CertificateDer;
 
 use crate::error::DiscoveryError;
 
@@ -87,7 +87,7 @@ impl DiscovererOptions {
     pub(crate) fn build(&self) -> Result<(RelayTransport, Options), DiscoveryError> {
         let timeout = Duration::from_millis(self.timeout_ms.max(1));
         let roots = match &self.ca_certificates_pem {
-            Some(pem) => parse_pem(pem)?,
+            Some(pem) => certificates_from_pem(pem.as_bytes(), "CA certificates")?,
             None => Vec::new(),
         };
         let mut transport = RelayTransport::new(&self.relay, &roots, timeout)?;
@@ -131,18 +131,4 @@ impl DiscovererOptions {
         };
         Ok((transport, options))
     }
-}
-
-/// The certificates in `pem`; at least one.
-fn parse_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, DiscoveryError> {
-    use rustls_pki_types::pem::PemObject;
-    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| config(format!("CA certificates: {e}")))?;
-    if certs.is_empty() {
-        return Err(config(
-            "CA certificates: no certificate in the PEM text".into(),
-        ));
-    }
-    Ok(certs)
 }

@@ -1,5 +1,5 @@
 //! What the discoverer's lifetime promises, seen from outside: a cancelled
-//! lookup, a closed discoverer and a dropped one each leave nothing running.
+//! lookup, a shut-down discoverer and a dropped one each leave nothing running.
 //! A DNS server that accepts and never answers holds a lookup open; the
 //! lookup's end shows as its connection closing. One test, in order, since
 //! it counts the process's threads.
@@ -59,7 +59,7 @@ fn discovery_threads() -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelled_closed_and_dropped_discoverers_leave_nothing_running() {
+async fn cancelled_shut_down_and_dropped_discoverers_leave_nothing_running() {
     let silent = TcpListener::bind("127.0.0.9:0").await.unwrap();
     let dns = format!("tcp:{}", silent.local_addr().unwrap());
 
@@ -74,25 +74,28 @@ async fn cancelled_closed_and_dropped_discoverers_leave_nothing_running() {
     };
     closed_soon(conn, "cancelled").await;
 
-    // Closing: the lookup in progress fails with `closed`, its work stops,
+    // Shutting down: the lookup in progress fails with `shut_down`, its work stops,
     // and new lookups are refused.
     let lookup = tokio::spawn({
         let d = d.clone();
         async move { d.discover("alice.example.com".into()).await }
     });
     let (conn, _) = silent.accept().await.unwrap();
-    d.close();
+    d.shutdown();
     let result = tokio::time::timeout(Duration::from_secs(5), lookup)
         .await
-        .expect("a closed discoverer's lookup ends")
+        .expect("a shut-down discoverer's lookup ends")
         .unwrap();
     assert!(
-        matches!(result, Err(DiscoveryError::Closed(_))),
+        matches!(result, Err(DiscoveryError::ShutDown(_))),
         "{result:?}"
     );
-    closed_soon(conn, "closed").await;
+    closed_soon(conn, "shut_down").await;
     let again = d.discover("alice.example.com".into()).await;
-    assert!(matches!(again, Err(DiscoveryError::Closed(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(DiscoveryError::ShutDown(_))),
+        "{again:?}"
+    );
     drop(d);
 
     // Dropping the last reference: its threads end.

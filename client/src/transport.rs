@@ -227,6 +227,19 @@ fn is_loopback(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The certificates in PEM text (`source` names it in errors), for the
+/// extra CA roots: at least one.
+pub fn certificates_from_pem(pem: &[u8], source: &str) -> Result<Vec<CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Config(format!("{source}: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Config(format!("{source}: no certificate in it")));
+    }
+    Ok(certs)
+}
+
 /// A rustls client configuration trusting the webpki roots plus `extra`,
 /// offering only HTTP/1.1 when `http1_only`.
 pub(crate) fn tls_config(

@@ -172,21 +172,21 @@ class Lifecycle(unittest.TestCase):
         with self.assertRaises(md.DiscoveryError.InvalidIdentifier):
             run(d.discover("???"), timeout=5)
 
-    def test_closing_stops_lookups_in_progress_and_refuses_new_ones(self):
+    def test_shutting_down_stops_lookups_in_progress_and_refuses_new_ones(self):
         d = self.silent()
 
-        async def close_while_waiting():
+        async def shut_down_while_waiting():
             task = asyncio.ensure_future(d.discover("alice.example.com"))
             await asyncio.sleep(0.2)
-            d.close()
-            with self.assertRaises(md.DiscoveryError.Closed):
+            d.shutdown()
+            with self.assertRaises(md.DiscoveryError.ShutDown):
                 await task
 
-        run(close_while_waiting(), timeout=5)
-        self.assertTrue(d.is_closed())
-        with self.assertRaises(md.DiscoveryError.Closed):
+        run(shut_down_while_waiting(), timeout=5)
+        self.assertTrue(d.is_shut_down())
+        with self.assertRaises(md.DiscoveryError.ShutDown):
             run(d.discover("alice.example.com"), timeout=5)
-        d.close()  # idempotent
+        d.shutdown()  # idempotent
 
     def test_one_discoverer_serves_several_threads(self):
         d = md.Discoverer(options())

@@ -277,12 +277,7 @@ fn read_credential(path: &std::path::Path) -> Result<Credential, String> {
 pub(super) fn load_pem(
     path: &std::path::Path,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("CA file {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("CA file {}: no certificate in it", path.display()));
-    }
-    Ok(certs)
+    let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+    mimi_client::transport::certificates_from_pem(&pem, &format!("CA file {}", path.display()))
+        .map_err(|e| e.to_string())
 }
