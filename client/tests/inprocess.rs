@@ -34,7 +34,7 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
     });
     cfg.key_file = dir.join("keys.json");
     cfg.directory.database = dir.join("dir.sqlite");
-    let (gw, tls) = mimi_gateway::assemble(&cfg).await.unwrap();
+    let assembled = mimi_gateway::assemble(&cfg).await.unwrap();
     mimi_gateway::directory::Directory::open(&cfg.directory.database)
         .unwrap()
         .add(&mimi_gateway::directory::Entry {
@@ -49,10 +49,9 @@ async fn gateway(dir: &std::path::Path) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(mimi_gateway::http::run(
         listener,
-        tls,
-        gw,
-        cfg.http_options(mimi_server_core::limits::open_files().unwrap())
-            .unwrap(),
+        assembled.tls,
+        assembled.gateway,
+        assembled.options,
         std::future::pending(),
     ));
     addr

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::{Body, Incoming};
+use hyper::body::Incoming;
 use mimi_proto::oblivious::{
     GATEWAY_PATH, MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ, MEDIA_OHTTP_RES, MEDIA_PROBLEM_JSON,
 };
@@ -27,7 +27,9 @@ use mimi_proto::privacypass::{
 };
 use mimi_server_core::client_auth::PeerCertificate;
 use mimi_server_core::layer::{self, Layer};
-use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
+use mimi_server_core::request::{
+    BodyRefusal, RequestBody, has_media_type, read_body as read_bounded,
+};
 
 /// How the gateway's listener behaves.
 #[derive(Debug, Clone)]
@@ -97,15 +99,11 @@ pub async fn run_layered(
 }
 
 /// One request, within the request timeout.
-async fn answer_within<B>(
+async fn answer_within<B: RequestBody>(
     gateway: &Gateway,
     options: &HttpOptions,
     req: Request<B>,
-) -> Response<Full<Bytes>>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Response<Full<Bytes>> {
     match tokio::time::timeout(options.request_timeout, handle(gateway, options, req)).await {
         Ok(resp) => resp,
         Err(_) => counted(gateway, Error::UpstreamTimeout),
@@ -124,15 +122,11 @@ pub async fn run_admin(
 
 /// Answers one request to the gateway's listener. Generic over the body so
 /// that embedders (and the testbed's recording tap) can hand in any body.
-pub async fn handle<B>(
+pub async fn handle<B: RequestBody>(
     gateway: &Gateway,
     options: &HttpOptions,
     req: Request<B>,
-) -> Response<Full<Bytes>>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Response<Full<Bytes>> {
     match (req.uri().path(), gateway.tokens()) {
         (GATEWAY_PATH, _) => {}
         ("/healthz", _) => return respond(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
@@ -185,16 +179,12 @@ fn issuer_directory<B>(
 }
 
 /// `POST` of a token request (one, or an arbitrary batch) by an attester.
-async fn token_request<B>(
+async fn token_request<B: RequestBody>(
     gateway: &Gateway,
     tokens: &Arc<Tokens>,
     options: &HttpOptions,
     req: Request<B>,
-) -> Response<Full<Bytes>>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Response<Full<Bytes>> {
     if *req.method() != Method::POST {
         return counted(gateway, Error::MethodNotAllowed);
     }
@@ -233,15 +223,11 @@ where
     }
 }
 
-async fn post<B>(
+async fn post<B: RequestBody>(
     gateway: &Gateway,
     options: &HttpOptions,
     req: Request<B>,
-) -> Result<Vec<u8>, Error>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Vec<u8>, Error> {
     if !has_media_type(&req, MEDIA_OHTTP_REQ) {
         return Err(Error::UnsupportedMediaType);
     }
@@ -250,11 +236,7 @@ where
 }
 
 /// The body within the size and time limits.
-async fn read_body<B>(options: &HttpOptions, req: Request<B>) -> Result<Bytes, Error>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn read_body<B: RequestBody>(options: &HttpOptions, req: Request<B>) -> Result<Bytes, Error> {
     read_bounded(req, options.max_body, options.body_timeout)
         .await
         .map_err(|refusal| match refusal {

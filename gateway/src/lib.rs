@@ -54,13 +54,25 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use service::{Gateway, Settings};
 
-/// Builds the gateway a validated configuration describes, and its TLS
-/// configuration (none for plain HTTP). Opens or creates the key file and
-/// the directory; binds nothing.
-pub async fn assemble(
-    config: &Config,
-) -> Result<(Arc<Gateway>, Option<Arc<rustls::ServerConfig>>)> {
+/// Everything [`http::run`] needs besides its listener and shutdown, built
+/// from a configuration.
+#[derive(Debug)]
+pub struct Assembled {
+    /// The gateway.
+    pub gateway: Arc<Gateway>,
+    /// Its TLS configuration (none for plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Its HTTP options, the connection cap fitted under the process's
+    /// open-file limit as it is now (raise it first).
+    pub options: http::HttpOptions,
+}
+
+/// Builds the gateway a validated configuration describes, its TLS
+/// configuration and HTTP options. Opens or creates the key file and the
+/// directory; binds nothing.
+pub async fn assemble(config: &Config) -> Result<Assembled> {
     config.validate()?;
+    let options = config.http_options(mimi_server_core::limits::open_files()?)?;
     let keys = Arc::new(open_keys(config, SystemTime::now())?);
     let backend = match &config.upstream {
         Some(up) => {
@@ -132,7 +144,11 @@ pub async fn assemble(
         )?),
         None => None,
     };
-    Ok((Arc::new(gateway), tls))
+    Ok(Assembled {
+        gateway: Arc::new(gateway),
+        tls,
+        options,
+    })
 }
 
 /// Now, in Unix seconds.

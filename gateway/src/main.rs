@@ -218,11 +218,14 @@ fn serve(config: Config, flags: ServeFlags) -> anyhow::Result<()> {
     let (config, log_json) = apply(config, flags);
     process::init_logging(log_json);
     // Before the connection cap is fitted under it.
-    let open_files = mimi_server_core::limits::raise_open_files()?;
-    let options = config.http_options(open_files)?;
+    mimi_server_core::limits::raise_open_files()?;
     // The pools (PostgreSQL, Redis) belong to the runtime that serves.
     process::runtime()?.block_on(async move {
-        let (gateway, tls) = mimi_gateway::assemble(&config).await?;
+        let mimi_gateway::Assembled {
+            gateway,
+            tls,
+            options,
+        } = mimi_gateway::assemble(&config).await?;
         let admin_gateway = gateway.clone();
         process::serve_listeners(
             "gateway",

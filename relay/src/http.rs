@@ -16,11 +16,13 @@ use bytes::Bytes;
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::{Body, Incoming};
+use hyper::body::Incoming;
 use mimi_proto::oblivious::{MEDIA_OHTTP_KEYS, MEDIA_OHTTP_REQ};
 use mimi_server_core::layer::{self, Layer};
 use mimi_server_core::per_key::{PerKey, client_key};
-use mimi_server_core::request::{BodyRefusal, has_media_type, read_body as read_bounded};
+use mimi_server_core::request::{
+    BodyRefusal, RequestBody, has_media_type, read_body as read_bounded,
+};
 use mimi_server_core::{ConnectionLimits, ConnectionStats};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -132,11 +134,11 @@ impl Relay {
     ///
     /// Generic over the body so that embedders (and the testbed's recording
     /// tap) can hand in any body.
-    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Full<Bytes>>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    pub async fn handle<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
         let resp = match req.uri().path() {
             _ if req.method() == Method::CONNECT => {
                 self.tunnel(req, peer).await.unwrap_or_else(|e| refuse(&e))
@@ -155,15 +157,11 @@ impl Relay {
         resp
     }
 
-    async fn relay<B>(
+    async fn relay<B: RequestBody>(
         &self,
         req: Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<Full<Bytes>>, Error>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    ) -> Result<Response<Full<Bytes>>, Error> {
         // Unknown gateways are refused before anything else, and nothing is fetched.
         let target = self.allowlist.resolve(req.uri().path())?;
         if req.uri().query().is_some() {
@@ -215,15 +213,11 @@ impl Relay {
     /// `GET /issuer/<host>` (the issuer's directory, shared) and `POST`
     /// (token requests, counted against the client's quota, then forwarded
     /// with the relay's certificate).
-    async fn attest<B>(
+    async fn attest<B: RequestBody>(
         &self,
         req: Request<B>,
         peer: SocketAddr,
-    ) -> Result<Response<Full<Bytes>>, Error>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    ) -> Result<Response<Full<Bytes>>, Error> {
         let attester = self.attester.as_ref().ok_or(Error::UnknownGateway)?;
         let host = req.uri().path().strip_prefix(ATTESTER_PREFIX).unwrap_or("");
         let gateway_path = format!("{}{host}", mimi_proto::oblivious::RELAY_PREFIX);
@@ -287,19 +281,15 @@ impl Relay {
         Ok(respond(StatusCode::OK, None, Bytes::new()))
     }
 
-    async fn read_body<B>(&self, req: Request<B>) -> Result<Bytes, Error>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    async fn read_body<B: RequestBody>(&self, req: Request<B>) -> Result<Bytes, Error> {
         self.read_body_up_to(req, self.options.max_body).await
     }
 
-    async fn read_body_up_to<B>(&self, req: Request<B>, max_body: usize) -> Result<Bytes, Error>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    async fn read_body_up_to<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        max_body: usize,
+    ) -> Result<Bytes, Error> {
         let body = read_bounded(req, max_body, self.options.body_timeout)
             .await
             .map_err(|refusal| match refusal {

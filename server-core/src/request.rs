@@ -17,6 +17,22 @@ pub fn has_media_type<B>(req: &Request<B>, media: &str) -> bool {
         .is_some_and(|v| mimi_proto::oblivious::media_type_is(v, media))
 }
 
+/// A request body the servers read: hyper's `Incoming`, or any body of
+/// `Bytes` an embedder or a test hands in. Named once, so that every
+/// handler generic over the body says `B: RequestBody` and no more.
+pub trait RequestBody: Body<Data = Bytes, Error = Self::ReadError> + Send {
+    /// The body's error (its `Body::Error`).
+    type ReadError: Into<Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl<B, E> RequestBody for B
+where
+    B: Body<Data = Bytes, Error = E> + Send,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type ReadError = E;
+}
+
 /// Why a body could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyRefusal {
@@ -30,15 +46,11 @@ pub enum BodyRefusal {
 
 /// The request's body, at most `max` bytes within `timeout`: a declared
 /// length over the limit is refused before anything is read.
-pub async fn read_body<B>(
+pub async fn read_body<B: RequestBody>(
     req: Request<B>,
     max: usize,
     timeout: Duration,
-) -> Result<Bytes, BodyRefusal>
-where
-    B: Body<Data = Bytes> + Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Result<Bytes, BodyRefusal> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)

@@ -482,12 +482,15 @@ impl World {
                 })
                 .await?;
         }
-        let (gateway, tls) = mimi_gateway::assemble(&config).await?;
+        let mimi_gateway::Assembled {
+            gateway,
+            tls,
+            options,
+        } = mimi_gateway::assemble(&config).await?;
         let listener = TcpListener::bind((at, 0))
             .await
             .with_context(|| format!("binding gateway {name}"))?;
         let addr = listener.local_addr()?;
-        let options = config.http_options(mimi_server_core::limits::open_files()?)?;
         let (stop, mut rx) = watch::channel(false);
         let (rec, party) = (recorder.clone(), Party::Gateway(name.to_owned()));
         let layer: Layer = Arc::new(move |req, peer, next: Next| {

@@ -45,7 +45,11 @@ pub fn config(dir: &Path) -> Config {
 }
 
 pub async fn spawn_on(config: &Config, bind: SocketAddr) -> Running {
-    let (gateway, tls) = mimi_gateway::assemble(config).await.unwrap();
+    let mimi_gateway::Assembled {
+        gateway,
+        tls,
+        options,
+    } = mimi_gateway::assemble(config).await.unwrap();
     let listener = TcpListener::bind(bind).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -53,9 +57,7 @@ pub async fn spawn_on(config: &Config, bind: SocketAddr) -> Running {
         listener,
         tls,
         gateway.clone(),
-        config
-            .http_options(mimi_server_core::limits::open_files().unwrap())
-            .unwrap(),
+        options,
         async {
             let _ = rx.await;
         },
