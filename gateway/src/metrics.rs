@@ -1,10 +1,12 @@
-//! Prometheus text metrics, kept in atomics so that counting never takes a
-//! lock on the request path. Labels are outcomes and key ids only: never an
-//! identifier, an account or an address.
+//! The gateway's metrics, kept in atomics so that counting never takes a
+//! lock on the request path, and written as OpenMetrics by server-core's
+//! [`Scrape`]. Labels are outcomes and key ids only: never an identifier,
+//! an account or an address.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use mimi_server_core::metrics::{Scrape, label};
 
 use crate::outcome::Outcome;
 
@@ -75,67 +77,52 @@ impl Metrics {
         self.outcomes[outcome as usize].load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition, with the live key ids.
+    /// The OpenMetrics text, with the live key ids.
     pub fn render(&self, key_ids: &[u8]) -> String {
-        let mut out = String::with_capacity(2048);
-        out.push_str(
-            "# HELP mimi_gateway_requests_total Requests to the gateway resource by outcome.\n",
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut scrape = Scrape::default();
+        scrape.counters(
+            "requests",
+            "Requests to the gateway resource by outcome.",
+            Outcome::ALL
+                .iter()
+                .zip(&self.outcomes)
+                .map(|(outcome, c)| (label("outcome", outcome.as_str()), get(c))),
         );
-        out.push_str("# TYPE mimi_gateway_requests_total counter\n");
-        for (outcome, c) in Outcome::ALL.iter().zip(&self.outcomes) {
-            let _ = writeln!(
-                out,
-                "mimi_gateway_requests_total{{outcome=\"{}\"}} {}",
-                outcome.as_str(),
-                c.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP mimi_gateway_decapsulation_seconds Time to decapsulate a request.\n");
-        out.push_str("# TYPE mimi_gateway_decapsulation_seconds histogram\n");
-        let mut cumulative = 0;
-        for (bound, c) in BUCKETS_US.iter().zip(&self.buckets) {
-            cumulative += c.load(Ordering::Relaxed);
-            let le = *bound as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "mimi_gateway_decapsulation_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let count = self.decap_count.load(Ordering::Relaxed);
-        let sum = self.decap_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "mimi_gateway_decapsulation_seconds_bucket{{le=\"+Inf\"}} {count}"
+        scrape.histogram(
+            "decapsulation_seconds",
+            "Time to decapsulate a request.",
+            get(&self.decap_sum_us) as f64 / 1e6,
+            get(&self.decap_count),
+            BUCKETS_US
+                .iter()
+                .zip(&self.buckets)
+                .map(|(bound, c)| (*bound as f64 / 1e6, get(c)))
+                .collect(),
         );
-        let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_sum {sum}");
-        let _ = writeln!(out, "mimi_gateway_decapsulation_seconds_count {count}");
-        out.push_str("# HELP mimi_gateway_accounts_capped_total identifierQuery answers cut to the most accounts sent for one identifier.\n");
-        out.push_str("# TYPE mimi_gateway_accounts_capped_total counter\n");
-        let _ = writeln!(
-            out,
-            "mimi_gateway_accounts_capped_total {}",
-            self.capped_answers()
+        scrape.counter(
+            "accounts_capped",
+            "identifierQuery answers cut to the most accounts sent for one identifier.",
+            self.capped_answers(),
         );
-        out.push_str("# HELP mimi_gateway_tokens_issued_total Tokens issued to attesters (blind signatures).\n");
-        out.push_str("# TYPE mimi_gateway_tokens_issued_total counter\n");
-        let _ = writeln!(
-            out,
-            "mimi_gateway_tokens_issued_total {}",
-            self.tokens_issued.load(Ordering::Relaxed)
+        scrape.counter(
+            "tokens_issued",
+            "Tokens issued to attesters (blind signatures).",
+            get(&self.tokens_issued),
         );
-        out.push_str(
-            "# HELP mimi_gateway_live_key Key ids accepted now (1 = first in the served list).\n",
+        scrape.gauges(
+            "live_key",
+            "Key ids accepted now (1 = first in the served list).",
+            key_ids.iter().enumerate().map(|(pos, id)| {
+                let labels = vec![
+                    ("key_id", id.to_string()),
+                    ("position", (pos + 1).to_string()),
+                ];
+                (labels, 1)
+            }),
         );
-        out.push_str("# TYPE mimi_gateway_live_key gauge\n");
-        for (pos, id) in key_ids.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "mimi_gateway_live_key{{key_id=\"{id}\",position=\"{}\"}} 1",
-                pos + 1
-            );
-        }
-        out.push_str(&self.connections.render("mimi_gateway"));
-        out
+        self.connections.scrape(&mut scrape);
+        scrape.render("mimi_gateway")
     }
 
     /// What happened to connections on the main listener.

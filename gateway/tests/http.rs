@@ -165,11 +165,15 @@ async fn queries_during_key_rotation_never_fail() {
     let gw = spawn(&config(dir.path())).await;
     let addr = gw.addr;
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    // Queries answered so far: each rotation waits for a few more, so that
+    // queries overlap every rotation however slow the machine is.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
 
     // Four clients query in a loop; each refreshes its cached keys now and then.
     let mut workers = Vec::new();
     for w in 0..4 {
         let done = done_rx.clone();
+        let answered = answered.clone();
         workers.push(tokio::spawn(async move {
             let c = client();
             let mut keys = fetch_keys(&c, addr).await;
@@ -183,6 +187,7 @@ async fn queries_during_key_rotation_never_fail() {
                     (200, Some(_)) => ok += 1,
                     _ => failed += 1,
                 }
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 i += 1;
             }
             (ok, failed)
@@ -192,12 +197,25 @@ async fn queries_during_key_rotation_never_fail() {
         publish_ahead: Duration::ZERO,
         grace: Duration::from_secs(600),
     };
+    // Five rotations, each after at least five more answers (bounded: 100
+    // waits of 50 ms each at most).
+    let more_answers = |seen: u32| {
+        let answered = answered.clone();
+        async move {
+            for _ in 0..100 {
+                if answered.load(std::sync::atomic::Ordering::Relaxed) >= seen + 5 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
     let mut ids = Vec::new();
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        more_answers(answered.load(std::sync::atomic::Ordering::Relaxed)).await;
         ids.push(gw.gateway.keys().rotate(SystemTime::now(), policy).unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    more_answers(answered.load(std::sync::atomic::Ordering::Relaxed)).await;
     done_tx.send(true).unwrap();
     let (mut ok, mut failed) = (0, 0);
     for w in workers {

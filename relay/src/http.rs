@@ -125,9 +125,10 @@ impl Relay {
 
     /// Everything `/metrics` shows.
     pub fn render_metrics(&self) -> String {
-        let mut text = self.metrics.render();
-        text.push_str(&self.connections.render("mimi_relay"));
-        text
+        let mut scrape = mimi_server_core::metrics::Scrape::default();
+        self.metrics.scrape(&mut scrape);
+        self.connections.scrape(&mut scrape);
+        scrape.render("mimi_relay")
     }
 
     /// Answers one request from `peer`.

@@ -1,8 +1,9 @@
-//! Prometheus text metrics in atomics: counts by status and by gateway host,
-//! never by client.
+//! The relay's metrics in atomics: counts by status and by gateway host,
+//! never by client; written as OpenMetrics by server-core's [`Scrape`].
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use mimi_server_core::metrics::{Labels, Scrape, label};
 
 /// The statuses the relay answers with; anything else counts as "other".
 const STATUSES: [u16; 15] = [
@@ -61,46 +62,42 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(1024);
-        out.push_str("# HELP mimi_relay_responses_total Responses by status.\n# TYPE mimi_relay_responses_total counter\n");
-        for (s, c) in STATUSES.iter().zip(&self.by_status) {
-            let label = if *s == 0 {
-                "other".to_string()
-            } else {
-                s.to_string()
-            };
-            let _ = writeln!(
-                out,
-                "mimi_relay_responses_total{{status=\"{label}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP mimi_relay_forwarded_total Requests forwarded, by gateway.\n# TYPE mimi_relay_forwarded_total counter\n");
-        for (h, c) in self.hosts.iter().zip(&self.forwards) {
-            let _ = writeln!(
-                out,
-                "mimi_relay_forwarded_total{{gateway=\"{h}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP mimi_relay_keys_served_total Key lists served, by gateway.\n# TYPE mimi_relay_keys_served_total counter\n");
-        for (h, c) in self.hosts.iter().zip(&self.key_fetches) {
-            let _ = writeln!(
-                out,
-                "mimi_relay_keys_served_total{{gateway=\"{h}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP mimi_relay_tunnels_total CONNECT tunnels opened, by gateway.\n# TYPE mimi_relay_tunnels_total counter\n");
-        for (h, c) in self.hosts.iter().zip(&self.tunnels) {
-            let _ = writeln!(
-                out,
-                "mimi_relay_tunnels_total{{gateway=\"{h}\"}} {}",
-                c.load(Ordering::Relaxed)
-            );
-        }
-        out
+    /// Adds these counters to a scrape.
+    pub fn scrape(&self, scrape: &mut Scrape) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        scrape.counters(
+            "responses",
+            "Responses by status.",
+            STATUSES.iter().zip(&self.by_status).map(|(s, c)| {
+                let status = if *s == 0 {
+                    "other".to_owned()
+                } else {
+                    s.to_string()
+                };
+                (label("status", status), get(c))
+            }),
+        );
+        let by_gateway = |counts: &[AtomicU64]| -> Vec<(Labels, u64)> {
+            self.hosts
+                .iter()
+                .zip(counts)
+                .map(|(host, c)| (label("gateway", host.as_str()), get(c)))
+                .collect()
+        };
+        scrape.counters(
+            "forwarded",
+            "Requests forwarded, by gateway.",
+            by_gateway(&self.forwards),
+        );
+        scrape.counters(
+            "keys_served",
+            "Key lists served, by gateway.",
+            by_gateway(&self.key_fetches),
+        );
+        scrape.counters(
+            "tunnels",
+            "CONNECT tunnels opened, by gateway.",
+            by_gateway(&self.tunnels),
+        );
     }
 }

@@ -17,7 +17,8 @@ use crate::limits::ConnectionLimits;
 use crate::serve::{ConnectionStats, serve};
 
 /// Serves `/healthz` ("ok") and `/metrics` (what `metrics` renders, in the
-/// Prometheus text format) on `listener` until `shutdown`.
+/// OpenMetrics text format: [`crate::metrics`]) on `listener` until
+/// `shutdown`.
 pub async fn serve_admin<M>(listener: TcpListener, metrics: M, shutdown: impl Future<Output = ()>)
 where
     M: Fn() -> String + Send + Sync + 'static,
@@ -29,7 +30,7 @@ where
             match req.uri().path() {
                 "/metrics" => plain(
                     StatusCode::OK,
-                    "text/plain; version=0.0.4",
+                    crate::metrics::CONTENT_TYPE,
                     Bytes::from(metrics()),
                 ),
                 "/healthz" => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),

@@ -19,6 +19,7 @@ pub mod config_file;
 pub mod error;
 pub mod layer;
 pub mod limits;
+pub mod metrics;
 pub mod per_key;
 pub mod process;
 pub mod report;

@@ -67,34 +67,45 @@ impl ConnectionStats {
         self.open.load(Ordering::Relaxed)
     }
 
-    /// Prometheus text for these counters, each name prefixed with `prefix`
-    /// (e.g. `mimi_relay`).
+    /// These counters alone as OpenMetrics text, each name prefixed with
+    /// `prefix` (e.g. `mimi_relay`).
     pub fn render(&self, prefix: &str) -> String {
+        let mut scrape = crate::metrics::Scrape::default();
+        self.scrape(&mut scrape);
+        scrape.render(prefix)
+    }
+
+    /// Adds these counters to a scrape.
+    pub fn scrape(&self, scrape: &mut crate::metrics::Scrape) {
+        use crate::metrics::label;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        format!(
-            "# HELP {prefix}_connections_accepted_total Connections accepted.\n\
-             # TYPE {prefix}_connections_accepted_total counter\n\
-             {prefix}_connections_accepted_total {}\n\
-             # HELP {prefix}_connections_open Connections open now.\n\
-             # TYPE {prefix}_connections_open gauge\n\
-             {prefix}_connections_open {}\n\
-             # HELP {prefix}_connections_refused_total Connections closed on accept, by the cap they met.\n\
-             # TYPE {prefix}_connections_refused_total counter\n\
-             {prefix}_connections_refused_total{{cap=\"total\"}} {}\n\
-             {prefix}_connections_refused_total{{cap=\"per_client\"}} {}\n\
-             # HELP {prefix}_connections_timed_out_total Connections closed by a timeout.\n\
-             # TYPE {prefix}_connections_timed_out_total counter\n\
-             {prefix}_connections_timed_out_total{{phase=\"handshake\"}} {}\n\
-             {prefix}_connections_timed_out_total{{phase=\"first_request\"}} {}\n\
-             {prefix}_connections_timed_out_total{{phase=\"idle\"}} {}\n",
+        scrape.counter(
+            "connections_accepted",
+            "Connections accepted.",
             get(&self.accepted),
-            get(&self.open),
-            get(&self.refused_total_cap),
-            get(&self.refused_client_cap),
-            get(&self.handshake_timeouts),
-            get(&self.header_timeouts),
-            get(&self.idle_closed),
-        )
+        );
+        scrape.gauge(
+            "connections_open",
+            "Connections open now.",
+            i64::try_from(get(&self.open)).unwrap_or(i64::MAX),
+        );
+        scrape.counters(
+            "connections_refused",
+            "Connections closed on accept, by the cap they met.",
+            [
+                (label("cap", "total"), get(&self.refused_total_cap)),
+                (label("cap", "per_client"), get(&self.refused_client_cap)),
+            ],
+        );
+        scrape.counters(
+            "connections_timed_out",
+            "Connections closed by a timeout.",
+            [
+                (label("phase", "handshake"), get(&self.handshake_timeouts)),
+                (label("phase", "first_request"), get(&self.header_timeouts)),
+                (label("phase", "idle"), get(&self.idle_closed)),
+            ],
+        );
     }
 }
 
