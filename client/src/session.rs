@@ -10,8 +10,6 @@
 //! gateway's key, and only a key that the gateway itself published over TLS
 //! and that the relay hands every client alike.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use mimi_proto::oblivious::{
@@ -123,18 +121,37 @@ pub struct InnerRequest<'a> {
 #[derive(Clone)]
 struct ConfirmedKey {
     entry: KeyConfigEntry,
-    expires: Instant,
+    /// How long the gateway's list stays fresh.
+    age: Duration,
 }
 
-/// One gateway's key; the async lock makes concurrent lookups that need it
-/// wait for one fetch instead of each fetching (single flight).
-type KeySlot = Arc<tokio::sync::Mutex<Option<ConfirmedKey>>>;
+/// The most gateways whose confirmed key a session keeps: a long-lived
+/// discoverer (an app's) meets as many gateways as DNS names, and the least
+/// recently used go first.
+const MAX_CACHED_KEYS: u64 = 1024;
+
+/// Each confirmed key lives as long as the list it came from stays fresh.
+struct KeyLifetime;
+
+impl moka::Expiry<String, ConfirmedKey> for KeyLifetime {
+    fn expire_after_create(
+        &self,
+        _gateway: &String,
+        key: &ConfirmedKey,
+        _now: Instant,
+    ) -> Option<Duration> {
+        Some(key.age)
+    }
+}
 
 /// Oblivious requests to any number of gateways through one transport.
 pub struct Session<T> {
     transport: T,
     key_check: KeyCheck,
-    keys: Mutex<HashMap<String, KeySlot>>,
+    /// Confirmed keys by gateway; concurrent lookups that miss wait for one
+    /// fetch instead of each fetching (single flight), and a failed fetch
+    /// is not kept.
+    keys: moka::future::Cache<String, ConfirmedKey>,
     tokens: TokenPools,
 }
 
@@ -152,7 +169,10 @@ impl<T: Transport> Session<T> {
         Self {
             transport,
             key_check,
-            keys: Mutex::default(),
+            keys: moka::future::Cache::builder()
+                .max_capacity(MAX_CACHED_KEYS)
+                .expire_after(KeyLifetime)
+                .build(),
             tokens: TokenPools::new(None, 1),
         }
     }
@@ -271,27 +291,18 @@ impl<T: Transport> Session<T> {
         }
     }
 
-    fn slot(&self, gateway: &str) -> KeySlot {
-        let mut map = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(gateway.to_owned()).or_default().clone()
-    }
-
     /// The key to encrypt to for `gateway`: cached while its list is fresh,
     /// else fetched and checked once, however many lookups wait for it.
     async fn key(&self, gateway: &str) -> Result<KeyConfigEntry> {
-        let slot = self.slot(gateway);
-        let mut held = slot.lock().await;
-        if let Some(k) = held.as_ref().filter(|k| k.expires > Instant::now()) {
-            return Ok(k.entry.clone());
-        }
-        let confirmed = self.confirmed_key(gateway).await?;
-        let entry = confirmed.entry.clone();
-        *held = Some(confirmed);
-        Ok(entry)
+        self.keys
+            .try_get_with_by_ref(gateway, self.confirmed_key(gateway))
+            .await
+            .map(|k| k.entry)
+            .map_err(|e| Error::clone(&e))
     }
 
     async fn forget_key(&self, gateway: &str) {
-        *self.slot(gateway).lock().await = None;
+        self.keys.invalidate(gateway).await;
     }
 
     /// The first key of the gateway's own list that the relay's shared copy
@@ -317,7 +328,7 @@ impl<T: Transport> Session<T> {
             if let Some(entry) = chosen {
                 return Ok(ConfirmedKey {
                     entry: entry.clone(),
-                    expires: Instant::now() + age,
+                    age,
                 });
             }
         }

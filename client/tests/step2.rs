@@ -699,3 +699,49 @@ async fn many_identifiers_stream_as_they_complete() {
     assert!(matches!(results[2].1, Err(Error::NameNotFound)));
     assert!(results[3].1.is_ok());
 }
+
+/// A relay whose key lists take a while to arrive, so that lookups at once
+/// all find the key missing.
+struct SlowKeys(Relay);
+
+impl Transport for SlowKeys {
+    async fn fetch_keys(&self, g: &str, source: KeySource) -> mimi_client::Result<RelayAnswer> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.0.fetch_keys(g, source).await
+    }
+    async fn post(&self, g: &str, body: Vec<u8>) -> mimi_client::Result<RelayAnswer> {
+        self.0.post(g, body).await
+    }
+}
+
+/// Lookups at once that need the same gateway's key wait for one fetch
+/// (single flight), rather than each asking the relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_fetch_a_gateway_key_once() {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        Behaviour::Honest,
+        Duration::ZERO,
+    );
+    let stub = Arc::new(stub);
+    let d = Discoverer::new(
+        SlowKeys(Relay(stub.clone())),
+        Options {
+            dns: zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let lookups = (0..8).map(|_| d.discover("alice.example.com"));
+    for found in futures::future::join_all(lookups).await {
+        let found = found.unwrap();
+        assert!(
+            matches!(found.providers[0].outcome, Outcome::Found { .. }),
+            "{:?}",
+            found.providers[0].outcome
+        );
+    }
+    assert_eq!(stub.count("mimi.a.example", "keys"), 1);
+}
