@@ -71,6 +71,9 @@ pub struct Zone {
     pub records: Vec<(String, String)>,
     /// Signed (DNSSEC), with a DS in its parent; else an unsigned delegation.
     pub signed: bool,
+    /// TXT records changed after the zone was signed (name, text): their
+    /// signatures no longer match, for the forged-answer tests.
+    pub tampered: Vec<(String, String)>,
 }
 
 /// A running DNS server.
@@ -92,10 +95,6 @@ impl DnsServer {
 
 /// How long signatures are valid (the testbed runs for minutes).
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The TXT name whose record is changed after its zone was signed, for the
-/// forged-answer tests: its signature no longer matches.
-pub const TAMPERED: &str = "_mimi.mallory.example.com.";
 
 /// The one name server every zone names (this server).
 const NAME_SERVER: &str = "ns.testbed.";
@@ -137,6 +136,7 @@ pub async fn spawn(
         origin: ".".into(),
         records: Vec::new(),
         signed: true,
+        tampered: Vec::new(),
     });
     let names: Vec<Name> = all
         .iter()
@@ -213,12 +213,8 @@ pub async fn spawn(
             }
             keys.insert(i, dnskey);
             // Records changed after signing: their signatures no longer match.
-            for (name, text) in crate::samples::tampered() {
-                if origin.zone_of(&Name::from_ascii(name)?)
-                    && zone.records.iter().any(|(n, _)| n == name)
-                {
-                    authority.upsert_mut(txt_record(name, &text)?, 2);
-                }
+            for (name, text) in &zone.tampered {
+                authority.upsert_mut(txt_record(name, text)?, 2);
             }
         }
         authorities.push((LowerName::new(&origin), Arc::new(authority)));

@@ -218,10 +218,7 @@ pub fn assertion_for(provider: &ProviderSpec, identifier: &str, account: &str) -
 /// text that replaces it: their signatures no longer match (bogus).
 pub fn tampered() -> Vec<(&'static str, String)> {
     vec![
-        (
-            crate::dns::TAMPERED,
-            "v=MIMI1; e=mimi.attacker.example".to_owned(),
-        ),
+        (TAMPERED, "v=MIMI1; e=mimi.attacker.example".to_owned()),
         // An attacker publishing its own key for a domain it does not own.
         (TAMPERED_AUTHORITY, {
             let mut forged = forger().public_key();
@@ -254,6 +251,10 @@ pub const LIED_ABOUT: [&str; 8] = [
 pub fn rotation_keys(domain: &str) -> (AuthoritySigner, AuthoritySigner) {
     (signer(domain, 0x44), signer(domain, 0x55))
 }
+
+/// The TXT name whose record is changed after its zone was signed, for the
+/// forged-answer tests: its signature no longer matches (see [`tampered`]).
+pub const TAMPERED: &str = "_mimi.mallory.example.com.";
 
 /// The authority record changed after signing (see [`tampered`]).
 pub const TAMPERED_AUTHORITY: &str = "_mimi-authority.forged.example.com.";
@@ -322,7 +323,7 @@ pub fn zones() -> Vec<crate::dns::Zone> {
             example_authority().public_key().to_string(),
         ),
         // Signed with bob's record, then changed to name an attacker's provider.
-        (crate::dns::TAMPERED.to_owned(), record(10, alpha)),
+        (TAMPERED.to_owned(), record(10, alpha)),
     ];
     example.extend(record_count_names());
     example.extend(LIED_ABOUT.iter().map(|id| {
@@ -340,10 +341,19 @@ pub fn zones() -> Vec<crate::dns::Zone> {
             example_authority().public_key().to_string(),
         ),
     ];
-    let zone = |origin: &str, records, signed| crate::dns::Zone {
-        origin: origin.to_owned(),
-        records,
-        signed,
+    let zone = |origin: &str, records: Vec<(String, String)>, signed| {
+        // The tampered records of this zone: changed after signing.
+        let tampered = tampered()
+            .into_iter()
+            .filter(|(name, _)| records.iter().any(|(n, _)| n == name))
+            .map(|(name, text)| (name.to_owned(), text))
+            .collect();
+        crate::dns::Zone {
+            origin: origin.to_owned(),
+            records,
+            signed,
+            tampered,
+        }
     };
     vec![
         zone("example.com.", example, true),

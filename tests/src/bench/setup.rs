@@ -76,6 +76,7 @@ impl Setup {
                 origin: "bench.example.".into(),
                 records,
                 signed: true,
+                tampered: Vec::new(),
             }],
             Arc::new(Recorder::disabled()),
         )
