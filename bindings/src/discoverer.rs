@@ -3,6 +3,7 @@
 //! foreign language's own async (`asyncio`, coroutines, Swift concurrency)
 //! awaits the lookups.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::StreamExt;
@@ -37,6 +38,25 @@ pub struct Discoverer {
     handle: Handle,
     /// Taken by `shutdown` (or drop): shutting it down ends every task.
     runtime: Mutex<Option<Runtime>>,
+    /// Calls whose work is running on the runtime now.
+    running: Arc<AtomicU32>,
+}
+
+/// Counts one call's work as running until the work ends or is dropped
+/// (aborted by a cancelled caller, or by shutdown).
+struct Running(Arc<AtomicU32>);
+
+impl Running {
+    fn start(count: &Arc<AtomicU32>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Discoverer {
@@ -69,6 +89,7 @@ impl Discoverer {
             inner,
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
+            running: Arc::default(),
         }))
     }
 
@@ -136,6 +157,12 @@ impl Discoverer {
         }
     }
 
+    /// How many calls (`discover`, `discover_many`) have work running now:
+    /// a cancelled or shut-down call's work stops, and leaves this count.
+    pub fn calls_in_progress(&self) -> u32 {
+        self.running.load(Ordering::Relaxed)
+    }
+
     /// Whether [`Discoverer::shutdown`] was called.
     ///
     /// (Not `close`: Kotlin objects have their own `close()`, which frees
@@ -160,7 +187,11 @@ impl Discoverer {
         if self.is_shut_down() {
             return Err(DiscoveryError::shut_down());
         }
-        let task = AbortOnDropHandle::new(self.handle.spawn(work));
+        let running = Running::start(&self.running);
+        let task = AbortOnDropHandle::new(self.handle.spawn(async move {
+            let _running = running;
+            work.await
+        }));
         task.await.map_err(|e| {
             if e.is_cancelled() {
                 DiscoveryError::shut_down()

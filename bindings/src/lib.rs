@@ -24,7 +24,7 @@ pub mod results;
 
 pub use discoverer::{Discoverer, ProgressListener};
 pub use error::{DiscoveryError, ErrorCode};
-pub use options::{DiscovererOptions, GatewayRelay};
+pub use options::{Credential, DiscovererOptions, GatewayRelay};
 pub use results::{AccountVerification, Discovery, LookupResult, ProviderOutcome, ProviderResult};
 
 uniffi::setup_scaffolding!();

@@ -3,10 +3,11 @@
 //! into the client library's transport and options. Certificates and trust
 //! stores are passed as text, which an app can bundle, rather than as paths.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mimi_client::transport::certificates_from_pem;
-use mimi_client::{Credential, DnsMode, KeyCheck, Options, RelayTransport};
+use mimi_client::{DnsMode, KeyCheck, Options, RelayTransport};
 
 use crate::error::DiscoveryError;
 
@@ -49,11 +50,11 @@ pub struct DiscovererOptions {
     /// Identifiers a batch looks up at once.
     #[uniffi(default = 8)]
     pub concurrency: u32,
-    /// The bearer credential for the relay as attester (a JWT from the relay
-    /// operator), for providers that answer only with lookup tokens; none:
-    /// only the relay's anonymous quota applies.
+    /// The bearer credential for the relay as attester, for providers that
+    /// answer only with lookup tokens; none: only the relay's anonymous
+    /// quota applies.
     #[uniffi(default = None)]
-    pub credential: Option<String>,
+    pub credential: Option<Arc<Credential>>,
     /// Lookup tokens obtained at once (1 to 64).
     #[uniffi(default = 4)]
     pub token_batch: u32,
@@ -65,6 +66,29 @@ pub struct DiscovererOptions {
     /// Show only accounts whose mapping a trusted authority signed.
     #[uniffi(default = false)]
     pub require_verified: bool,
+}
+
+/// A bearer credential for the relay as attester (a JWT from the relay
+/// operator). An object, not text, so that printing the options (a data
+/// class's `toString`, Python's `str`, a Rust `Debug`) never shows it.
+#[derive(uniffi::Object)]
+pub struct Credential(mimi_client::Credential);
+
+#[uniffi::export]
+impl Credential {
+    /// The credential in `text` (one line of printable ASCII; surrounding
+    /// white space is dropped).
+    #[uniffi::constructor]
+    pub fn new(text: String) -> Result<Arc<Self>, DiscoveryError> {
+        Ok(Arc::new(Self(mimi_client::Credential::new(&text)?)))
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client's own Debug redacts it.
+        self.0.fmt(f)
+    }
 }
 
 /// The relay resource for one provider's gateway.
@@ -115,11 +139,7 @@ impl DiscovererOptions {
             require_dnssec: self.require_dnssec,
             concurrency: usize::try_from(self.concurrency.max(1)).unwrap_or(1),
             key_check: self.key_check.unwrap_or_default(),
-            credential: self
-                .credential
-                .as_deref()
-                .map(Credential::new)
-                .transpose()?,
+            credential: self.credential.as_ref().map(|c| c.0.clone()),
             token_batch,
             authorities: match &self.authority_keys {
                 Some(text) => mimi_client::verify::parse_trust_store(text)

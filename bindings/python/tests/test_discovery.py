@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 import unittest
 
 import mimi_discovery as md
@@ -90,6 +91,19 @@ class BadInput(unittest.TestCase):
                     md.Discoverer(options(**bad))
 
 
+class Credentials(unittest.TestCase):
+    def test_a_credential_never_shows_when_options_are_printed(self):
+        secret = "eyJhbGciOiJFUzI1NiJ9.not-to-be-logged.sig"
+        opts = options(credential=md.Credential(secret))
+        self.assertNotIn("not-to-be-logged", str(opts))
+        self.assertNotIn("not-to-be-logged", repr(opts))
+        md.Discoverer(opts).shutdown()
+
+    def test_a_credential_that_is_not_one_line_is_refused(self):
+        with self.assertRaises(md.DiscoveryError.Config):
+            md.Credential("two words")
+
+
 class Hostile(unittest.TestCase):
     def test_a_relay_substituting_keys_gets_key_inconsistent(self):
         d = md.Discoverer(options("hostile"))
@@ -168,6 +182,12 @@ class Lifecycle(unittest.TestCase):
                 await task
 
         run(cancel_one(), timeout=5)
+        # Its work stopped, not only the wait.
+        for _ in range(50):
+            if d.calls_in_progress() == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(d.calls_in_progress(), 0)
         # The discoverer is still usable after a cancelled lookup.
         with self.assertRaises(md.DiscoveryError.InvalidIdentifier):
             run(d.discover("???"), timeout=5)
