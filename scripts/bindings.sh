@@ -38,6 +38,11 @@ esac
 if [ -n "$jna_dir" ]; then
   mkdir -p "$kotlin/resources/$jna_dir"
   cp "$lib" "$kotlin/resources/$jna_dir/"
+  # The release profile keeps line tables for backtraces (about 110 MB
+  # here); the copy an app ships does not need them.
+  if command -v strip >/dev/null 2>&1; then
+    strip -S "$kotlin/resources/$jna_dir/$(basename "$lib")" || true
+  fi
 fi
 if command -v cargo-ndk >/dev/null 2>&1 && [ -n "${ANDROID_NDK_HOME:-}" ]; then
   cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$kotlin/jniLibs" \
