@@ -613,7 +613,6 @@ impl World {
         }
     }
 
-    /// Stops everything.
     /// A `mimi-discover --json` command (the binary at `bin`) for
     /// `identifier` through `relay`, with this world's DNS and trust anchors.
     pub fn discover_command(
@@ -635,6 +634,7 @@ impl World {
         cmd
     }
 
+    /// Stops everything.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         if let Some(t) = self.relay_task.take() {
