@@ -221,6 +221,18 @@ fn discoverer(stub: &Arc<Stub>, dns: DnsMode) -> Discoverer<Relay> {
 
 const ALICE: &str = "_mimi.alice.example.com.";
 
+/// One provider, `mimi.a.example`, where alice has an account.
+fn alice_at_a(behaviour: Behaviour) -> Arc<Stub> {
+    let mut stub = Stub::default();
+    stub.add(
+        "mimi.a.example",
+        &[("alice.example.com", "mimi://a.example/u/alice", true)],
+        behaviour,
+        Duration::ZERO,
+    );
+    Arc::new(stub)
+}
+
 #[tokio::test]
 async fn found_on_two_providers_in_preference_order() {
     let mut stub = Stub::default();
@@ -431,14 +443,7 @@ async fn a_date_problem_is_retried_once_with_the_gateway_clock() {
 
 #[tokio::test]
 async fn a_key_the_gateway_does_not_publish_is_never_used() {
-    let mut stub = Stub::default();
-    stub.add(
-        "mimi.a.example",
-        &[("alice.example.com", "mimi://a.example/u/alice", true)],
-        Behaviour::SubstitutedKeys,
-        Duration::ZERO,
-    );
-    let stub = Arc::new(stub);
+    let stub = alice_at_a(Behaviour::SubstitutedKeys);
     let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
     let found = d.discover("alice.example.com").await.unwrap();
     match &found.providers[0].outcome {
@@ -582,14 +587,7 @@ async fn not_found_absent_or_hidden_and_rate_limits() {
 
 #[tokio::test]
 async fn step_one_outcomes_and_warnings() {
-    let mut stub = Stub::default();
-    stub.add(
-        "mimi.a.example",
-        &[("alice.example.com", "mimi://a.example/u/alice", true)],
-        Behaviour::Honest,
-        Duration::ZERO,
-    );
-    let stub = Arc::new(stub);
+    let stub = alice_at_a(Behaviour::Honest);
     let d = discoverer(
         &stub,
         zone(&[
@@ -675,14 +673,7 @@ async fn email_and_phone_identifiers() {
 
 #[tokio::test]
 async fn many_identifiers_stream_as_they_complete() {
-    let mut stub = Stub::default();
-    stub.add(
-        "mimi.a.example",
-        &[("alice.example.com", "mimi://a.example/u/alice", true)],
-        Behaviour::Honest,
-        Duration::ZERO,
-    );
-    let stub = Arc::new(stub);
+    let stub = alice_at_a(Behaviour::Honest);
     let d = discoverer(&stub, zone(&[(ALICE, &["v=MIMI1; e=mimi.a.example"])]));
     use futures::StreamExt;
     let inputs: Vec<String> = vec![
@@ -718,14 +709,7 @@ impl Transport for SlowKeys {
 /// (single flight), rather than each asking the relay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_lookups_fetch_a_gateway_key_once() {
-    let mut stub = Stub::default();
-    stub.add(
-        "mimi.a.example",
-        &[("alice.example.com", "mimi://a.example/u/alice", true)],
-        Behaviour::Honest,
-        Duration::ZERO,
-    );
-    let stub = Arc::new(stub);
+    let stub = alice_at_a(Behaviour::Honest);
     let d = Discoverer::new(
         SlowKeys(Relay(stub.clone())),
         Options {
