@@ -92,6 +92,12 @@ fn describe(world: &World) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_bindings_discover_through_the_world() {
     let (honest, hostile) = worlds().await;
+    let tokens = World::start_with(Setup {
+        tokens: true,
+        ..Setup::default()
+    })
+    .await
+    .unwrap();
     // Accepts connections (the kernel does) and never answers a question.
     let silent = tokio::net::TcpListener::bind("127.0.0.9:0").await.unwrap();
 
@@ -101,6 +107,8 @@ async fn the_python_bindings_discover_through_the_world() {
     let description = serde_json::json!({
         "honest": describe(&honest),
         "hostile": describe(&hostile),
+        "tokens": describe(&tokens),
+        "credential_file": tokens.tokens.as_ref().unwrap().credential_file,
         "silent_dns": format!("tcp:{}", silent.local_addr().unwrap()),
     });
     std::fs::write(&description_file, description.to_string()).unwrap();
@@ -119,6 +127,7 @@ async fn the_python_bindings_discover_through_the_world() {
     assert!(out.status.success(), "the Python tests failed:\n{report}");
     // The attack the suite saw as key_inconsistent.
     read_nothing(&hostile);
+    tokens.shutdown().await;
     drop(silent);
     honest.shutdown().await;
     hostile.shutdown().await;

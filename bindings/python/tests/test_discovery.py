@@ -104,6 +104,27 @@ class Credentials(unittest.TestCase):
             md.Credential("two words")
 
 
+class Tokens(unittest.TestCase):
+    """A provider that answers only with lookup tokens (Privacy Pass)."""
+
+    def alpha(self, found):
+        return next(p for p in found.providers if p.host == "mimi.alpha.example").outcome
+
+    def test_the_credential_gets_tokens_and_the_lookup_through(self):
+        with open(WORLDS["credential_file"], encoding="utf-8") as f:
+            credential = md.Credential(f.read())
+        d = md.Discoverer(options("tokens", credential=credential))
+        outcome = self.alpha(run(d.discover("bob.example.com")))
+        self.assertIsInstance(outcome, md.ProviderOutcome.FOUND)
+        self.assertEqual(outcome.accounts, ["mimi://alpha.example/u/bob"])
+
+    def test_a_credential_the_relay_does_not_accept_is_said_so(self):
+        d = md.Discoverer(options("tokens", credential=md.Credential("not.a.credential")))
+        outcome = self.alpha(run(d.discover("bob.example.com")))
+        self.assertIsInstance(outcome, md.ProviderOutcome.FAILED)
+        self.assertEqual(outcome.code, md.ErrorCode.CREDENTIAL_REJECTED)
+
+
 class Hostile(unittest.TestCase):
     def test_a_relay_substituting_keys_gets_key_inconsistent(self):
         d = md.Discoverer(options("hostile"))
