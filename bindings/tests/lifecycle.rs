@@ -119,6 +119,12 @@ async fn cancelled_shut_down_and_dropped_discoverers_leave_nothing_running() {
 
     // Dropping the last reference: its threads end.
     let d = Discoverer::new(options(dns)).unwrap();
+    // A new thread names itself once it runs: wait for them to show.
+    let mut waited = 0;
+    while discovery_threads() == 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
     assert!(
         discovery_threads() > 0,
         "the discoverer runs its own threads"
