@@ -4,15 +4,16 @@
 //! awaits the lookups.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 
 use futures::StreamExt;
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Handle;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::error::DiscoveryError;
 use crate::options::DiscovererOptions;
 use crate::results::{Discovery, LookupResult};
+use crate::threads::{self, RuntimeSlot};
 
 type Inner = mimi_client::Discoverer<mimi_client::RelayTransport>;
 
@@ -36,8 +37,9 @@ pub trait ProgressListener: Send + Sync {
 pub struct Discoverer {
     inner: Inner,
     handle: Handle,
-    /// Taken by `shutdown` (or drop): shutting it down ends every task.
-    runtime: Mutex<Option<Runtime>>,
+    /// Taken by `shutdown` (or drop, or [`threads::shutdown_all_discoverers`]):
+    /// shutting it down ends every task.
+    runtime: Arc<RuntimeSlot>,
     /// Calls whose work is running on the runtime now.
     running: Arc<AtomicU32>,
 }
@@ -73,13 +75,14 @@ impl Discoverer {
     /// nothing is sent until a lookup asks.
     #[uniffi::constructor]
     pub fn new(options: DiscovererOptions) -> Result<Arc<Self>, DiscoveryError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        // Bad options are refused before any thread starts.
+        let (transport, options) = options.build()?;
+        let runtime = threads::counted(&mut tokio::runtime::Builder::new_multi_thread())
             .worker_threads(worker_threads())
             .thread_name("mimi-discovery")
             .enable_all()
             .build()
             .map_err(|e| DiscoveryError::Internal(format!("cannot start threads: {e}")))?;
-        let (transport, options) = options.build()?;
         // The resolver and HTTP client are made inside the runtime they use.
         let inner = {
             let _entered = runtime.enter();
@@ -88,7 +91,7 @@ impl Discoverer {
         Ok(Arc::new(Self {
             inner,
             handle: runtime.handle().clone(),
-            runtime: Mutex::new(Some(runtime)),
+            runtime: threads::register(runtime),
             running: Arc::default(),
         }))
     }
@@ -145,16 +148,9 @@ impl Discoverer {
     /// Stops every lookup in progress (they throw `ShutDown`) and refuses new
     /// ones. Idempotent; dropping the discoverer does the same.
     pub fn shutdown(&self) {
-        let runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(runtime) = runtime {
-            // Not a blocking shutdown: this may be called from any thread,
-            // an async one included.
-            runtime.shutdown_background();
-        }
+        // Not a blocking shutdown: this may be called from any thread, an
+        // async one included.
+        threads::shut_down(&self.runtime);
     }
 
     /// How many calls (`discover`, `discover_many`) have work running now:

@@ -15,16 +15,20 @@
 //! - [`options`]: what an app configures.
 //! - [`results`]: what a lookup returns.
 //! - [`error`]: the errors and their codes.
+//! - [`threads`]: every discoverer's threads, stopped together before the
+//!   process exits.
 #![warn(missing_docs)]
 
 pub mod discoverer;
 pub mod error;
 pub mod options;
 pub mod results;
+pub mod threads;
 
 pub use discoverer::{Discoverer, ProgressListener};
 pub use error::{DiscoveryError, ErrorCode};
 pub use options::{Credential, DiscovererOptions, GatewayRelay};
 pub use results::{AccountVerification, Discovery, LookupResult, ProviderOutcome, ProviderResult};
+pub use threads::shutdown_all_discoverers;
 
 uniffi::setup_scaffolding!();

@@ -52,6 +52,24 @@ fn generate(language: &str, dir: &Path) {
     std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
 }
 
+/// The Python package as `pip install ./bindings` lays it out, in `dir`:
+/// `mimi_discovery/__init__.py` (the repository's), and the generated
+/// bindings with the library as its `_ffi` module.
+fn python_package(dir: &Path) {
+    let package = dir.join("mimi_discovery");
+    let ffi = package.join("_ffi");
+    std::fs::create_dir_all(&ffi).unwrap();
+    generate("python", &ffi);
+    // What maturin writes as the generated module's package.
+    std::fs::write(
+        ffi.join("__init__.py"),
+        "from .mimi_discovery import *  # NOQA\n",
+    )
+    .unwrap();
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/mimi_discovery/__init__.py");
+    std::fs::copy(init, package.join("__init__.py")).unwrap();
+}
+
 /// A child process's output, bounded in time.
 async fn output(mut command: tokio::process::Command, what: &str) -> std::process::Output {
     let run = command.kill_on_drop(true).output();
@@ -102,7 +120,7 @@ async fn the_python_bindings_discover_through_the_world() {
     let silent = tokio::net::TcpListener::bind("127.0.0.9:0").await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    generate("python", dir.path());
+    python_package(dir.path());
     let description_file = dir.path().join("worlds.json");
     let description = serde_json::json!({
         "honest": describe(&honest),

@@ -2,8 +2,9 @@
 //! lookup, a shut-down discoverer and a dropped one each leave nothing running.
 //! A DNS server that accepts and never answers holds a lookup open. A
 //! cancelled lookup's work leaves `calls_in_progress`; a shut-down
-//! discoverer's connections close; a dropped one's threads end. One test, in
-//! order, since it counts the process's threads.
+//! discoverer's connections close; a dropped one's threads end; shutting all
+//! down at once stops every thread before it returns. One test, in order,
+//! since it counts the process's threads.
 
 use std::time::Duration;
 
@@ -118,7 +119,7 @@ async fn cancelled_shut_down_and_dropped_discoverers_leave_nothing_running() {
     drop(d);
 
     // Dropping the last reference: its threads end.
-    let d = Discoverer::new(options(dns)).unwrap();
+    let d = Discoverer::new(options(dns.clone())).unwrap();
     // A new thread names itself once it runs: wait for them to show.
     let mut waited = 0;
     while discovery_threads() == 0 && waited < 50 {
@@ -139,5 +140,35 @@ async fn cancelled_shut_down_and_dropped_discoverers_leave_nothing_running() {
         discovery_threads(),
         0,
         "a dropped discoverer's threads run on"
+    );
+
+    // Shutting every discoverer down at once (Python's package does it at
+    // exit): one with a lookup in progress, one idle, one already dropped.
+    let busy = Discoverer::new(options(dns.clone())).unwrap();
+    let idle = Discoverer::new(options(dns.clone())).unwrap();
+    drop(Discoverer::new(options(dns)).unwrap());
+    let lookup = tokio::spawn({
+        let busy = busy.clone();
+        async move { busy.discover("alice.example.com".into()).await }
+    });
+    let mut waited = 0;
+    while busy.calls_in_progress() == 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let stopped = tokio::task::spawn_blocking(|| mimi_discovery::shutdown_all_discoverers(5_000))
+        .await
+        .unwrap();
+    assert!(stopped, "the discoverers' threads stop within the wait");
+    // It returned once none of their threads was left: nothing to wait for.
+    assert_eq!(mimi_discovery::threads::discoverer_threads_alive(), 0);
+    assert!(busy.is_shut_down() && idle.is_shut_down());
+    let result = tokio::time::timeout(Duration::from_secs(5), lookup)
+        .await
+        .expect("the lookup in progress ends")
+        .unwrap();
+    assert!(
+        matches!(result, Err(DiscoveryError::ShutDown(_))),
+        "{result:?}"
     );
 }

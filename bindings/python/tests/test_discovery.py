@@ -9,6 +9,9 @@ with MIMI_TEST_WORLD naming a JSON file of the worlds' addresses.
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import unittest
@@ -228,6 +231,48 @@ class Lifecycle(unittest.TestCase):
         with self.assertRaises(md.DiscoveryError.ShutDown):
             run(d.discover("alice.example.com"), timeout=5)
         d.shutdown()  # idempotent
+
+    def test_exiting_while_a_discoverer_thread_runs_python_code_is_clean(self):
+        # A listener still running on the discoverer's thread when the
+        # script ends: that thread then waits for the interpreter, which is
+        # finalizing. Without the package's exit hook this aborted the
+        # process (SIGABRT, "FATAL: exception not rethrown").
+        script = textwrap.dedent(
+            """
+            import asyncio, threading, time
+            import mimi_discovery as md
+            from test_discovery import options
+
+            inside = threading.Event()
+
+            class Busy(md.ProgressListener):
+                def on_result(self, index, result, done, total):
+                    inside.set()
+                    until = time.monotonic() + 1.0
+                    while time.monotonic() < until:  # Python code, not a sleep
+                        pass
+
+            d = md.Discoverer(options())
+
+            async def main():
+                asyncio.ensure_future(d.discover_many(["carol.example.com"], Busy()))
+                while not inside.is_set():
+                    await asyncio.sleep(0.01)
+
+            asyncio.run(main())
+            print("the script ended")
+            """
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("the script ended", done.stdout)
+        self.assertNotIn("FATAL", done.stderr)
 
     def test_one_discoverer_serves_several_threads(self):
         d = md.Discoverer(options())
