@@ -9,8 +9,11 @@ finalizes. A discoverer's thread that calls into Python while it finalizes
 
 import atexit as _atexit
 
-from ._ffi import *  # noqa: F401,F403 (the generated bindings are the API)
-from ._ffi import shutdown_all_discoverers as _shutdown_all_discoverers
+from ._ffi import mimi_discovery as _generated
+from ._ffi.mimi_discovery import *  # noqa: F401,F403 (the generated API)
+from ._ffi.mimi_discovery import shutdown_all_discoverers as _shutdown_all_discoverers
+
+__all__ = list(_generated.__all__)
 
 # Long enough for a thread inside a listener to finish its call; the
 # discoverers' own work stops at once.
