@@ -57,11 +57,7 @@ impl Scrape {
         help: &'static str,
         samples: impl IntoIterator<Item = (Labels, u64)>,
     ) {
-        self.families.push(Family {
-            name,
-            help,
-            samples: Samples::Counters(samples.into_iter().collect()),
-        });
+        self.push(name, help, Samples::Counters(samples.into_iter().collect()));
     }
 
     /// A gauge.
@@ -76,11 +72,7 @@ impl Scrape {
         help: &'static str,
         samples: impl IntoIterator<Item = (Labels, i64)>,
     ) {
-        self.families.push(Family {
-            name,
-            help,
-            samples: Samples::Gauges(samples.into_iter().collect()),
-        });
+        self.push(name, help, Samples::Gauges(samples.into_iter().collect()));
     }
 
     /// A histogram: `buckets` are each bucket's upper bound and its own
@@ -95,14 +87,22 @@ impl Scrape {
     ) {
         let counted: u64 = buckets.iter().map(|(_, n)| n).sum();
         buckets.push((f64::INFINITY, count.saturating_sub(counted)));
-        self.families.push(Family {
+        self.push(
             name,
             help,
-            samples: Samples::Histogram {
+            Samples::Histogram {
                 sum,
                 count,
                 buckets,
             },
+        );
+    }
+
+    fn push(&mut self, name: &'static str, help: &'static str, samples: Samples) {
+        self.families.push(Family {
+            name,
+            help,
+            samples,
         });
     }
 
